@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# scripts/test-all.sh - the whole test suite, from a fresh clone.
+#
+# As root (CI, or a fresh machine): installs the packages, builds and
+# installs the extension, then runs every suite as the unprivileged
+# "postgres" user (PostgreSQL refuses to run as root) in a scratch copy of
+# the tree.  As any other user: assumes that was done and only runs the
+# suites.
+#
+# Suites: the ELF reader's unit test and a short fuzz run, pg_regress
+# (sql/, expected/) and TAP (t/*.pl).  Exits non-zero on any failure and
+# prints regression.diffs and the TAP logs when something failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUNAS=${NX_TEST_USER:-postgres}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+passed=0
+failed=0
+
+# step NAME CMD...: run one suite, count it, keep going on failure
+step() {
+	local name=$1; shift
+	echo "=== $name"
+	if "$@"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "=== FAILED: $name"
+	fi
+}
+
+as_user() { if [ "$(id -u)" = 0 ]; then runuser -u "$RUNAS" -- "$@"; else "$@"; fi; }
+
+if [ "$(id -u)" = 0 ]; then
+	scripts/install-deps.sh
+	make -s -j2
+	make -s install
+	# the suites write into the tree (results/, tmp_check/): give the test
+	# user its own copy rather than changing the clone's ownership
+	WORK=$(mktemp -d /tmp/nx-test.XXXXXX)
+	trap 'rm -rf "$WORK"' EXIT
+	cp -a "$ROOT/." "$WORK/"
+	chown -R "$RUNAS": "$WORK"
+	chmod 755 "$WORK"
+else
+	WORK=$ROOT
+fi
+
+step "ELF reader unit test" make -s -C "$WORK" elf-unit-test
+step "ELF reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-elf FUZZ_SECONDS="$FUZZ_SECONDS"
+if ! step "pg_regress and TAP suites" as_user make -C "$WORK" installcheck; then
+	[ -f "$WORK/regression.diffs" ] && { echo "=== regression.diffs"; cat "$WORK/regression.diffs"; }
+	for f in "$WORK"/tmp_check/log/regress_log_*; do
+		[ -f "$f" ] && { echo "=== $f (last 60 lines)"; tail -n 60 "$f"; }
+	done
+fi
+
+echo "suites: $passed passed, $failed failed"
+[ "$failed" = 0 ]

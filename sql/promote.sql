@@ -1,0 +1,61 @@
+-- promote and rollback: production moves between deployments, history is
+-- kept, rollback walks back through it.
+\set SHOW_CONTEXT never
+SET ROLE alice;
+SELECT deployment FROM nx.status WHERE sandbox = 'app' ORDER BY deployment;
+
+\set VERBOSITY default
+-- nothing promoted yet: no history to roll back to
+SELECT nx.rollback('app');
+\set VERBOSITY terse
+
+-- default: the newest deployment
+SELECT sandbox, deployment, production, production_url FROM nx.promote('app');
+SELECT sandbox, deployment, production FROM nx.promote('app', 1);
+SELECT sandbox, deployment, production FROM nx.promote('app', 3);
+SELECT deployment, production FROM nx.status WHERE sandbox = 'app' ORDER BY deployment;
+SELECT kind, host, deployment FROM nx.routes WHERE kind = 'production';
+SELECT production_deployment FROM nx.sandbox_info WHERE sandbox = 'app';
+
+-- rollback: 3 -> 1 -> 5 -> nothing left
+SELECT deployment FROM nx.rollback('app');
+SELECT deployment FROM nx.rollback('app');
+\set VERBOSITY default
+SELECT nx.rollback('app');
+\set VERBOSITY terse
+-- promoting after a rollback starts a new branch of history
+SELECT deployment FROM nx.promote('app', 4);
+SELECT deployment FROM nx.rollback('app');
+SELECT deployment, previous, kind, reverts IS NOT NULL AS reverts_one, promoted_by FROM nx.promotions ORDER BY id;
+
+-- promoting the production deployment again changes nothing
+SELECT deployment, production FROM nx.promote('app', 5);
+SELECT count(*) AS promotions FROM nx.promotions;
+
+-- refusals
+SELECT sandbox FROM nx.create_sandbox('other');
+SELECT p.sandbox, p.deployment FROM test_bin t, nx.push('other', t.bytes) p WHERE t.name = 'true';
+\set VERBOSITY default
+SELECT nx.promote('app', (SELECT max(id) FROM nx.deployments WHERE sandbox = 'other'));
+SELECT nx.promote('app', 424242);
+SELECT nx.promote('nope');
+SELECT nx.promote('other', 0);
+SELECT nx.remove(5);
+SELECT nx.remove(1);
+SELECT nx.promote('app', 1);
+-- the sandbox with nothing deployed
+SELECT nx.remove((SELECT max(id) FROM nx.deployments WHERE sandbox = 'other'));
+SELECT nx.promote('other');
+\set VERBOSITY terse
+
+-- the previous production deployment was removed: rollback says so
+SELECT deployment FROM nx.promote('app', 3);
+SELECT nx.remove(5);
+\set VERBOSITY default
+SELECT nx.rollback('app');
+\set VERBOSITY terse
+
+-- at most one production deployment per sandbox, never a removed one
+SELECT sandbox, count(*) FILTER (WHERE is_production) AS production,
+	   count(*) FILTER (WHERE is_production AND desired_state = 'removed') AS removed_production
+FROM nx.deployments GROUP BY sandbox ORDER BY sandbox;

@@ -1,0 +1,38 @@
+/*
+ * src/nx_sandbox.h
+ *	  Settings (GUCs) and module entry points shared by the server-side code.
+ *
+ * Every setting lives under the reserved prefix "nx."; the values below are
+ * the current ones, kept up to date by the GUC machinery.  Limits are
+ * PGC_SIGHUP so that a session cannot raise its own.
+ */
+#ifndef NX_SANDBOX_H
+#define NX_SANDBOX_H
+
+#include "compat.h"
+
+/* URLs and routing */
+extern char *nx_domain;
+extern int	nx_http_port;
+
+/* deployments */
+extern char *nx_port_range;
+extern int	nx_port_range_first;	/* parsed from nx_port_range */
+extern int	nx_port_range_last;
+extern int	nx_max_binary_size;		/* bytes */
+extern int	nx_max_sandboxes;
+extern int	nx_max_deployments_per_sandbox;
+
+/* per-sandbox defaults */
+extern int	nx_default_memory_limit;	/* MB */
+extern int	nx_default_pids_limit;
+extern int	nx_default_open_files_limit;
+extern int	nx_default_cpu_weight;
+extern int	nx_default_tmp_size;	/* MB */
+extern int	nx_default_idle_timeout;	/* seconds, 0 = never */
+extern int	nx_default_connection_limit;
+
+/* NxGucInit defines every nx.* setting; called once from _PG_init. */
+extern void NxGucInit(void);
+
+#endif							/* NX_SANDBOX_H */

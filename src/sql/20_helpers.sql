@@ -1,0 +1,196 @@
+-- 20_helpers.sql: internal helpers of the SQL API (names start with "_").
+-- Every function that runs with the extension owner's rights is SECURITY
+-- DEFINER with search_path pinned to pg_catalog, pg_temp, and names every
+-- nx object schema-qualified.
+
+-- The C helpers (src/api/identity.c).
+CREATE FUNCTION nx._caller() RETURNS name
+	AS 'MODULE_PATHNAME', 'nx_caller' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION nx._caller() IS 'The role a control function acts for: the outer user, unchanged by SECURITY DEFINER';
+
+CREATE FUNCTION nx._setting(setting text) RETURNS text
+	AS 'MODULE_PATHNAME', 'nx_setting' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION nx._random_token(length integer) RETURNS text
+	AS 'MODULE_PATHNAME', 'nx_random_token' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
+-- _may_act: may role who act on a sandbox owned by owner?  Yes for the
+-- owner, for members of the owner role (a team role can own sandboxes),
+-- and for members of nx_admin (superusers are members of every role).
+CREATE FUNCTION nx._may_act(owner name, who name) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT who = owner
+		OR pg_catalog.pg_has_role(who, 'nx_admin', 'MEMBER')
+		OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+				   WHERE r.rolname = owner AND pg_catalog.pg_has_role(who, r.oid, 'MEMBER'))
+$$;
+
+-- _check_name raises a specific error when name is not a valid sandbox name:
+-- a DNS label (it becomes <name>.<domain>) and a role/database suffix.
+CREATE FUNCTION nx._check_name(name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rules constant text := 'A sandbox name is 1 to 40 characters: lowercase letters a-z, digits and hyphens, starting with a letter and not ending with a hyphen.';
+	-- our own roles are nx_admin, nx_user, nx_tenant, nx_router: the
+	-- sandbox role is nx_<name>, so these names would collide with them
+	reserved constant text[] := ARRAY['admin', 'user', 'tenant', 'router',
+		'nx', 'preview', 'www', 'api', 'postgres', 'root', 'localhost',
+		'template0', 'template1', 'default', 'public', 'system'];
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'sandbox name must not be null'
+			USING ERRCODE = 'null_value_not_allowed', DETAIL = rules;
+	ELSIF name = '' THEN
+		RAISE EXCEPTION 'sandbox name must not be empty'
+			USING ERRCODE = 'invalid_name', DETAIL = rules, HINT = 'Use a name such as "my-app".';
+	ELSIF length(name) > 40 THEN
+		RAISE EXCEPTION 'sandbox name "%" is too long (% characters, at most 40)', left(name, 60), length(name)
+			USING ERRCODE = 'invalid_name', DETAIL = rules, HINT = 'Use a shorter name.';
+	ELSIF name ~ '[A-Z]' AND lower(name) ~ '^[a-z]([a-z0-9-]*[a-z0-9])?$' THEN
+		RAISE EXCEPTION 'sandbox name "%" contains uppercase letters', name
+			USING ERRCODE = 'invalid_name', DETAIL = rules,
+				HINT = format('Use "%s".', lower(name));
+	ELSIF name ~ '[^a-z0-9-]' THEN
+		RAISE EXCEPTION 'sandbox name % contains %, which is not allowed',
+			quote_literal(name), quote_literal(substring(name from '[^a-z0-9-]'))
+			USING ERRCODE = 'invalid_name', DETAIL = rules,
+				HINT = 'Quotes, spaces, semicolons, underscores, dots and non-ASCII letters are not allowed.';
+	ELSIF name !~ '^[a-z]' THEN
+		RAISE EXCEPTION 'sandbox name "%" does not start with a letter', name
+			USING ERRCODE = 'invalid_name', DETAIL = rules;
+	ELSIF name ~ '-$' THEN
+		RAISE EXCEPTION 'sandbox name "%" ends with a hyphen', name
+			USING ERRCODE = 'invalid_name', DETAIL = rules;
+	ELSIF name = ANY (reserved) THEN
+		RAISE EXCEPTION 'sandbox name "%" is reserved', name
+			USING ERRCODE = 'reserved_name',
+				DETAIL = format('Reserved names: %s.', array_to_string(reserved, ', ')),
+				HINT = 'Choose another name.';
+	END IF;
+END
+$$;
+
+-- _sandbox_for_update locks the sandbox row and checks that the caller may
+-- act on it.  Every function that changes a sandbox starts here, so locks
+-- are always taken sandbox first, then its deployments: no deadlocks.
+CREATE FUNCTION nx._sandbox_for_update(sandbox text) RETURNS nx.sandboxes
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes;
+BEGIN
+	IF sandbox IS NULL THEN
+		RAISE EXCEPTION 'sandbox name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO s FROM nx.sandboxes WHERE name = sandbox FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'sandbox "%" does not exist', left(sandbox, 60)
+			USING ERRCODE = 'undefined_object',
+				HINT = 'Create it with nx.create_sandbox(), or list yours with SELECT name FROM nx.sandboxes.';
+	END IF;
+	IF NOT nx._may_act(s.owner, nx._caller()) THEN
+		RAISE EXCEPTION 'permission denied for sandbox "%"', sandbox
+			USING ERRCODE = 'insufficient_privilege',
+				DETAIL = 'Only its owner and members of nx_admin may act on a sandbox.';
+	END IF;
+	RETURN s;
+END
+$$;
+
+-- _deployment_for_update finds a deployment by id, locks its sandbox (and
+-- checks the caller may act on it), then locks the deployment.
+CREATE FUNCTION nx._deployment_for_update(deployment bigint) RETURNS nx.deployments
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	owning_sandbox text;
+	owning_owner name;
+	d nx.deployments;
+BEGIN
+	IF deployment IS NULL THEN
+		RAISE EXCEPTION 'deployment id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT dep.sandbox, s.owner INTO owning_sandbox, owning_owner
+	FROM nx.deployments dep JOIN nx.sandboxes s ON s.name = dep.sandbox
+	WHERE dep.id = deployment;
+	-- another user's deployment looks exactly like a missing one: ids are
+	-- sequential, and the error must not tell whose sandbox it is in
+	IF NOT FOUND OR NOT nx._may_act(owning_owner, nx._caller()) THEN
+		RAISE EXCEPTION 'deployment % does not exist', deployment
+			USING ERRCODE = 'undefined_object',
+				HINT = 'SELECT sandbox, deployment FROM nx.status lists yours.';
+	END IF;
+	PERFORM nx._sandbox_for_update(owning_sandbox);
+	SELECT * INTO d FROM nx.deployments dep WHERE dep.id = deployment FOR UPDATE;
+	RETURN d;
+END
+$$;
+
+-- _require_live raises when a deployment has been removed.
+CREATE FUNCTION nx._require_live(d nx.deployments, action text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF d.desired_state = 'removed' THEN
+		RAISE EXCEPTION 'cannot % deployment %: it was removed', action, d.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('Deployment %s of sandbox "%s" was removed; its port was released.', d.id, d.sandbox),
+				HINT = 'Push the binary again to get a new deployment.';
+	END IF;
+END
+$$;
+
+-- _event appends to nx.events and notifies nx_events, in the caller's
+-- transaction (so a rolled-back action leaves no event).  The payload holds
+-- only the event id: LISTEN is open to every role, so details are read from
+-- nx.events, where row-level security applies.
+CREATE FUNCTION nx._event(action text, sandbox text, deployment bigint,
+						  owner name, details jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	event_id bigint;
+BEGIN
+	INSERT INTO nx.events (actor, owner, action, sandbox, deployment, details)
+	VALUES (nx._caller(), owner, action, sandbox, deployment, details)
+	RETURNING id INTO event_id;
+	PERFORM pg_notify('nx_events', json_build_object('id', event_id)::text);
+	RETURN event_id;
+END
+$$;
+
+-- _routes_changed tells routers to reload nx.routes after commit.
+-- PostgreSQL folds identical notifications of one transaction into one.
+CREATE FUNCTION nx._routes_changed() RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_notify('nx_routes', '') $$;
+
+-- URLs: production http://<sandbox>.<domain>:<port>/, preview
+-- http://<slug>.preview.<domain>:<port>/ (no ":80" on port 80).
+CREATE FUNCTION nx._production_host(sandbox text) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT sandbox || '.' || nx._setting('nx.domain') $$;
+
+CREATE FUNCTION nx._preview_host(slug text) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT slug || '.preview.' || nx._setting('nx.domain') $$;
+
+CREATE FUNCTION nx._url(host text) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'http://' || host
+		|| CASE nx._setting('nx.http_port') WHEN '80' THEN '' ELSE ':' || nx._setting('nx.http_port') END
+		|| '/'
+$$;

@@ -1,0 +1,64 @@
+-- 25_views.sql: what users and the router read.  All views are
+-- security_invoker, so the row-level security of the tables underneath
+-- applies to whoever queries them: a user sees only their own sandboxes.
+
+-- sandbox_info: one row per sandbox, limits in readable units, no secrets.
+CREATE VIEW nx.sandbox_info WITH (security_invoker = true) AS
+SELECT s.name AS sandbox,
+	   s.owner,
+	   s.database_name,
+	   s.role_name,
+	   pg_catalog.pg_size_pretty(s.memory_limit) AS memory_limit,
+	   s.pids_limit,
+	   s.open_files_limit,
+	   s.cpu_weight,
+	   pg_catalog.pg_size_pretty(s.tmp_size) AS tmp_size,
+	   s.idle_timeout,
+	   s.connection_limit,
+	   nx._url(nx._production_host(s.name)) AS production_url,
+	   (SELECT d.id FROM nx.deployments d
+		WHERE d.sandbox OPERATOR(pg_catalog.=) s.name AND d.is_production) AS production_deployment,
+	   s.created_by,
+	   s.created_at
+FROM nx.sandboxes s;
+COMMENT ON VIEW nx.sandbox_info IS 'Sandboxes with their limits and production URL (no secrets)';
+
+-- status: one row per deployment that has not been removed.
+CREATE VIEW nx.status WITH (security_invoker = true) AS
+SELECT d.sandbox,
+	   d.id AS deployment,
+	   d.label,
+	   d.port,
+	   nx._url(nx._preview_host(d.slug)) AS preview_url,
+	   d.is_production AS production,
+	   CASE WHEN d.is_production THEN nx._url(nx._production_host(d.sandbox)) END AS production_url,
+	   d.desired_state,
+	   d.blob AS sha256,
+	   b.size,
+	   d.created_by,
+	   d.created_at
+FROM nx.deployments d
+JOIN nx.blobs b ON b.sha256 OPERATOR(pg_catalog.=) d.blob
+WHERE d.desired_state OPERATOR(pg_catalog.<>) 'removed';
+COMMENT ON VIEW nx.status IS 'One row per deployment: port, preview URL, production or not, desired state';
+
+-- routes: which host reaches which deployment on which port.
+CREATE VIEW nx.routes WITH (security_invoker = true) AS
+SELECT nx._production_host(d.sandbox) AS host,
+	   'production'::text AS kind,
+	   d.sandbox,
+	   d.id AS deployment,
+	   d.port,
+	   d.desired_state
+FROM nx.deployments d
+WHERE d.is_production
+UNION ALL
+SELECT nx._preview_host(d.slug),
+	   'preview'::text,
+	   d.sandbox,
+	   d.id,
+	   d.port,
+	   d.desired_state
+FROM nx.deployments d
+WHERE d.desired_state OPERATOR(pg_catalog.<>) 'removed';
+COMMENT ON VIEW nx.routes IS 'Host name to deployment and port, for the router';

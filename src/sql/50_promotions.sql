@@ -1,0 +1,103 @@
+-- 50_promotions.sql: which deployment serves the production URL.
+-- Promoting is one row update (is_production) plus a history row; the router
+-- picks up the new route when the transaction commits.
+
+-- _make_production moves the production flag of a sandbox to target and
+-- records the promotion; returns the deployment that was production.
+CREATE FUNCTION nx._make_production(s nx.sandboxes, target bigint, kind text,
+									reverts bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	previous bigint;
+BEGIN
+	SELECT d.id INTO previous FROM nx.deployments d
+	WHERE d.sandbox = s.name AND d.is_production FOR UPDATE;
+	UPDATE nx.deployments d SET is_production = false WHERE d.sandbox = s.name AND d.is_production;
+	UPDATE nx.deployments d SET is_production = true WHERE d.id = target;
+	INSERT INTO nx.promotions (sandbox, deployment, previous, kind, reverts, promoted_by)
+	VALUES (s.name, target, previous, kind, reverts, nx._caller());
+	PERFORM nx._event(kind, s.name, target, s.owner,
+		jsonb_build_object('previous', previous));
+	PERFORM nx._routes_changed();
+	RETURN previous;
+END
+$$;
+
+-- promote: make a deployment (by default the newest one) the production
+-- deployment of its sandbox.
+CREATE FUNCTION nx.promote(sandbox text, deployment bigint DEFAULT NULL) RETURNS nx.status
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes := nx._sandbox_for_update(promote.sandbox);
+	d nx.deployments;
+BEGIN
+	IF promote.deployment IS NULL THEN
+		SELECT * INTO d FROM nx.deployments x
+		WHERE x.sandbox = s.name AND x.desired_state <> 'removed'
+		ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'sandbox "%" has no deployment to promote', s.name
+				USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Push a binary first with nx.push().';
+		END IF;
+	ELSE
+		SELECT * INTO d FROM nx.deployments x WHERE x.id = promote.deployment FOR UPDATE;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'deployment % does not exist', promote.deployment
+				USING ERRCODE = 'undefined_object',
+					HINT = format('SELECT deployment FROM nx.status WHERE sandbox = %L lists the deployments of this sandbox.', s.name);
+		END IF;
+		IF d.sandbox <> s.name THEN
+			-- do not say which sandbox it belongs to: it may be another user's
+			RAISE EXCEPTION 'deployment % is not a deployment of sandbox "%"', d.id, s.name
+				USING ERRCODE = 'invalid_parameter_value',
+					HINT = format('SELECT deployment FROM nx.status WHERE sandbox = %L lists the deployments of this sandbox.', s.name);
+		END IF;
+		PERFORM nx._require_live(d, 'promote');
+	END IF;
+
+	IF d.is_production THEN
+		-- nothing changes; the call is still recorded
+		PERFORM nx._event('promote', s.name, d.id, s.owner,
+			jsonb_build_object('previous', d.id, 'unchanged', true));
+	ELSE
+		PERFORM nx._make_production(s, d.id, 'promote', NULL);
+	END IF;
+	RETURN (SELECT st FROM nx.status st WHERE st.deployment = d.id);
+END
+$$;
+
+-- rollback: undo the most recent promotion that has not been undone yet,
+-- making the deployment that was production before it production again.
+-- Repeated rollbacks walk further back through the history.
+CREATE FUNCTION nx.rollback(sandbox text) RETURNS nx.status
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes := nx._sandbox_for_update(rollback.sandbox);
+	last_promotion nx.promotions;
+	target nx.deployments;
+BEGIN
+	SELECT * INTO last_promotion FROM nx.promotions p
+	WHERE p.sandbox = s.name AND p.kind = 'promote'
+	  AND NOT EXISTS (SELECT 1 FROM nx.promotions r WHERE r.reverts = p.id)
+	ORDER BY p.id DESC LIMIT 1;
+	IF NOT FOUND OR last_promotion.previous IS NULL THEN
+		RAISE EXCEPTION 'sandbox "%" has no earlier production deployment to roll back to', s.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				HINT = 'Promote a deployment explicitly with nx.promote(sandbox, deployment).';
+	END IF;
+	SELECT * INTO target FROM nx.deployments d WHERE d.id = last_promotion.previous FOR UPDATE;
+	IF target.desired_state = 'removed' THEN
+		RAISE EXCEPTION 'cannot roll back sandbox "%": the previous production deployment % was removed', s.name, target.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				HINT = 'Promote a deployment explicitly with nx.promote(sandbox, deployment).';
+	END IF;
+	PERFORM nx._make_production(s, target.id, 'rollback', last_promotion.id);
+	RETURN (SELECT st FROM nx.status st WHERE st.deployment = target.id);
+END
+$$;
