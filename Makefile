@@ -18,18 +18,36 @@ OBJS = \
 	src/guc.o \
 	src/elf/nx_elf.o \
 	src/api/identity.o \
-	src/api/verify.o
+	src/api/verify.o \
+	src/api/logs.o \
+	src/api/check_setup.o \
+	src/supervisor/supervisor_guc.o \
+	src/supervisor/shmem.o \
+	src/supervisor/wake.o \
+	src/supervisor/worker.o \
+	src/supervisor/sql_exec.o \
+	src/supervisor/provision.o \
+	src/supervisor/hostsetup.o \
+	src/supervisor/files.o \
+	src/supervisor/slots.o \
+	src/supervisor/converge.o \
+	src/runtime/launch.o \
+	src/runtime/cgroup.o \
+	src/runtime/util.o
 
+# the current version is assembled from src/sql/*.sql; released versions
+# and upgrade scripts are frozen in src/sql/versions/
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard src/sql/versions/*.sql)
 
-REGRESS = setup verify sandboxes push promote env security events
+REGRESS = setup verify sandboxes push promote env security events supervisor_api
 REGRESS_OPTS = --inputdir=sql --temp-instance=./tmp_check --temp-config=sql/nx_regress.conf
 TAP_TESTS = 1
 
 # -Wno-unused-parameter: PostgreSQL's own headers (fmgr.h, ilist.h, bufpage.h)
 # have inline functions with unused parameters; everything else of -Wextra
 # stays on.
-PG_CPPFLAGS = -Isrc -Isrc/elf -Wall -Wextra -Werror -Wno-unused-parameter
+PG_CPPFLAGS = -Isrc -Isrc/elf -Isrc/include -Wall -Wextra -Werror -Wno-unused-parameter
 
 EXTRA_CLEAN = build tmp_check
 
@@ -37,7 +55,21 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard src/sql/[0-9][0-9]_*.sql))
 	cat $^ > $@
 
+# programs outside the server: nx-init (inside each sandbox, static) and
+# nx-spawn (the containment steps before bwrap); installed next to the
+# library in $(pkglibdir)/nx_sandbox/
 -include src/elf/fuzz/fuzz.mk
+-include src/init/init.mk
+-include src/runtime/runtime.mk
+
+all: build/nx-init build/nx-spawn
+
+install: install-helpers
+.PHONY: install-helpers
+install-helpers: build/nx-init build/nx-spawn
+	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)/nx_sandbox'
+	$(INSTALL_PROGRAM) build/nx-init '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-init'
+	$(INSTALL_PROGRAM) build/nx-spawn '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-spawn'

@@ -3,17 +3,21 @@
 # in one command (run as root).  Running it again is safe: every step
 # checks what is already there.
 #
-#   1. installs the packages and builds and installs the extension
+#   1. installs the packages, builds and installs the extension, and
+#      prepares the host with control/nx-setup (subordinate ids, cgroups)
 #   2. creates (or reuses) a local cluster "nx" (Debian's pg_createcluster,
-#      port $NX_PORT, default 5499) with nx_sandbox preloaded
+#      port $NX_PORT, default 5499) with nx_sandbox preloaded, nx.database
+#      = nx and the pg_hba lines for tenants
 #   3. creates the control database "nx" and the extension in it
 #   4. builds the example app (examples/hello, a static C HTTP server),
-#      creates the sandbox "hello", pushes the binary and promotes it
-#   5. prints the deployment, its preview URL and the production URL
+#      creates the sandbox "hello", pushes the binary and promotes it, and
+#      waits until the supervisor runs it in its sandbox
+#   5. prints the deployment, its state, its preview URL and the
+#      production URL
 #
-# The supervisor and router that run and serve the app are not part of
-# this version yet (see README "Status"): the deployment is recorded with
-# its port and URLs, but nothing listens on them.
+# The router that serves those URLs is not part of this version yet (see
+# README "Status"): the app runs, listening on its port inside its own
+# network namespace, but nothing routes HTTP to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_VERSION=15
@@ -29,20 +33,41 @@ fi
 say() { printf '\n== %s\n' "$*"; }
 psql_nx() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$NX_PORT" "$@"; }
 
-say "packages, build, install"
+say "packages, build, install, host setup"
 scripts/install-deps.sh
 make -s -j2
 make -s install
+control/nx-setup --user postgres
 
 say "cluster $PG_VERSION/$CLUSTER on port $NX_PORT"
 if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$CLUSTER"; then
 	pg_createcluster "$PG_VERSION" "$CLUSTER" --port "$NX_PORT" >/dev/null
 	echo "created cluster $PG_VERSION/$CLUSTER"
 fi
-if [ "$(pg_conftool -s "$PG_VERSION" "$CLUSTER" show shared_preload_libraries 2>/dev/null)" != "nx_sandbox" ]; then
-	pg_conftool "$PG_VERSION" "$CLUSTER" set shared_preload_libraries nx_sandbox
-	echo "set shared_preload_libraries = 'nx_sandbox'"
-	pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1 && pg_ctlcluster "$PG_VERSION" "$CLUSTER" restart
+changed=0
+# set_conf NAME VALUE: one postgresql.conf setting, only when it differs
+set_conf() {
+	if [ "$(pg_conftool -s "$PG_VERSION" "$CLUSTER" show "$1" 2>/dev/null)" != "$2" ]; then
+		pg_conftool "$PG_VERSION" "$CLUSTER" set "$1" "$2"
+		echo "set $1 = '$2'"
+		changed=1
+	fi
+}
+set_conf shared_preload_libraries nx_sandbox
+set_conf nx.database nx
+# tenants log in over the socket with their password, to their own
+# database only (nx.check_setup() checks these two lines come first)
+hba=/etc/postgresql/$PG_VERSION/$CLUSTER/pg_hba.conf
+if ! grep -q '^local[[:space:]]\+sameuser[[:space:]]\++nx_tenant' "$hba"; then
+	{ printf 'local sameuser +nx_tenant scram-sha-256\nlocal all +nx_tenant reject\n'; cat "$hba"; } >"$hba.new"
+	chown postgres: "$hba.new"
+	chmod 640 "$hba.new"
+	mv "$hba.new" "$hba"
+	echo "added the nx_tenant lines at the top of $hba"
+	changed=1
+fi
+if [ "$changed" = 1 ] && pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1; then
+	pg_ctlcluster "$PG_VERSION" "$CLUSTER" restart
 fi
 pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1 || pg_ctlcluster "$PG_VERSION" "$CLUSTER" start
 pg_lsclusters "$PG_VERSION" "$CLUSTER"
@@ -80,19 +105,37 @@ else
 fi
 psql_nx -d nx -c "SELECT deployment, production FROM nx.promote('$SANDBOX', $deployment)" >/dev/null
 
+say "waiting for the supervisor to run it"
+state=
+for _ in $(seq 1 60); do
+	state=$(psql_nx -d nx -Atc "SELECT state FROM nx.status WHERE deployment = $deployment")
+	[ "$state" = ready ] && break
+	sleep 0.5
+done
+if [ "$state" != ready ]; then
+	echo "deployment $deployment is $state, not ready:" >&2
+	psql_nx -d nx -c "SELECT state, last_error FROM nx.status WHERE deployment = $deployment" >&2
+	psql_nx -d nx -c "SELECT check_name, detail, fix FROM nx.check_setup() WHERE NOT ok" >&2
+	psql_nx -d nx -c "SELECT line FROM nx.logs('$SANDBOX', $deployment, 20)" >&2
+	exit 1
+fi
+
 say "your app"
-psql_nx -d nx -c "SELECT sandbox, deployment, label, port, preview_url, production, production_url, desired_state
+psql_nx -d nx -c "SELECT sandbox, deployment, label, state, pid, port, preview_url, production_url
 	FROM nx.status WHERE sandbox = '$SANDBOX' ORDER BY deployment"
+psql_nx -d nx -c "SELECT line AS \"its output (nx.logs)\" FROM nx.logs('$SANDBOX', $deployment, 5)"
 production=$(psql_nx -d nx -Atc "SELECT production_url FROM nx.sandbox_info WHERE sandbox = '$SANDBOX'")
 preview=$(psql_nx -d nx -Atc "SELECT preview_url FROM nx.status WHERE deployment = $deployment")
 cat <<MSG
 
-Deployment $deployment of sandbox "$SANDBOX" is production.
+Deployment $deployment of sandbox "$SANDBOX" is production and runs in its
+sandbox (bwrap, its own uid, namespaces, seccomp, cgroup), next to its
+database nx_$SANDBOX.
   production URL: $production
   preview URL:    $preview
 
-Not served yet: the supervisor that runs deployments in bwrap and the router
-that serves these URLs are the next milestones (README "Status").
+Not served yet: the router that serves these URLs is the next milestone
+(README "Status"); the app listens inside its own network namespace.
 
 Try next (psql -p $NX_PORT -d nx as postgres):
   SELECT * FROM nx.status;                       -- every deployment

@@ -7,9 +7,14 @@
 # the tree.  As any other user: assumes that was done and only runs the
 # suites.
 #
-# Suites: the ELF reader's unit test and a short fuzz run, pg_regress
-# (sql/, expected/) and TAP (t/*.pl).  Exits non-zero on any failure and
-# prints regression.diffs and the TAP logs when something failed.
+# As root it also prepares the host the way a DBA would with
+# control/nx-setup (a subordinate uid/gid range for the test user, cgroup
+# delegation), and then requires the sandbox tests to run rather than skip.
+#
+# Suites: the ELF reader's unit test and a short fuzz run, nx-init's test,
+# the sandbox runtime's test, pg_regress (sql/, expected/) and TAP
+# (t/*.pl).  Exits non-zero on any failure and prints regression.diffs and
+# the TAP logs when something failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -36,6 +41,8 @@ if [ "$(id -u)" = 0 ]; then
 	scripts/install-deps.sh
 	make -s -j2
 	make -s install
+	control/nx-setup --user "$RUNAS"
+	export NX_REQUIRE_SANDBOXES=1
 	# the suites write into the tree (results/, tmp_check/): give the test
 	# user its own copy rather than changing the clone's ownership
 	WORK=$(mktemp -d /tmp/nx-test.XXXXXX)
@@ -49,7 +56,9 @@ fi
 
 step "ELF reader unit test" make -s -C "$WORK" elf-unit-test
 step "ELF reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-elf FUZZ_SECONDS="$FUZZ_SECONDS"
-if ! step "pg_regress and TAP suites" as_user make -C "$WORK" installcheck; then
+step "nx-init test" as_user make -s -C "$WORK" init-test
+step "sandbox runtime test" as_user make -s -C "$WORK" runtime-test
+if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" make -C "$WORK" installcheck; then
 	[ -f "$WORK/regression.diffs" ] && { echo "=== regression.diffs"; cat "$WORK/regression.diffs"; }
 	for f in "$WORK"/tmp_check/log/regress_log_*; do
 		[ -f "$f" ] && { echo "=== $f (last 60 lines)"; tail -n 60 "$f"; }

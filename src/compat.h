@@ -31,4 +31,12 @@
 #define NxGucMalloc(size) malloc(size)
 #endif
 
+/*
+ * pg_be_scram_build_secret is declared in libpq/scram.h, which pulls in
+ * libpq-be.h and, on builds with GSSAPI (Debian's), gssapi/gssapi.h from a
+ * package the server headers do not depend on.  Its signature is stable
+ * since PostgreSQL 14.
+ */
+extern char *pg_be_scram_build_secret(const char *password);
+
 #endif							/* NX_COMPAT_H */

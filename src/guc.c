@@ -119,7 +119,7 @@ CheckDomain(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-/* NxGucInit defines every nx.* setting and reserves the prefix. */
+/* NxGucInit defines the control plane's nx.* settings. */
 void
 NxGucInit(void)
 {
@@ -179,6 +179,4 @@ NxGucInit(void)
 							"Connection limit of a new sandbox's database role.",
 							NULL, &nx_default_connection_limit, 20, 1, 10000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("nx");
 }

@@ -6,14 +6,32 @@
 #include "nx_sandbox.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "supervisor/supervisor.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* _PG_init runs when the library is loaded (preload or first call). */
+/*
+ * _PG_init runs when the library is loaded: at server start when it is in
+ * shared_preload_libraries (then the supervisor and its shared memory
+ * exist), or at a session's first call of one of its functions.
+ */
 void
 _PG_init(void)
 {
 	NxGucInit();
+	NxSupervisorGucInit();
+	MarkGUCPrefixReserved("nx");
+	NxWakeInit();
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		NxShmemInit();
+		if (nx_supervisor_enabled)
+			NxSupervisorRegister();
+	}
 }

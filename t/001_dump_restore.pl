@@ -16,7 +16,7 @@ sub new_node
 	my ($name) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
-	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'nx_sandbox'");
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'nx_sandbox'\nnx.supervisor = off");
 	$node->start;
 	return $node;
 }

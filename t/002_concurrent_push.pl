@@ -14,6 +14,7 @@ my $node = PostgreSQL::Test::Cluster->new('concurrent');
 $node->init;
 $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'nx_sandbox'
+nx.supervisor = off
 nx.max_deployments_per_sandbox = 10000
 max_connections = 40
 });

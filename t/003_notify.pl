@@ -11,7 +11,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('notify');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'nx_sandbox'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'nx_sandbox'\nnx.supervisor = off");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION nx_sandbox');
 

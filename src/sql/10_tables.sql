@@ -21,9 +21,11 @@ CREATE TABLE nx.sandboxes (
 	idle_timeout	interval NOT NULL CHECK (idle_timeout BETWEEN '0' AND '30 days'),
 	connection_limit integer NOT NULL CHECK (connection_limit BETWEEN 1 AND 10000),
 	created_by		name NOT NULL,
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	uid_offset		integer NOT NULL UNIQUE CHECK (uid_offset BETWEEN 1 AND 16777215)
 );
 COMMENT ON TABLE nx.sandboxes IS 'One row per sandbox (app): owner, limits, database and role names';
+COMMENT ON COLUMN nx.sandboxes.uid_offset IS 'The sandbox runs as host uid (start of the cluster user''s /etc/subuid range) + uid_offset';
 
 -- A pushed binary, stored once however often it is pushed (content address).
 CREATE TABLE nx.blobs (
@@ -120,3 +122,23 @@ CREATE TABLE nx.events (
 );
 CREATE INDEX events_sandbox ON nx.events (sandbox, id);
 COMMENT ON TABLE nx.events IS 'Audit log of control actions and state changes; NOTIFY nx_events on each';
+
+-- What the supervisor sees of each deployment it runs: derived state, not
+-- part of any dump (unlogged, and not a configuration table), rebuilt by
+-- the supervisor after every restart.  No foreign key: a row may briefly
+-- outlive its deployment.
+CREATE UNLOGGED TABLE nx.runtime (
+	deployment		bigint PRIMARY KEY,
+	state			text NOT NULL,
+	pid				integer,
+	started_at		timestamptz,
+	ready_at		timestamptz,
+	restarts		integer NOT NULL DEFAULT 0,
+	exit_code		integer,
+	exit_signal		integer,
+	last_error		text,
+	memory_bytes	bigint,
+	cpu_usec		bigint,
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE nx.runtime IS 'Supervisor''s view of running deployments (derived state, not dumped)';

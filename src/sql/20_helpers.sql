@@ -14,6 +14,13 @@ CREATE FUNCTION nx._setting(setting text) RETURNS text
 CREATE FUNCTION nx._random_token(length integer) RETURNS text
 	AS 'MODULE_PATHNAME', 'nx_random_token' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
+-- The supervisor (src/supervisor/wake.c): wake it when this transaction
+-- commits; its pid, 0 when none runs.
+CREATE FUNCTION nx._wake_supervisor() RETURNS void
+	AS 'MODULE_PATHNAME', 'nx_wake_supervisor' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION nx._supervisor_pid() RETURNS integer
+	AS 'MODULE_PATHNAME', 'nx_supervisor_pid' LANGUAGE C VOLATILE PARALLEL SAFE;
+
 -- _may_act: may role who act on a sandbox owned by owner?  Yes for the
 -- owner, for members of the owner role (a team role can own sandboxes),
 -- and for members of nx_admin (superusers are members of every role).
@@ -102,6 +109,33 @@ BEGIN
 END
 $$;
 
+-- _require_sandbox returns a sandbox the caller may act on, without locking
+-- it (for read-only functions), or raises like _sandbox_for_update.
+CREATE FUNCTION nx._require_sandbox(sandbox text) RETURNS nx.sandboxes
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes;
+BEGIN
+	IF sandbox IS NULL THEN
+		RAISE EXCEPTION 'sandbox name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO s FROM nx.sandboxes WHERE name = sandbox;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'sandbox "%" does not exist', left(sandbox, 60)
+			USING ERRCODE = 'undefined_object',
+				HINT = 'Create it with nx.create_sandbox(), or list yours with SELECT name FROM nx.sandboxes.';
+	END IF;
+	IF NOT nx._may_act(s.owner, nx._caller()) THEN
+		RAISE EXCEPTION 'permission denied for sandbox "%"', sandbox
+			USING ERRCODE = 'insufficient_privilege',
+				DETAIL = 'Only its owner and members of nx_admin may act on a sandbox.';
+	END IF;
+	RETURN s;
+END
+$$;
+
 -- _deployment_for_update finds a deployment by id, locks its sandbox (and
 -- checks the caller may act on it), then locks the deployment.
 CREATE FUNCTION nx._deployment_for_update(deployment bigint) RETURNS nx.deployments
@@ -148,8 +182,9 @@ END
 $$;
 
 -- _event appends to nx.events and notifies nx_events, in the caller's
--- transaction (so a rolled-back action leaves no event).  The payload holds
--- only the event id: LISTEN is open to every role, so details are read from
+-- transaction (so a rolled-back action leaves no event), and wakes the
+-- supervisor when that transaction commits.  The payload holds only the
+-- event id: LISTEN is open to every role, so details are read from
 -- nx.events, where row-level security applies.
 CREATE FUNCTION nx._event(action text, sandbox text, deployment bigint,
 						  owner name, details jsonb DEFAULT '{}') RETURNS bigint
@@ -163,6 +198,7 @@ BEGIN
 	VALUES (nx._caller(), owner, action, sandbox, deployment, details)
 	RETURNING id INTO event_id;
 	PERFORM pg_notify('nx_events', json_build_object('id', event_id)::text);
+	PERFORM nx._wake_supervisor();
 	RETURN event_id;
 END
 $$;

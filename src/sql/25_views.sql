@@ -23,7 +23,8 @@ SELECT s.name AS sandbox,
 FROM nx.sandboxes s;
 COMMENT ON VIEW nx.sandbox_info IS 'Sandboxes with their limits and production URL (no secrets)';
 
--- status: one row per deployment that has not been removed.
+-- status: one row per deployment that has not been removed, with what the
+-- supervisor reports of it (state, pid, restarts, last exit, resources).
 CREATE VIEW nx.status WITH (security_invoker = true) AS
 SELECT d.sandbox,
 	   d.id AS deployment,
@@ -36,11 +37,24 @@ SELECT d.sandbox,
 	   d.blob AS sha256,
 	   b.size,
 	   d.created_by,
-	   d.created_at
+	   d.created_at,
+	   coalesce(r.state, CASE WHEN d.desired_state OPERATOR(pg_catalog.=) 'running' THEN 'pending' ELSE 'stopped' END) AS state,
+	   r.pid,
+	   r.started_at,
+	   r.ready_at,
+	   coalesce(r.restarts, 0) AS restarts,
+	   r.exit_code AS last_exit_code,
+	   r.exit_signal AS last_signal,
+	   coalesce(r.last_error,
+				CASE WHEN d.desired_state OPERATOR(pg_catalog.=) 'running' AND nx._supervisor_pid() OPERATOR(pg_catalog.=) 0
+					 THEN 'the supervisor is not running (needs shared_preload_libraries = ''nx_sandbox'' and nx.supervisor = on)' END) AS last_error,
+	   r.memory_bytes,
+	   r.cpu_usec
 FROM nx.deployments d
 JOIN nx.blobs b ON b.sha256 OPERATOR(pg_catalog.=) d.blob
+LEFT JOIN nx.runtime r ON r.deployment OPERATOR(pg_catalog.=) d.id
 WHERE d.desired_state OPERATOR(pg_catalog.<>) 'removed';
-COMMENT ON VIEW nx.status IS 'One row per deployment: port, preview URL, production or not, desired state';
+COMMENT ON VIEW nx.status IS 'One row per deployment: port, URLs, desired and actual state';
 
 -- routes: which host reaches which deployment on which port.
 CREATE VIEW nx.routes WITH (security_invoker = true) AS

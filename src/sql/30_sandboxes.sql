@@ -59,7 +59,7 @@ BEGIN
 	BEGIN
 		INSERT INTO nx.sandboxes (name, owner, role_name, database_name, db_password,
 			memory_limit, pids_limit, open_files_limit, cpu_weight, tmp_size,
-			idle_timeout, connection_limit, created_by)
+			idle_timeout, connection_limit, created_by, uid_offset)
 		VALUES (create_sandbox.name, new_owner, 'nx_' || create_sandbox.name,
 			'nx_' || create_sandbox.name, nx._random_token(32),
 			pg_size_bytes(coalesce(create_sandbox.memory_limit, nx._setting('nx.default_memory_limit'))),
@@ -69,7 +69,11 @@ BEGIN
 			pg_size_bytes(coalesce(create_sandbox.tmp_size, nx._setting('nx.default_tmp_size'))),
 			coalesce(create_sandbox.idle_timeout, nx._setting('nx.default_idle_timeout')::interval),
 			coalesce(create_sandbox.connection_limit, nx._setting('nx.default_connection_limit')::integer),
-			caller)
+			caller,
+			-- the lowest free offset into the cluster user's subordinate
+			-- uid range (creations are serialized by the lock above)
+			(SELECT min(g) FROM generate_series(1, (SELECT count(*) FROM nx.sandboxes)::integer + 1) g
+			 WHERE NOT EXISTS (SELECT 1 FROM nx.sandboxes x WHERE x.uid_offset = g)))
 		RETURNING * INTO s;
 	EXCEPTION WHEN check_violation THEN
 		RAISE EXCEPTION 'limit out of range for sandbox "%"', create_sandbox.name
@@ -233,22 +237,9 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	s nx.sandboxes;
+	s nx.sandboxes := nx._require_sandbox(database_url.sandbox);
 	socket_dir text := trim(split_part(current_setting('unix_socket_directories'), ',', 1));
 BEGIN
-	IF database_url.sandbox IS NULL THEN
-		RAISE EXCEPTION 'sandbox name must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	SELECT * INTO s FROM nx.sandboxes x WHERE x.name = database_url.sandbox;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'sandbox "%" does not exist', left(database_url.sandbox, 60)
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	IF NOT nx._may_act(s.owner, nx._caller()) THEN
-		RAISE EXCEPTION 'permission denied for sandbox "%"', s.name
-			USING ERRCODE = 'insufficient_privilege',
-				DETAIL = 'Only its owner and members of nx_admin may act on a sandbox.';
-	END IF;
 	-- role and database names are [a-z0-9_-], the password [a-z2-7]: only
 	-- the socket directory needs percent-encoding
 	RETURN format('postgresql://%s:%s@/%s?host=%s&port=%s',

@@ -168,8 +168,10 @@ BEGIN
 END
 $$;
 
--- _set_desired_state moves a deployment to running or stopped (and, for
--- restart, bumps its restart generation), with an event.
+-- _set_desired_state moves a deployment to running or stopped, with an
+-- event.  A new restart generation makes the supervisor start it afresh:
+-- always for restart, and for start when it is not starting or ready
+-- (so that start also retries a failed or crashlooping deployment).
 CREATE FUNCTION nx._set_desired_state(deployment bigint, action text, new_state text,
 									  bump_generation boolean) RETURNS nx.status
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -178,8 +180,13 @@ AS $$
 DECLARE
 	d nx.deployments := nx._deployment_for_update(deployment);
 	owner name := (SELECT s.owner FROM nx.sandboxes s WHERE s.name = d.sandbox);
+	running boolean := EXISTS (SELECT 1 FROM nx.runtime r WHERE r.deployment = d.id
+							   AND r.state IN ('starting', 'ready'));
 BEGIN
 	PERFORM nx._require_live(d, action);
+	IF action = 'start' AND NOT running THEN
+		bump_generation := true;
+	END IF;
 	UPDATE nx.deployments x
 	SET desired_state = new_state,
 		restart_generation = x.restart_generation + CASE WHEN bump_generation THEN 1 ELSE 0 END

@@ -13,6 +13,7 @@ ALTER TABLE nx.promotions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.env ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.kept_databases ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.runtime ENABLE ROW LEVEL SECURITY;
 
 -- Policies run as the querying role, and the tables they consult have
 -- their own policies, so each step narrows to the caller's sandboxes.
@@ -30,11 +31,13 @@ CREATE POLICY kept_databases_visible ON nx.kept_databases FOR SELECT TO nx_user
 	USING (nx._may_act(owner, current_user));
 CREATE POLICY events_visible ON nx.events FOR SELECT TO nx_user
 	USING (nx._may_act(owner, current_user));
+CREATE POLICY runtime_visible ON nx.runtime FOR SELECT TO nx_user
+	USING (EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id OPERATOR(pg_catalog.=) deployment));
 
 REVOKE ALL ON ALL TABLES IN SCHEMA nx FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nx FROM PUBLIC;
 GRANT SELECT ON nx.sandboxes, nx.blobs, nx.deployments, nx.promotions, nx.env,
-	nx.kept_databases, nx.events, nx.sandbox_info, nx.status, nx.routes TO nx_user;
+	nx.kept_databases, nx.events, nx.runtime, nx.sandbox_info, nx.status, nx.routes TO nx_user;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA nx FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -51,15 +54,18 @@ GRANT EXECUTE ON FUNCTION
 	nx.restart(bigint),
 	nx.remove(bigint),
 	nx.promote(text, bigint),
-	nx.rollback(text)
+	nx.rollback(text),
+	nx.logs(text, bigint, integer)
 TO nx_user;
+GRANT EXECUTE ON FUNCTION nx.check_setup() TO nx_admin;
 -- used by the views and policies above, which run as the querying role
 GRANT EXECUTE ON FUNCTION
 	nx._may_act(name, name),
 	nx._setting(text),
 	nx._url(text),
 	nx._production_host(text),
-	nx._preview_host(text)
+	nx._preview_host(text),
+	nx._supervisor_pid()
 TO nx_user;
 
 -- pg_dump of this database is the whole platform state (invariant I1).

@@ -1,0 +1,67 @@
+/*
+ * src/include/nx_handoff.h
+ *	  The wire format between the sandbox's first process (nx-init) and
+ *	  whoever hands connections to the app (the router) or asks how the app
+ *	  is doing (the supervisor).  It is the only contract between the parts
+ *	  outside the postmaster and the code inside a sandbox: keep it small.
+ *
+ * Transport: a SOCK_SEQPACKET unix socket that nx-init listens on at
+ * NX_INIT_SOCKET inside the sandbox (a host directory bind-mounted there).
+ * Each request is one packet; each reply is one packet.
+ *
+ *	  request  NxInitRequest  { magic, version, op }
+ *	  reply    NxInitReply    { magic, version, status, err }
+ *			   with op CONNECT and status OK: exactly one file descriptor
+ *			   attached (SCM_RIGHTS): a TCP socket already connected to the
+ *			   app at 127.0.0.1:$PORT inside the sandbox's network namespace.
+ *
+ * Readiness: nx-init writes one line to its status fd (NX_INIT_STATUS_FD)
+ * for each change: "ready\n" once the app accepts connections on $PORT,
+ * "exited <code>\n" or "killed <signal>\n" when the app ends (nx-init then
+ * exits with the same status).
+ */
+#ifndef NX_HANDOFF_H
+#define NX_HANDOFF_H
+
+#include <stdint.h>
+
+#define NX_HANDOFF_MAGIC 0x6e78u	/* "nx" */
+#define NX_HANDOFF_VERSION 1
+
+/* where nx-init listens, inside the sandbox */
+#define NX_INIT_RUN_DIR "/run/nx"
+#define NX_INIT_SOCKET NX_INIT_RUN_DIR "/init.sock"
+
+/* the fd nx-init reports readiness and exits on (inherited from the spawner) */
+#define NX_INIT_STATUS_FD 3
+
+typedef enum NxInitOp
+{
+	NX_INIT_OP_PING = 1,		/* is nx-init alive and is the app ready? */
+	NX_INIT_OP_CONNECT = 2		/* give me a socket connected to the app */
+} NxInitOp;
+
+typedef enum NxInitStatus
+{
+	NX_INIT_OK = 0,				/* PING: app ready; CONNECT: fd attached */
+	NX_INIT_NOT_READY = 1,		/* the app does not accept connections yet */
+	NX_INIT_CONNECT_FAILED = 2, /* connect() to the app failed: err is errno */
+	NX_INIT_BAD_REQUEST = 3
+} NxInitStatus;
+
+typedef struct NxInitRequest
+{
+	uint16_t	magic;
+	uint8_t		version;
+	uint8_t		op;				/* NxInitOp */
+} NxInitRequest;
+
+typedef struct NxInitReply
+{
+	uint16_t	magic;
+	uint8_t		version;
+	uint8_t		status;			/* NxInitStatus */
+	int32_t		err;			/* errno for NX_INIT_CONNECT_FAILED, else 0 */
+} NxInitReply;
+
+#endif							/* NX_HANDOFF_H */

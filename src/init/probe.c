@@ -1,0 +1,242 @@
+/*
+ * src/init/probe.c
+ *	  The readiness probe: has the app started listening on $PORT yet?
+ *
+ * It reads /proc/net/tcp and /proc/net/tcp6, which list the TCP sockets of
+ * nx-init's network namespace (the sandbox's), and looks for one in state
+ * LISTEN (0A) whose local port is $PORT, on any local address.  It never
+ * connects to the app, so the app sees no stray connections.  Only when
+ * /proc/net/tcp cannot be read (no /proc in the sandbox) does it fall back
+ * to a non-blocking connect() to 127.0.0.1:$PORT.
+ *
+ * It runs from a timerfd in the main loop: every 2 ms for the first 100 ms
+ * (most apps are up by then, and scale-from-zero waits on this), then every
+ * 10 ms; or every --probe-interval-ms if given.  Once it has seen the
+ * listener it stops for good.
+ */
+#include "nx_init.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TCP_LISTEN_STATE	0x0A	/* TCP_LISTEN in /proc/net/tcp */
+#define FAST_INTERVAL_MS	2
+#define FAST_PERIOD_MS		100
+#define SLOW_INTERVAL_MS	10
+
+static int	probe_port;
+static int	probe_interval_ms;	/* 0: the default fast-then-slow schedule */
+static char tcp_path[PATH_MAX];
+static char tcp6_path[PATH_MAX];
+static struct timespec probe_started;
+static int	timer_fd = -1;
+static int	connect_fd = -1;	/* fallback probe's connection in progress */
+
+/* ms_since returns the milliseconds elapsed since *start (monotonic). */
+static long
+ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000L +
+		(now.tv_nsec - start->tv_nsec) / 1000000L;
+}
+
+/* next_interval_ms is how long to wait before the next probe. */
+static int
+next_interval_ms(void)
+{
+	if (probe_interval_ms > 0)
+		return probe_interval_ms;
+	return ms_since(&probe_started) < FAST_PERIOD_MS ?
+		FAST_INTERVAL_MS : SLOW_INTERVAL_MS;
+}
+
+/*
+ * arm_timer sets the timerfd to fire once, ms milliseconds from now (0
+ * disarms it).  One-shot rather than periodic: the interval changes over
+ * time, and a slow tick must not queue up more ticks behind it.
+ */
+static void
+arm_timer(int ms)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = ms / 1000;
+	its.it_value.tv_nsec = (long) (ms % 1000) * 1000000L;
+	if (timerfd_settime(timer_fd, 0, &its, NULL) < 0)
+		nx_log("timerfd_settime: %s", strerror(errno));
+}
+
+/*
+ * proc_file_listens reads one /proc/net/tcp-format file and says whether it
+ * lists a socket in state LISTEN on local port `port`: 1 yes, 0 no, -1 the
+ * file cannot be opened.
+ *
+ * A line looks like
+ *	  "  0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 ..."
+ * (the address is 32 hex digits in tcp6); the header line does not parse
+ * and is skipped, like anything else that does not look like that.
+ */
+static int
+proc_file_listens(const char *path, int port)
+{
+	FILE	   *f = fopen(path, "re");
+	char		line[512];
+	int			found = 0;
+
+	if (f == NULL)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+	{
+		unsigned int local_port,
+					state;
+
+		if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x",
+				   &local_port, &state) == 2 &&
+			state == TCP_LISTEN_STATE && local_port == (unsigned int) port)
+			found = 1;
+
+		/* a line longer than the buffer: skip its remainder */
+		if (strchr(line, '\n') == NULL)
+		{
+			int			c;
+
+			while ((c = getc(f)) != EOF && c != '\n')
+				;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * connect_probe is the fallback when /proc/net is not there: a non-blocking
+ * connect() to 127.0.0.1:$PORT.  On loopback it usually succeeds or is
+ * refused at once; when it is still in progress the socket is kept and
+ * looked at again on the next tick.
+ */
+static bool
+connect_probe(void)
+{
+	struct sockaddr_in addr;
+	struct pollfd pfd;
+	int			err = 0;
+	socklen_t	errlen = sizeof(err);
+
+	if (connect_fd < 0)
+	{
+		connect_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (connect_fd < 0)
+			return false;
+		memset(&addr, 0, sizeof(addr));
+		addr.sin_family = AF_INET;
+		addr.sin_port = htons((uint16_t) probe_port);
+		addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(connect_fd, (struct sockaddr *) &addr, sizeof(addr)) == 0)
+			err = 0;
+		else if (errno == EINPROGRESS || errno == EINTR)
+			return false;		/* look again next tick */
+		else
+			err = errno;
+	}
+	else
+	{
+		pfd.fd = connect_fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 0) == 0)
+			return false;		/* still in progress */
+		if (getsockopt(connect_fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
+			err = errno;
+	}
+	close(connect_fd);
+	connect_fd = -1;
+	return err == 0;
+}
+
+/* app_listens runs one probe: /proc/net/tcp{,6} if readable, else connect. */
+static bool
+app_listens(void)
+{
+	int			v4 = proc_file_listens(tcp_path, probe_port);
+
+	if (v4 < 0)
+		return connect_probe();
+	return v4 > 0 || proc_file_listens(tcp6_path, probe_port) > 0;
+}
+
+/*
+ * probe_start sets up the probe for `port` (interval_ms 0: the default
+ * schedule; proc_net: normally "/proc/net") and registers its timerfd with
+ * the main loop.  Returns 0, or -1 if the timerfd cannot be created.
+ */
+int
+probe_start(int port, int interval_ms, const char *proc_net)
+{
+	probe_port = port;
+	probe_interval_ms = interval_ms;
+	snprintf(tcp_path, sizeof(tcp_path), "%s/tcp", proc_net);
+	snprintf(tcp6_path, sizeof(tcp6_path), "%s/tcp6", proc_net);
+	clock_gettime(CLOCK_MONOTONIC, &probe_started);
+
+	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (timer_fd < 0)
+		return -1;
+	nx_epoll_add(timer_fd, NX_TAG_TIMER);
+	arm_timer(next_interval_ms());
+	return 0;
+}
+
+/*
+ * probe_tick handles the timerfd firing: probes once and either re-arms the
+ * timer or, when the app listens, stops probing.  Returns true exactly when
+ * the app was found listening.
+ */
+bool
+probe_tick(void)
+{
+	uint64_t	expirations;
+
+	if (timer_fd < 0)
+		return false;
+	/* drain the timerfd; EAGAIN (spurious wakeup) is harmless */
+	if (read(timer_fd, &expirations, sizeof(expirations)) < 0 &&
+		errno != EAGAIN && errno != EINTR)
+		nx_log("timerfd read: %s", strerror(errno));
+
+	if (app_listens())
+	{
+		probe_stop();
+		return true;
+	}
+	arm_timer(next_interval_ms());
+	return false;
+}
+
+/* probe_stop stops probing and releases the probe's descriptors. */
+void
+probe_stop(void)
+{
+	if (timer_fd >= 0)
+	{
+		nx_epoll_del(timer_fd);
+		close(timer_fd);
+		timer_fd = -1;
+	}
+	if (connect_fd >= 0)
+	{
+		close(connect_fd);
+		connect_fd = -1;
+	}
+}

@@ -1,0 +1,118 @@
+-- 60_supervisor.sql: reading what the supervisor knows: a deployment's
+-- logs, and whether the host is ready to run sandboxes.
+
+-- The C readers (src/api/logs.c, src/api/check_setup.c).
+CREATE FUNCTION nx._read_log(deployment bigint, lines integer) RETURNS SETOF text
+	AS 'MODULE_PATHNAME', 'nx_read_log' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION nx._host_checks(OUT check_name text, OUT ok boolean, OUT required boolean,
+								OUT detail text, OUT fix text) RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'nx_host_checks' LANGUAGE C VOLATILE STRICT;
+
+-- logs: the last lines a deployment wrote to stdout and stderr, oldest
+-- first (by default the production deployment's, else the newest one's).  The supervisor keeps up to
+-- twice nx.log_size per deployment.
+CREATE FUNCTION nx.logs(sandbox text, deployment bigint DEFAULT NULL, lines integer DEFAULT 100)
+RETURNS TABLE (line text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes := nx._require_sandbox(logs.sandbox);
+	target bigint := logs.deployment;
+BEGIN
+	IF lines IS NULL OR lines < 1 OR lines > 100000 THEN
+		RAISE EXCEPTION 'lines must be between 1 and 100000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF target IS NULL THEN
+		SELECT d.id INTO target FROM nx.deployments d
+		WHERE d.sandbox = s.name AND d.desired_state <> 'removed'
+		ORDER BY d.is_production DESC, d.id DESC LIMIT 1;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'sandbox "%" has no deployment', s.name
+				USING ERRCODE = 'undefined_object', HINT = 'Push a binary first with nx.push().';
+		END IF;
+	ELSIF NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id = target AND d.sandbox = s.name) THEN
+		RAISE EXCEPTION 'deployment % is not a deployment of sandbox "%"', target, s.name
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY SELECT l FROM nx._read_log(target, lines) AS l;
+END
+$$;
+
+-- _hba_check: may tenants reach only their own database, and nobody else
+-- be reached from a sandbox without proving who they are?  A sandbox can
+-- open the cluster's unix socket, so:
+--   - "local sameuser +nx_tenant scram-sha-256" then "local all +nx_tenant
+--     reject" must come before any rule that could let a tenant in
+--     elsewhere;
+--   - no "local" rule may use trust: with it, a sandbox logs in as any role,
+--     postgres included.  (peer is safe: a sandbox never runs as the
+--     cluster's OS user or any other host user.)
+-- The supervisor starts no sandbox while this is not ok.
+CREATE FUNCTION nx._hba_check(OUT ok boolean, OUT detail text, OUT fix text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tenant_rule integer;
+	reject_rule integer;
+	trust_rule integer;
+BEGIN
+	SELECT min(line_number) INTO tenant_rule FROM pg_hba_file_rules
+	WHERE type = 'local' AND database = '{sameuser}' AND user_name = '{+nx_tenant}'
+	  AND auth_method = 'scram-sha-256';
+	SELECT min(line_number) INTO reject_rule FROM pg_hba_file_rules
+	WHERE type = 'local' AND database = '{all}' AND user_name = '{+nx_tenant}' AND auth_method = 'reject';
+	SELECT min(line_number) INTO trust_rule FROM pg_hba_file_rules
+	WHERE type = 'local' AND auth_method = 'trust';
+	IF trust_rule IS NOT NULL THEN
+		ok := false;
+		detail := format('pg_hba.conf line %s lets local connections in with "trust": a sandbox could log in as any role, postgres included', trust_rule);
+		fix := 'use peer (or scram-sha-256) instead of trust on every "local" line of pg_hba.conf, then SELECT pg_reload_conf()';
+		RETURN;
+	END IF;
+	ok := tenant_rule IS NOT NULL AND reject_rule IS NOT NULL AND tenant_rule < reject_rule
+		AND NOT EXISTS (SELECT 1 FROM pg_hba_file_rules
+						WHERE type = 'local' AND line_number < reject_rule AND line_number <> tenant_rule
+						  AND (user_name = '{all}' OR '+nx_tenant' = ANY (user_name)));
+	detail := format('tenant rule at line %s, reject rule at line %s, no local trust rule',
+					 coalesce(tenant_rule::text, 'none'), coalesce(reject_rule::text, 'none'));
+	fix := CASE WHEN NOT ok THEN 'put these two lines first in pg_hba.conf, then SELECT pg_reload_conf(): '
+		|| '"local sameuser +nx_tenant scram-sha-256" and "local all +nx_tenant reject"' END;
+END
+$$;
+
+-- check_setup: one row per host prerequisite of running sandboxes, with the
+-- exact fix for each that fails.  The supervisor starts nothing while a
+-- required check fails.
+CREATE FUNCTION nx.check_setup()
+RETURNS TABLE (check_name text, ok boolean, required boolean, detail text, fix text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	preload text := current_setting('shared_preload_libraries');
+BEGIN
+	check_name := 'shared_preload_libraries';
+	ok := preload ~ '(^|[\s,])"?nx_sandbox"?($|[\s,])';
+	required := true;
+	detail := format('shared_preload_libraries = %L', preload);
+	fix := CASE WHEN NOT ok THEN 'add nx_sandbox to shared_preload_libraries in postgresql.conf and restart' END;
+	RETURN NEXT;
+
+	check_name := 'supervisor';
+	ok := nx._supervisor_pid() > 0 AND nx._setting('nx.database') = current_database();
+	required := true;
+	detail := CASE WHEN nx._supervisor_pid() > 0
+				   THEN format('running (pid %s) for database %L', nx._supervisor_pid(), nx._setting('nx.database'))
+				   ELSE 'not running' END;
+	fix := CASE WHEN NOT ok THEN format('set nx.database = %L (and nx.supervisor = on) in postgresql.conf and restart', current_database()) END;
+	RETURN NEXT;
+
+	SELECT 'pg_hba', h.ok, true, h.detail, h.fix INTO check_name, ok, required, detail, fix
+	FROM nx._hba_check() h;
+	RETURN NEXT;
+
+	RETURN QUERY SELECT * FROM nx._host_checks();
+END
+$$;

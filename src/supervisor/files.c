@@ -1,0 +1,284 @@
+/*
+ * src/supervisor/files.c
+ *	  The supervisor's files under $PGDATA/nx: blobs materialised from
+ *	  nx.blobs (blobs/<sha256>, mode 0555, hash verified before use), one
+ *	  run directory per running deployment (run/d<id>, nx-init's hand-off
+ *	  socket), and the deployments' logs (logs/d<id>.log, rotated once at
+ *	  nx.log_size into d<id>.log.1).
+ *
+ * All of it is derived state (I2): deleting $PGDATA/nx loses nothing the
+ * next pass cannot rebuild except old log lines.
+ */
+#include "slots.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+/* NxStateDirPath: $PGDATA/nx/<sub>[/<name>] */
+void
+NxStateDirPath(char *path, const char *sub, const char *name)
+{
+	if (name)
+		snprintf(path, MAXPGPATH, "%s/nx/%s/%s", DataDir, sub, name);
+	else
+		snprintf(path, MAXPGPATH, "%s/nx/%s", DataDir, sub);
+}
+
+/* NxEnsureStateDirs creates $PGDATA/nx and its subdirectories. */
+void
+NxEnsureStateDirs(void)
+{
+	static const char *const subs[] = {"blobs", "run", "logs"};
+	char		path[MAXPGPATH];
+
+	snprintf(path, sizeof(path), "%s/nx", DataDir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not create \"%s\": %m", path)));
+	for (size_t i = 0; i < lengthof(subs); i++)
+	{
+		NxStateDirPath(path, subs[i], NULL);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			ereport(ERROR, (errcode_for_file_access(), errmsg("could not create \"%s\": %m", path)));
+	}
+}
+
+/* FileSha256 computes the hex sha256 of a file; false on read errors. */
+static bool
+FileSha256(const char *path, char *hex)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		buf[65536];
+	ssize_t		n;
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool		ok = fd >= 0 && ctx != NULL && pg_cryptohash_init(ctx) == 0;
+
+	while (ok && (n = read(fd, buf, sizeof(buf))) > 0)
+		ok = pg_cryptohash_update(ctx, (uint8 *) buf, n) == 0;
+	ok = ok && n == 0 && pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
+	if (fd >= 0)
+		close(fd);
+	pg_cryptohash_free(ctx);
+	if (ok)
+	{
+		hex_encode((char *) digest, sizeof(digest), hex);
+		hex[64] = '\0';
+	}
+	return ok;
+}
+
+/*
+ * NxBlobPath returns the path of the blob's file, writing it from nx.blobs
+ * first when it is missing (caller holds a transaction with SPI).  The
+ * file is written under a temporary name, its hash checked, then renamed:
+ * a file under the final name is always complete and correct.
+ */
+const char *
+NxBlobPath(const char *sha256, char *err, size_t errlen)
+{
+	static char path[MAXPGPATH];
+	char		tmp[MAXPGPATH];
+	char		hex[65];
+	Datum		arg = CStringGetTextDatum(sha256);
+	Oid			argtype = TEXTOID;
+	bool		isnull;
+	bytea	   *bytes;
+	int			fd;
+	size_t		len;
+	const char *data;
+
+	NxStateDirPath(path, "blobs", sha256);
+	if (access(path, R_OK) == 0)
+		return path;
+
+	if (SPI_execute_with_args("SELECT bytes FROM nx.blobs WHERE sha256 = $1",
+							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+	{
+		snprintf(err, errlen, "blob %s is not in nx.blobs", sha256);
+		return NULL;
+	}
+	bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	data = VARDATA_ANY(bytes);
+	len = VARSIZE_ANY_EXHDR(bytes);
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int) MyProcPid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "could not create %s: %s", tmp, strerror(errno));
+		return NULL;
+	}
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, data, len);
+
+		if (n <= 0)
+		{
+			snprintf(err, errlen, "could not write %s: %s", tmp, strerror(errno));
+			close(fd);
+			unlink(tmp);
+			return NULL;
+		}
+		data += n;
+		len -= n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0)
+	{
+		snprintf(err, errlen, "could not write %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return NULL;
+	}
+	if (!FileSha256(tmp, hex) || strcmp(hex, sha256) != 0)
+	{
+		snprintf(err, errlen, "blob file %s does not match its sha256", tmp);
+		unlink(tmp);
+		return NULL;
+	}
+	if (chmod(tmp, 0555) != 0 || rename(tmp, path) != 0)
+	{
+		snprintf(err, errlen, "could not install %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return NULL;
+	}
+	return path;
+}
+
+/* NxBlobsRemoveUnwanted deletes blob files whose sha256 is not listed. */
+void
+NxBlobsRemoveUnwanted(List *wanted_sha256)
+{
+	char		dir[MAXPGPATH];
+	char		path[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *e;
+
+	NxStateDirPath(dir, "blobs", NULL);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+	{
+		ListCell   *lc;
+		bool		wanted = false;
+
+		if (e->d_name[0] == '.')
+			continue;
+		foreach(lc, wanted_sha256)
+		{
+			if (strcmp(lfirst(lc), e->d_name) == 0)
+			{
+				wanted = true;
+				break;
+			}
+		}
+		if (!wanted)
+		{
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+/* NxLogOpen opens (appending) the deployment's log file. */
+bool
+NxLogOpen(NxLogFile *log, const char *key)
+{
+	struct stat st;
+
+	NxStateDirPath(log->path, "logs", key);
+	strlcat(log->path, ".log", sizeof(log->path));
+	log->fd = open(log->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log->fd < 0)
+		return false;
+	log->size = fstat(log->fd, &st) == 0 ? st.st_size : 0;
+	return true;
+}
+
+/*
+ * NxLogAppend writes output to the log, rotating first when it would pass
+ * nx.log_size: the current file becomes .log.1 (replacing the older one).
+ * Disk trouble never stops the supervisor: output is then dropped.
+ */
+void
+NxLogAppend(NxLogFile *log, const char *data, size_t len)
+{
+	if (log->fd < 0)
+		return;
+	if (log->size + (int64) len > nx_log_size)
+	{
+		char		old[MAXPGPATH];
+
+		snprintf(old, sizeof(old), "%s.1", log->path);
+		close(log->fd);
+		rename(log->path, old);
+		log->fd = open(log->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+		log->size = 0;
+		if (log->fd < 0)
+			return;
+	}
+	if (write(log->fd, data, len) == (ssize_t) len)
+		log->size += len;
+}
+
+/* NxLogClose closes the log file (it stays on disk for nx.logs). */
+void
+NxLogClose(NxLogFile *log)
+{
+	if (log->fd >= 0)
+		close(log->fd);
+	log->fd = -1;
+}
+
+/*
+ * NxLogsRemoveUnwanted deletes the logs of deployments that are not in
+ * wanted_ids (int64 *): removed ones, and those of dropped sandboxes.
+ */
+void
+NxLogsRemoveUnwanted(List *wanted_ids)
+{
+	char		dir[MAXPGPATH];
+	char		path[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *e;
+
+	NxStateDirPath(dir, "logs", NULL);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+	{
+		long long	id;
+		char		rest[16];
+		bool		wanted = false;
+		ListCell   *lc;
+
+		/* d<id>.log or d<id>.log.1 */
+		if (sscanf(e->d_name, "d%lld.%15s", &id, rest) != 2 ||
+			(strcmp(rest, "log") != 0 && strcmp(rest, "log.1") != 0))
+			continue;
+		foreach(lc, wanted_ids)
+		{
+			if (*(int64 *) lfirst(lc) == (int64) id)
+			{
+				wanted = true;
+				break;
+			}
+		}
+		if (!wanted)
+		{
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}

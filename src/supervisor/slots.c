@@ -1,0 +1,882 @@
+/*
+ * src/supervisor/slots.c
+ *	  One slot per deployment the supervisor runs: spawning it, reading its
+ *	  output and status pipes, noticing readiness and exits, restarting
+ *	  with backoff, and stopping it (SIGTERM, grace, SIGKILL of its whole
+ *	  cgroup: bwrap's --die-with-parent is never relied on alone).
+ *
+ * Slots live in a hash table in TopMemoryContext, keyed by deployment id.
+ * Each state change marks the slot dirty; converge.c writes dirty slots to
+ * nx.runtime.  Work per wake-up is bounded: at most NX_READ_BUDGET bytes
+ * are read from one pipe before the loop moves on, so an app that prints
+ * megabytes per second cannot starve the others.
+ */
+#include "slots.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "nx_handoff.h"
+
+#define NX_READ_BUDGET (64 * 1024)
+#define NX_CRASH_WINDOW_MS (60 * 1000)
+#define NX_CRASHLOOP_AFTER 5
+#define NX_BACKOFF_MIN_MS 250
+#define NX_BACKOFF_MAX_MS (30 * 1000)
+
+typedef enum NxSlotState
+{
+	NX_SLOT_STARTING,
+	NX_SLOT_READY,
+	NX_SLOT_STOPPING,
+	NX_SLOT_CRASHED,			/* waiting for its backoff to end */
+	NX_SLOT_CRASHLOOP,
+	NX_SLOT_FAILED,
+	NX_SLOT_IDLE,				/* nothing runs: stopped */
+	NX_SLOT_PENDING				/* wanted, not started yet (last_error: why) */
+} NxSlotState;
+
+static const char *const state_names[] = {
+	"starting", "ready", "stopping", "crashed", "crashloop", "failed", "stopped", "pending"
+};
+
+typedef struct NxSlot
+{
+	int64		deployment;		/* hash key */
+	char		key[40];		/* "c<cluster>_d<id>": its cgroup */
+	char		name[24];		/* "d<id>": its run dir and log under $PGDATA */
+	char		sandbox[64];
+	char		owner[NAMEDATALEN];
+	int			generation;		/* restart_generation it runs */
+	NxSlotState state;
+	bool		wanted;			/* the current pass wants it running */
+	bool		restart_pending;	/* stop, then start again */
+	bool		dirty;			/* nx.runtime needs this row rewritten */
+	pid_t		pid;			/* nx-spawn, then bwrap; 0 = none */
+	int			output_fd;		/* app stdout+stderr, read end; -1 */
+	int			status_fd;		/* nx-init status lines, read end; -1 */
+	char		status_buf[128];
+	int			status_len;
+	TimestampTz started_at;
+	TimestampTz ready_at;
+	TimestampTz deadline;		/* start timeout, stop grace or backoff end */
+	int			restarts;
+	int			crashes;		/* in the current crash window */
+	TimestampTz crash_window_start;
+	int			exit_code;		/* -1 = none yet */
+	int			exit_signal;
+	char		last_error[256];
+	NxLogFile	log;
+} NxSlot;
+
+static HTAB *slots = NULL;
+static bool flush_needed = false;
+static bool wait_set_dirty = true;
+static WaitEventSet *wait_set = NULL;
+
+/* NxSlotsInit creates the table and the state directories. */
+void
+NxSlotsInit(void)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(NxSlot);
+	ctl.hcxt = TopMemoryContext;
+	slots = hash_create("nx slots", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	NxEnsureStateDirs();
+}
+
+/* SlotSetState changes state and records that nx.runtime must follow. */
+static void
+SlotSetState(NxSlot *slot, NxSlotState state)
+{
+	slot->state = state;
+	slot->dirty = true;
+	flush_needed = true;
+}
+
+/* CloseFd closes *fd if open and forgets it. */
+static void
+CloseFd(int *fd)
+{
+	if (*fd >= 0)
+	{
+		close(*fd);
+		*fd = -1;
+		wait_set_dirty = true;
+	}
+}
+
+/*
+ * SlotInitPid returns the host pid of the sandbox's first process (nx-init,
+ * pid 1 inside), the only child of bwrap; 0 when there is none.
+ */
+static pid_t
+SlotInitPid(NxSlot *slot)
+{
+	char		path[64];
+	FILE	   *f;
+	int			child = 0;
+
+	if (slot->pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) slot->pid, (int) slot->pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%d", &child) != 1)
+		child = 0;
+	fclose(f);
+	return (pid_t) child;
+}
+
+/*
+ * SlotKill ends everything the slot runs at once: every process in its
+ * cgroup, and the bwrap process itself.  The pid is reaped by the loop.
+ */
+static void
+SlotKill(NxSlot *slot, const NxCgroupLayout *cgroups)
+{
+	if (cgroups != NULL && cgroups->mode != NX_CGROUP_NONE)
+		NxCgroupKill(cgroups, slot->key);
+	if (slot->pid > 0)
+	{
+		pid_t		init = SlotInitPid(slot);
+
+		if (init > 0)
+			kill(init, SIGKILL);
+		kill(slot->pid, SIGKILL);
+	}
+}
+
+/* the host setup of the current pass (for cgroup kills between passes) */
+static NxHostSetup current_host;
+static bool have_host = false;
+
+/* SlotReleased frees what a slot held once its process is gone. */
+static void
+SlotReleased(NxSlot *slot)
+{
+	char		run_dir[MAXPGPATH];
+	char		sock[MAXPGPATH];
+
+	CloseFd(&slot->output_fd);
+	CloseFd(&slot->status_fd);
+	NxLogClose(&slot->log);
+	if (have_host && current_host.cgroups.mode != NX_CGROUP_NONE)
+	{
+		NxCgroupKill(&current_host.cgroups, slot->key);
+		NxCgroupRemove(&current_host.cgroups, slot->key);
+	}
+	NxStateDirPath(run_dir, "run", slot->name);
+	snprintf(sock, sizeof(sock), "%s/init.sock", run_dir);
+	unlink(sock);
+	rmdir(run_dir);
+	slot->pid = 0;
+	slot->status_len = 0;
+}
+
+/* MakePipe creates a pipe whose read end we keep (non-blocking, close-on-exec). */
+static bool
+MakePipe(int *read_end, int *write_end)
+{
+	int			fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return false;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	*read_end = fds[0];
+	*write_end = fds[1];
+	return true;
+}
+
+/*
+ * SlotStart spawns the deployment described by row.  On failure the slot
+ * is marked failed with the reason (nothing is left running).
+ */
+static void
+SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
+{
+	NxSandboxSpec spec;
+	char		err[NX_RUNTIME_ERRLEN];
+	char		run_dir[MAXPGPATH];
+	const char *binary;
+	int			output_w = -1,
+				status_w = -1;
+	pid_t		pid;
+
+	memset(&spec, 0, sizeof(spec));
+	binary = NxBlobPath(row->blob, err, sizeof(err));
+	if (binary == NULL)
+		goto fail;
+	if (host->cgroups.mode != NX_CGROUP_NONE &&
+		!NxCgroupCreate(&host->cgroups, slot->key, &row->limits, err, sizeof(err)))
+		goto fail;
+	NxStateDirPath(run_dir, "run", slot->name);
+	if (mkdir(run_dir, 0700) != 0 && errno != EEXIST)
+	{
+		snprintf(err, sizeof(err), "could not create %s: %s", run_dir, strerror(errno));
+		goto fail;
+	}
+	/* nx-init creates its hand-off socket here as the tenant uid */
+	chmod(run_dir, 0777);
+	if (slot->log.fd < 0 && !NxLogOpen(&slot->log, slot->name))
+	{
+		snprintf(err, sizeof(err), "could not open log file %s: %s", slot->log.path, strerror(errno));
+		goto fail;
+	}
+	if (!MakePipe(&slot->output_fd, &output_w) || !MakePipe(&slot->status_fd, &status_w))
+	{
+		snprintf(err, sizeof(err), "could not create pipes: %s", strerror(errno));
+		goto fail;
+	}
+
+	spec.key = slot->key;
+	spec.hostname = row->sandbox;
+	spec.tenant_uid = host->uid_base + row->uid_offset;
+	spec.tenant_gid = host->gid_base + row->uid_offset;
+	spec.spawn_helper = host->spawn_helper;
+	spec.bwrap = nx_bwrap_path;
+	spec.init = host->init;
+	spec.binary = binary;
+	spec.binary_name = row->sandbox;
+	spec.run_dir = run_dir;
+	spec.pg_socket = host->pg_socket[0] ? host->pg_socket : NULL;
+	spec.argv = row->argv;
+	spec.envp = row->envp;
+	spec.limits = row->limits;
+	spec.cgroups = &host->cgroups;
+	spec.stdout_fd = output_w;
+	spec.stderr_fd = output_w;
+	spec.status_fd = status_w;
+	pid = NxSandboxLaunch(&spec, err, sizeof(err));
+	close(output_w);
+	close(status_w);
+	output_w = status_w = -1;
+	if (pid <= 0)
+		goto fail;
+
+	slot->pid = pid;
+	slot->generation = row->generation;
+	slot->started_at = GetCurrentTimestamp();
+	slot->ready_at = 0;
+	slot->deadline = TimestampTzPlusMilliseconds(slot->started_at, nx_start_timeout);
+	slot->last_error[0] = '\0';
+	wait_set_dirty = true;
+	SlotSetState(slot, NX_SLOT_STARTING);
+	return;
+
+fail:
+	if (output_w >= 0)
+		close(output_w);
+	if (status_w >= 0)
+		close(status_w);
+	SlotReleased(slot);
+	strlcpy(slot->last_error, err, sizeof(slot->last_error));
+	SlotSetState(slot, NX_SLOT_FAILED);
+	ereport(LOG, (errmsg("nx supervisor: could not start deployment " INT64_FORMAT " of sandbox \"%s\": %s",
+						 slot->deployment, slot->sandbox, err)));
+	NxQueueEvent("start_failed", slot->sandbox, slot->owner, slot->deployment,
+				 NxJsonObject1("error", err));
+}
+
+/* SlotStop begins a graceful stop: SIGTERM to nx-init, SIGKILL at deadline. */
+static void
+SlotStop(NxSlot *slot)
+{
+	pid_t		init = SlotInitPid(slot);
+
+	if (slot->pid <= 0)
+	{
+		SlotReleased(slot);
+		SlotSetState(slot, NX_SLOT_IDLE);
+		return;
+	}
+	if (slot->state == NX_SLOT_STOPPING)
+		return;
+	if (init > 0)
+		kill(init, SIGTERM);
+	else
+		kill(slot->pid, SIGTERM);
+	slot->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout);
+	SlotSetState(slot, NX_SLOT_STOPPING);
+}
+
+/* SlotLogTail returns the last bytes of the slot's log, for events. */
+static char *
+SlotLogTail(NxSlot *slot, int max_bytes)
+{
+	char	   *buf = palloc0(max_bytes + 1);
+	int			fd;
+	off_t		end;
+	ssize_t		n;
+
+	fd = open(slot->log.path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return buf;
+	end = lseek(fd, 0, SEEK_END);
+	if (end > max_bytes)
+		lseek(fd, end - max_bytes, SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, max_bytes);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/*
+ * SlotProcessEnded handles the end of a slot's process: the end of a stop,
+ * or a crash (restart after backoff, or crashloop after too many).
+ */
+static void
+SlotProcessEnded(NxSlot *slot, int wait_status)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	NxSlotState was = slot->state;
+	int			backoff;
+
+	/* nx-init reported the app's own status on its pipe; else use bwrap's */
+	if (slot->exit_code < 0 && slot->exit_signal == 0)
+	{
+		if (WIFEXITED(wait_status))
+			slot->exit_code = WEXITSTATUS(wait_status);
+		else if (WIFSIGNALED(wait_status))
+			slot->exit_signal = WTERMSIG(wait_status);
+	}
+	SlotReleased(slot);
+
+	if (was == NX_SLOT_STOPPING || was == NX_SLOT_FAILED || !slot->wanted)
+	{
+		if (was != NX_SLOT_FAILED)
+			SlotSetState(slot, NX_SLOT_IDLE);
+		/* a restart, or a stop that raced with a new start: act now */
+		if (slot->wanted)
+			NxRequestConverge();
+		return;
+	}
+
+	/* an unexpected exit */
+	if (slot->crashes == 0 ||
+		TimestampDifferenceExceeds(slot->crash_window_start, now, NX_CRASH_WINDOW_MS))
+	{
+		slot->crashes = 0;
+		slot->crash_window_start = now;
+	}
+	slot->crashes++;
+	if (slot->crashes >= NX_CRASHLOOP_AFTER)
+	{
+		snprintf(slot->last_error, sizeof(slot->last_error),
+				 "exited %d times within %d seconds", slot->crashes, NX_CRASH_WINDOW_MS / 1000);
+		SlotSetState(slot, NX_SLOT_CRASHLOOP);
+		NxQueueEvent("crashloop", slot->sandbox, slot->owner, slot->deployment,
+					 NxJsonObject1("last_log", SlotLogTail(slot, 2048)));
+		return;
+	}
+	backoff = Min(NX_BACKOFF_MAX_MS, NX_BACKOFF_MIN_MS << (slot->crashes - 1));
+	slot->deadline = TimestampTzPlusMilliseconds(now, backoff);
+	SlotSetState(slot, NX_SLOT_CRASHED);
+	NxQueueEvent("crash", slot->sandbox, slot->owner, slot->deployment,
+				 psprintf("{\"exit_code\": %d, \"signal\": %d, \"restart_in_ms\": %d}",
+						  slot->exit_code, slot->exit_signal, backoff));
+}
+
+/* NxSlotChildExited finds the slot whose process pid was and ends it. */
+void
+NxSlotChildExited(pid_t pid, int wait_status)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (slot->pid == pid)
+		{
+			hash_seq_term(&seq);
+			SlotProcessEnded(slot, wait_status);
+			return;
+		}
+	}
+}
+
+/* SlotStatusLine handles one line nx-init wrote on the status pipe. */
+static void
+SlotStatusLine(NxSlot *slot, const char *line)
+{
+	int			value;
+
+	if (strcmp(line, "ready") == 0 && slot->state == NX_SLOT_STARTING)
+	{
+		slot->ready_at = GetCurrentTimestamp();
+		slot->crashes = slot->crashes > 0 ? slot->crashes : 0;
+		SlotSetState(slot, NX_SLOT_READY);
+	}
+	else if (sscanf(line, "exited %d", &value) == 1)
+	{
+		slot->exit_code = value;
+		slot->exit_signal = 0;
+		slot->dirty = flush_needed = true;
+	}
+	else if (sscanf(line, "killed %d", &value) == 1)
+	{
+		slot->exit_code = -1;
+		slot->exit_signal = value;
+		slot->dirty = flush_needed = true;
+	}
+}
+
+/* SlotReadStatus reads nx-init's status lines without blocking. */
+static void
+SlotReadStatus(NxSlot *slot)
+{
+	ssize_t		n;
+
+	while ((n = read(slot->status_fd, slot->status_buf + slot->status_len,
+					 sizeof(slot->status_buf) - 1 - slot->status_len)) > 0)
+	{
+		char	   *nl;
+
+		slot->status_len += n;
+		slot->status_buf[slot->status_len] = '\0';
+		while ((nl = strchr(slot->status_buf, '\n')) != NULL)
+		{
+			*nl = '\0';
+			SlotStatusLine(slot, slot->status_buf);
+			slot->status_len -= (nl + 1 - slot->status_buf);
+			memmove(slot->status_buf, nl + 1, slot->status_len + 1);
+		}
+		/* a line longer than the buffer is not ours: drop it */
+		if (slot->status_len >= (int) sizeof(slot->status_buf) - 1)
+			slot->status_len = 0;
+	}
+	if (n == 0)
+		CloseFd(&slot->status_fd);
+}
+
+/* SlotReadOutput copies at most NX_READ_BUDGET bytes of output to the log. */
+static void
+SlotReadOutput(NxSlot *slot)
+{
+	char		buf[8192];
+	int			budget = NX_READ_BUDGET;
+	ssize_t		n = -1;
+
+	while (budget > 0 && (n = read(slot->output_fd, buf, sizeof(buf))) > 0)
+	{
+		NxLogAppend(&slot->log, buf, n);
+		budget -= n;
+	}
+	if (n == 0)
+		CloseFd(&slot->output_fd);
+}
+
+/*
+ * NxWaitForEvents waits for the latch, postmaster death, or any slot's
+ * pipes, up to timeout_ms, and reads whatever pipes are readable.
+ */
+NxWaitResult
+NxWaitForEvents(long timeout_ms)
+{
+	WaitEvent	events[64];
+	int			n;
+	NxWaitResult result = NX_WAIT_TIMEOUT;
+
+	if (wait_set_dirty || wait_set == NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		NxSlot	   *slot;
+		int			capacity = 2 + 2 * (int) hash_get_num_entries(slots);
+
+		if (wait_set != NULL)
+			FreeWaitEventSet(wait_set);
+		wait_set = CreateWaitEventSet(TopMemoryContext, capacity);
+		AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(wait_set, WL_POSTMASTER_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		hash_seq_init(&seq, slots);
+		while ((slot = hash_seq_search(&seq)) != NULL)
+		{
+			if (slot->output_fd >= 0)
+				AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, slot->output_fd, NULL, slot);
+			if (slot->status_fd >= 0)
+				AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, slot->status_fd, NULL, slot);
+		}
+		wait_set_dirty = false;
+	}
+
+	n = WaitEventSetWait(wait_set, timeout_ms, events, lengthof(events), PG_WAIT_EXTENSION);
+	for (int i = 0; i < n; i++)
+	{
+		if (events[i].events & WL_POSTMASTER_DEATH)
+			return NX_WAIT_POSTMASTER_DEATH;
+		if (events[i].events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			result = NX_WAIT_LATCH;
+		}
+		if (events[i].events & WL_SOCKET_READABLE)
+		{
+			NxSlot	   *slot = (NxSlot *) events[i].user_data;
+
+			if (events[i].fd == slot->status_fd)
+				SlotReadStatus(slot);
+			else if (events[i].fd == slot->output_fd)
+				SlotReadOutput(slot);
+			if (result == NX_WAIT_TIMEOUT)
+				result = NX_WAIT_IO;
+		}
+	}
+	return result;
+}
+
+/*
+ * NxSlotsTick acts on deadlines: a start that did not become ready, a stop
+ * whose grace ran out, a crashed slot whose backoff ended.
+ */
+void
+NxSlotsTick(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (slot->deadline == 0 || now < slot->deadline)
+			continue;
+		switch (slot->state)
+		{
+			case NX_SLOT_STARTING:
+				snprintf(slot->last_error, sizeof(slot->last_error),
+						 "not listening on its port within nx.start_timeout (%d ms)", nx_start_timeout);
+				SlotKill(slot, have_host ? &current_host.cgroups : NULL);
+				SlotSetState(slot, NX_SLOT_FAILED);
+				NxQueueEvent("failed", slot->sandbox, slot->owner, slot->deployment,
+							 NxJsonObject1("last_log", SlotLogTail(slot, 2048)));
+				break;
+			case NX_SLOT_STOPPING:
+				SlotKill(slot, have_host ? &current_host.cgroups : NULL);
+				break;
+			case NX_SLOT_CRASHED:
+				/* the next converge pass starts it again */
+				NxRequestConverge();
+				break;
+			default:
+				break;
+		}
+		slot->deadline = 0;
+	}
+}
+
+/* NxSlotsNextDeadlineMs: how long the loop may sleep before a deadline. */
+long
+NxSlotsNextDeadlineMs(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+	long		best = 60 * 1000;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (slot->deadline != 0)
+			best = Min(best, TimestampDifferenceMilliseconds(now, slot->deadline));
+	}
+	return best;
+}
+
+bool
+NxSlotsNeedFlush(void)
+{
+	return flush_needed;
+}
+
+/* NxSlotsBeginPass: nothing is wanted until converge says so again. */
+void
+NxSlotsBeginPass(void)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		slot->wanted = false;
+}
+
+/* SlotWaitFor records why a wanted slot cannot start yet. */
+static void
+SlotWaitFor(NxSlot *slot, const char *why)
+{
+	if (slot->state != NX_SLOT_PENDING || strcmp(slot->last_error, why) != 0)
+	{
+		strlcpy(slot->last_error, why, sizeof(slot->last_error));
+		SlotSetState(slot, NX_SLOT_PENDING);
+	}
+}
+
+/*
+ * NxSlotWant: converge found this deployment desired running.  Start it,
+ * restart it (its generation changed), or leave it as it is.
+ */
+void
+NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_ready)
+{
+	NxSlot	   *slot;
+	bool		found;
+
+	current_host = *host;
+	have_host = true;
+	slot = hash_search(slots, &row->deployment, HASH_ENTER, &found);
+	if (!found)
+	{
+		snprintf(slot->key, sizeof(slot->key), "%s" INT64_FORMAT, NxKeyPrefix(), row->deployment);
+		snprintf(slot->name, sizeof(slot->name), "d" INT64_FORMAT, row->deployment);
+		slot->pid = 0;
+		slot->output_fd = slot->status_fd = -1;
+		slot->log.fd = -1;
+		slot->status_len = 0;
+		slot->deadline = 0;
+		slot->restarts = 0;
+		slot->crashes = 0;
+		slot->exit_code = -1;
+		slot->exit_signal = 0;
+		slot->last_error[0] = '\0';
+		slot->generation = row->generation;
+		slot->restart_pending = false;
+		slot->state = NX_SLOT_PENDING;
+		slot->dirty = flush_needed = true;
+	}
+	slot->wanted = true;
+	strlcpy(slot->sandbox, row->sandbox, sizeof(slot->sandbox));
+	strlcpy(slot->owner, row->owner, sizeof(slot->owner));
+
+	if (row->generation != slot->generation)
+	{
+		/* nx.restart or nx.start after a failure: begin afresh */
+		slot->generation = row->generation;
+		slot->crashes = 0;
+		if (slot->state == NX_SLOT_STARTING || slot->state == NX_SLOT_READY)
+		{
+			slot->restart_pending = true;
+			SlotStop(slot);
+			return;
+		}
+		if (slot->state != NX_SLOT_STOPPING)
+			slot->state = NX_SLOT_PENDING;
+	}
+
+	switch (slot->state)
+	{
+		case NX_SLOT_PENDING:
+		case NX_SLOT_IDLE:
+			if (!host->ok)
+				SlotWaitFor(slot, host->why);
+			else if (row->uid_offset >= host->uid_count)
+				SlotWaitFor(slot, psprintf("the sandbox's uid offset %d is outside the subordinate id range (%d ids): widen the range in %s and %s",
+										   row->uid_offset, host->uid_count, nx_subuid_file, nx_subgid_file));
+			else if (!database_ready)
+				SlotWaitFor(slot, "waiting for the sandbox's database and role");
+			else
+			{
+				if (slot->state == NX_SLOT_IDLE || slot->restart_pending)
+					slot->restarts++;
+				slot->restart_pending = false;
+				SlotStart(slot, row, host);
+			}
+			break;
+		case NX_SLOT_CRASHED:
+			if (slot->deadline == 0 && host->ok && database_ready)
+			{
+				slot->restarts++;
+				SlotStart(slot, row, host);
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * NxSlotsEndPass stops what no row wants any more, and forgets slots that
+ * are neither wanted nor running.
+ */
+void
+NxSlotsEndPass(void)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (slot->wanted)
+			continue;
+		if (slot->pid > 0)
+			SlotStop(slot);
+		else
+		{
+			SlotReleased(slot);
+			NxLogClose(&slot->log);
+			hash_search(slots, &slot->deployment, HASH_REMOVE, NULL);
+			flush_needed = true;
+		}
+	}
+}
+
+/* NxSlotsKillAll kills every sandbox at once (exit, postmaster death). */
+void
+NxSlotsKillAll(void)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	if (slots == NULL)
+		return;
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		SlotKill(slot, have_host ? &current_host.cgroups : NULL);
+}
+
+/*
+ * NxSlotsStopAllGracefully: SIGTERM to every sandbox, wait up to
+ * nx.stop_timeout for them to exit, then SIGKILL the rest.
+ */
+void
+NxSlotsStopAllGracefully(void)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+	TimestampTz give_up;
+	int			running;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		slot->wanted = false;
+		if (slot->pid > 0)
+			SlotStop(slot);
+	}
+	give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout);
+	do
+	{
+		int			status;
+		pid_t		pid;
+
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			NxSlotChildExited(pid, status);
+		running = 0;
+		hash_seq_init(&seq, slots);
+		while ((slot = hash_seq_search(&seq)) != NULL)
+			running += slot->pid > 0;
+		if (running > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 20, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	} while (running > 0 && GetCurrentTimestamp() < give_up);
+	NxSlotsKillAll();
+}
+
+/*
+ * NxSlotsRuntimeRows calls emit for every slot whose nx.runtime row must be
+ * rewritten (all of them when all is true), then clears the dirty marks.
+ */
+void
+NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		NxRuntimeRow row;
+
+		if (!slot->dirty && !all)
+			continue;
+		row.deployment = slot->deployment;
+		row.state = state_names[slot->state];
+		row.pid = slot->pid > 0 ? SlotInitPid(slot) : 0;
+		row.started_at = slot->pid > 0 ? slot->started_at : 0;
+		row.ready_at = slot->state == NX_SLOT_READY ? slot->ready_at : 0;
+		row.restarts = slot->restarts;
+		row.exit_code = slot->exit_code;
+		row.exit_signal = slot->exit_signal;
+		row.last_error = slot->last_error;
+		row.memory_bytes = row.cpu_usec = -1;
+		if (slot->pid > 0 && have_host && current_host.cgroups.mode != NX_CGROUP_NONE)
+			NxCgroupStats(&current_host.cgroups, slot->key, &row.memory_bytes, &row.cpu_usec);
+		emit(&row, arg);
+		slot->dirty = false;
+	}
+	flush_needed = false;
+}
+
+/* NxSlotsIds returns the deployment ids of every slot. */
+List *
+NxSlotsIds(void)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+	List	   *ids = NIL;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = slot->deployment;
+		ids = lappend(ids, id);
+	}
+	return ids;
+}
+
+/*
+ * NxKeyPrefix: "c<cluster>_d", where <cluster> is this cluster's system
+ * identifier.  Several clusters on one host share the delegated cgroup;
+ * each supervisor only ever touches keys with its own prefix.
+ */
+const char *
+NxKeyPrefix(void)
+{
+	static char prefix[32];
+
+	if (prefix[0] == '\0')
+		snprintf(prefix, sizeof(prefix), "c%016llx_d", (unsigned long long) GetSystemIdentifier());
+	return prefix;
+}
+
+/* NxKeyIsOurs: is key one of this cluster's deployment keys? */
+bool
+NxKeyIsOurs(const char *key, int64 *deployment)
+{
+	const char *prefix = NxKeyPrefix();
+	size_t		len = strlen(prefix);
+	char	   *end;
+
+	if (strncmp(key, prefix, len) != 0 || key[len] == '\0')
+		return false;
+	*deployment = strtoll(key + len, &end, 10);
+	return *end == '\0';
+}
+
+/* NxSlotsHasKey: does a slot use this cgroup / run dir key? */
+bool
+NxSlotsHasKey(const char *key)
+{
+	int64		id;
+
+	return NxKeyIsOurs(key, &id) && hash_search(slots, &id, HASH_FIND, NULL) != NULL;
+}

@@ -1,0 +1,122 @@
+/*
+ * src/supervisor/sql_exec.c
+ *	  How the supervisor runs SQL: SPI inside a transaction it brackets, and
+ *	  single utility statements "at top level" in a transaction of their
+ *	  own, for the commands that refuse to run inside a transaction block
+ *	  or a function (CREATE DATABASE, DROP DATABASE).
+ *
+ * The top-level executor follows PostgreSQL's own exec_simple_query (and
+ * pg_cron's ExecuteSqlString): parse, analyze, plan, and PortalRun with
+ * isTopLevel = true, one statement per call.
+ */
+#include "sql_exec.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+/* NxBeginTransaction starts a transaction with SPI and a snapshot. */
+void
+NxBeginTransaction(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* NxCommitTransaction is the exact reverse of NxBeginTransaction. */
+void
+NxCommitTransaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * NxExecuteTopLevel runs one SQL statement in a transaction of its own, as
+ * if a client had sent it: the only way to run CREATE/DROP DATABASE from a
+ * background worker.  Errors propagate (the caller catches them).
+ */
+void
+NxExecuteTopLevel(const char *sql)
+{
+	MemoryContext parse_context;
+	MemoryContext old_context;
+	List	   *parsetrees;
+	RawStmt    *parsetree;
+	List	   *querytrees;
+	List	   *plantrees;
+	Portal		portal;
+	DestReceiver *receiver;
+	QueryCompletion qc;
+	int16		format = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, sql);
+	parse_context = AllocSetContextCreate(CurrentMemoryContext, "nx top-level statement",
+										  ALLOCSET_DEFAULT_SIZES);
+	old_context = MemoryContextSwitchTo(parse_context);
+	parsetrees = pg_parse_query(sql);
+	if (list_length(parsetrees) != 1)
+		elog(ERROR, "NxExecuteTopLevel takes exactly one statement");
+	parsetree = linitial_node(RawStmt, parsetrees);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	querytrees = pg_analyze_and_rewrite_fixedparams(parsetree, sql, NULL, 0, NULL);
+	plantrees = pg_plan_queries(querytrees, sql, 0, NULL);
+	PopActiveSnapshot();
+
+	portal = CreatePortal("nx_top_level", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, sql, CreateCommandTag(parsetree->stmt), plantrees, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	PortalSetResultFormat(portal, 1, &format);
+	receiver = CreateDestReceiver(DestNone);
+	MemoryContextSwitchTo(old_context);
+	(void) PortalRun(portal, FETCH_ALL, true /* isTopLevel */ , true, receiver, receiver, &qc);
+	receiver->rDestroy(receiver);
+	PortalDrop(portal, false);
+	MemoryContextDelete(parse_context);
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * NxTryTopLevel runs NxExecuteTopLevel and turns an error into a LOG line
+ * and a false result, so that one failing database does not stop a pass.
+ */
+bool
+NxTryTopLevel(const char *sql)
+{
+	MemoryContext context = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		NxExecuteTopLevel(sql);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("nx supervisor: \"%s\" failed: %s", sql, edata->message)));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}

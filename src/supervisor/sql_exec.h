@@ -1,0 +1,15 @@
+/*
+ * src/supervisor/sql_exec.h
+ *	  Transactions and top-level statements for the supervisor (sql_exec.c).
+ */
+#ifndef NX_SQL_EXEC_H
+#define NX_SQL_EXEC_H
+
+#include "compat.h"
+
+extern void NxBeginTransaction(const char *activity);
+extern void NxCommitTransaction(void);
+extern void NxExecuteTopLevel(const char *sql);
+extern bool NxTryTopLevel(const char *sql);
+
+#endif							/* NX_SQL_EXEC_H */

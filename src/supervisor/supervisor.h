@@ -1,0 +1,67 @@
+/*
+ * src/supervisor/supervisor.h
+ *	  The supervisor: a background worker that converges the machine to the
+ *	  rows of schema nx (invariant I2).  Rows say what should exist; the
+ *	  supervisor creates per-sandbox roles and databases, materialises blob
+ *	  files, and runs each desired-running deployment in a sandbox, then
+ *	  watches it (readiness, exits, logs) and writes what it sees to the
+ *	  unlogged table nx.runtime.
+ *
+ * Layers: the SQL API only wakes the supervisor (wake.c, through shared
+ * memory); the supervisor uses src/runtime/ to start and stop sandboxes.
+ *
+ * Glossary:
+ *	  converge	one pass that compares rows with what exists and acts.
+ *	  slot		the supervisor's in-memory record of one deployment it runs.
+ *	  pool		databases created ahead of time and renamed on demand, so
+ *				that a new sandbox's database is ready in milliseconds.
+ */
+#ifndef NX_SUPERVISOR_H
+#define NX_SUPERVISOR_H
+
+#include "compat.h"
+
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+/* settings (supervisor_guc.c) */
+extern char *nx_database;
+extern int	nx_naptime;			/* seconds between periodic passes */
+extern int	nx_database_pool_size;
+extern int	nx_start_timeout;	/* ms */
+extern int	nx_stop_timeout;	/* ms */
+extern char *nx_bwrap_path;
+extern char *nx_cgroup_root;
+extern char *nx_cgroup_name;
+extern bool nx_require_cgroups;
+extern int	nx_log_size;		/* bytes per deployment log file */
+extern bool nx_supervisor_enabled;
+extern char *nx_subuid_file;
+extern char *nx_subgid_file;
+
+/* Shared state between backends and the supervisor (shmem.c). */
+typedef struct NxSharedState
+{
+	slock_t		mutex;			/* protects the fields below */
+	Latch	   *supervisor_latch;	/* NULL while no supervisor runs */
+	pid_t		supervisor_pid;
+	uint64		wakeups;		/* commits that asked for a pass */
+} NxSharedState;
+
+extern NxSharedState *NxShared;
+
+/* shmem.c */
+extern void NxShmemInit(void);
+
+/* wake.c */
+extern void NxWakeInit(void);
+extern void NxWakeSupervisor(void);
+
+/* worker.c */
+extern void NxSupervisorRegister(void);
+extern PGDLLEXPORT void NxSupervisorMain(Datum arg);
+
+/* supervisor_guc.c */
+extern void NxSupervisorGucInit(void);
+
+#endif							/* NX_SUPERVISOR_H */

@@ -1,0 +1,88 @@
+/*
+ * src/supervisor/supervisor_guc.c
+ *	  Settings of the supervisor.  Those that say where things are (the
+ *	  control database, bwrap, cgroups) need a restart; timings and sizes
+ *	  follow a reload.  docs/settings.md describes each one.
+ */
+#include "supervisor.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+char	   *nx_database = NULL;
+int			nx_naptime = 10;
+int			nx_database_pool_size = 2;
+int			nx_start_timeout = 30000;
+int			nx_stop_timeout = 10000;
+char	   *nx_bwrap_path = NULL;
+char	   *nx_cgroup_root = NULL;
+char	   *nx_cgroup_name = NULL;
+bool		nx_require_cgroups = true;
+int			nx_log_size = 1024 * 1024;
+bool		nx_supervisor_enabled = true;
+char	   *nx_subuid_file = NULL;
+char	   *nx_subgid_file = NULL;
+
+/* NxSupervisorGucInit defines the supervisor's settings. */
+void
+NxSupervisorGucInit(void)
+{
+	DefineCustomStringVariable("nx.database",
+							   "Database holding the nx_sandbox extension (the control database).",
+							   "The supervisor connects to it; CREATE EXTENSION nx_sandbox there.",
+							   &nx_database, "postgres", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("nx.supervisor",
+							 "Run the supervisor background worker.",
+							 "Off: rows are recorded but nothing is provisioned or started.",
+							 &nx_supervisor_enabled, true, PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.naptime",
+							"Seconds between the supervisor's periodic passes.",
+							"Commits of control changes wake it at once; this pass catches the rest.",
+							&nx_naptime, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.database_pool_size",
+							"Empty databases kept ready for new sandboxes (0 = create on demand).",
+							NULL, &nx_database_pool_size, 2, 0, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.start_timeout",
+							"How long a starting deployment may take to listen on its port before it is failed.",
+							NULL, &nx_start_timeout, 30000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.stop_timeout",
+							"Grace period between SIGTERM and SIGKILL when a deployment stops.",
+							NULL, &nx_stop_timeout, 10000, 0, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.bwrap_path",
+							   "Path of the bubblewrap executable.",
+							   NULL, &nx_bwrap_path, "/usr/bin/bwrap", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.cgroup_root",
+							   "Where the cgroup filesystems are mounted.",
+							   NULL, &nx_cgroup_root, "/sys/fs/cgroup", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.cgroup_name",
+							   "Name of the cgroup delegated to the cluster's OS user (v2 subtree or v1 per controller).",
+							   NULL, &nx_cgroup_name, "nx_sandbox", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("nx.require_cgroups",
+							 "Refuse to start sandboxes without cgroup limits.",
+							 "Off: run them with rlimits only (not for production).",
+							 &nx_require_cgroups, true, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.subuid_file",
+							   "File listing subordinate uid ranges (see subuid(5)).",
+							   "Each sandbox runs as its own uid from the cluster user's range.",
+							   &nx_subuid_file, "/etc/subuid", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.subgid_file",
+							   "File listing subordinate gid ranges (see subgid(5)).",
+							   NULL, &nx_subgid_file, "/etc/subgid", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.log_size",
+							"Size at which a deployment's log file is rotated (one old file is kept).",
+							NULL, &nx_log_size, 1024 * 1024, 4096, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+}

@@ -1,0 +1,205 @@
+/*
+ * src/supervisor/worker.c
+ *	  The supervisor background worker: registration, the wait loop, and
+ *	  shutdown.  Everything it does is driven from here: a converge pass
+ *	  when a control change commits (its latch is set) or every nx.naptime,
+ *	  reading sandbox output and status pipes as they become readable, and
+ *	  per-deployment timers (start timeout, stop grace, restart backoff).
+ *
+ * Shutdown (SIGTERM from the postmaster): every sandbox gets SIGTERM, then
+ * SIGKILL after nx.stop_timeout; no process of ours outlives the cluster.
+ * Postmaster death: everything is killed at once.
+ */
+#include "supervisor.h"
+#include "slots.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+static volatile sig_atomic_t shutdown_requested = false;
+
+/* NxSupervisorRegister asks the postmaster to run the supervisor. */
+void
+NxSupervisorRegister(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;	/* seconds, after a crash */
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "nx_sandbox");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "NxSupervisorMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "nx supervisor");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "nx supervisor");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* NxHandleSigterm asks the loop for a graceful stop of every sandbox. */
+static void
+NxHandleSigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* NxHandleSigchld wakes the loop so that exited children are reaped. */
+static void
+NxHandleSigchld(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/*
+ * NxSupervisorDetach runs at every exit of the worker (normal, error or
+ * FATAL): it unpublishes the latch and kills whatever still runs, so that
+ * a restarted supervisor starts from a clean machine.
+ */
+static void
+NxSupervisorDetach(int code, Datum arg)
+{
+	NxSlotsKillAll();
+	SpinLockAcquire(&NxShared->mutex);
+	NxShared->supervisor_latch = NULL;
+	NxShared->supervisor_pid = 0;
+	SpinLockRelease(&NxShared->mutex);
+}
+
+/*
+ * NxRaiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one: each
+ * running deployment holds two pipes here.
+ */
+static void
+NxRaiseFileLimit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			ereport(LOG, (errmsg("nx supervisor: could not raise the open file limit: %m")));
+	}
+}
+
+/* NxReapChildren collects every exited child and tells its slot. */
+static void
+NxReapChildren(void)
+{
+	int			status;
+	pid_t		pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		NxSlotChildExited(pid, status);
+}
+
+/*
+ * NxSupervisorMain is the worker's entry point: connect to the control
+ * database, publish the latch, then loop until shutdown.
+ */
+void
+NxSupervisorMain(Datum arg)
+{
+	TimestampTz next_pass = 0;
+	bool		converge_now = true;
+	uint64		wakeups_seen = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, NxHandleSigterm);
+	pqsignal(SIGCHLD, NxHandleSigchld);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(nx_database, NULL, 0);
+	pgstat_report_appname("nx supervisor");
+
+	SpinLockAcquire(&NxShared->mutex);
+	NxShared->supervisor_latch = MyLatch;
+	NxShared->supervisor_pid = MyProcPid;
+	SpinLockRelease(&NxShared->mutex);
+	before_shmem_exit(NxSupervisorDetach, (Datum) 0);
+
+	NxRaiseFileLimit();
+	NxSlotsInit();
+	ereport(LOG, (errmsg("nx supervisor started for database \"%s\"", nx_database)));
+
+	for (;;)
+	{
+		TimestampTz now;
+		long		timeout_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			converge_now = true;
+		}
+		NxReapChildren();
+		if (shutdown_requested)
+		{
+			NxSlotsStopAllGracefully();
+			proc_exit(0);
+		}
+
+		/* a slot finished stopping, or a crashed one's backoff ended */
+		if (NxTakeConvergeRequest())
+			converge_now = true;
+		now = GetCurrentTimestamp();
+		if (converge_now || now >= next_pass)
+		{
+			pgstat_report_activity(STATE_RUNNING, "converge");
+			NxConverge();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_naptime * 1000L);
+			converge_now = false;
+		}
+		NxSlotsTick(GetCurrentTimestamp());
+		if (NxSlotsNeedFlush())
+			NxFlushRuntime();
+
+		now = GetCurrentTimestamp();
+		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
+								NxSlotsNextDeadlineMs(now)));
+		if (NxTakeConvergeRequest())
+		{
+			/* requested during this iteration: only poll, then act on it */
+			NxRequestConverge();
+			timeout_ms = 0;
+		}
+		switch (NxWaitForEvents(timeout_ms))
+		{
+			case NX_WAIT_LATCH:
+				/* a commit asked for a pass, or only SIGCHLD arrived? */
+				SpinLockAcquire(&NxShared->mutex);
+				if (NxShared->wakeups != wakeups_seen)
+				{
+					wakeups_seen = NxShared->wakeups;
+					converge_now = true;
+				}
+				SpinLockRelease(&NxShared->mutex);
+				break;
+			case NX_WAIT_POSTMASTER_DEATH:
+				NxSlotsKillAll();
+				proc_exit(1);
+				break;
+			default:
+				break;
+		}
+	}
+}

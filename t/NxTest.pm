@@ -1,0 +1,139 @@
+# t/NxTest.pm
+#   What the TAP tests that run real sandboxes share: a cluster set up the
+#   way nx-setup sets one up (preloaded library, pg_hba lines for tenants),
+#   the test apps built from t/apps/, and waiting for a deployment's state.
+package NxTest;
+
+use strict;
+use warnings FATAL => 'all';
+
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(nx_node nx_require_host_setup nx_build_app nx_wait_state nx_cgroup_procs
+  nx_init_pid nx_diag_deployment nx_cgroup_v1_file);
+
+# nx_node(NAME, EXTRA_CONF, KEEP_TRUST) starts a cluster with the extension
+# created in database postgres (the default nx.database) and tenants'
+# pg_hba rules first; local trust lines become peer unless KEEP_TRUST.
+sub nx_node
+{
+	my ($name, $extra, $keep_trust) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'nx_sandbox'
+nx.naptime = 1
+nx.start_timeout = '20s'
+nx.stop_timeout = '3s'
+nx.database_pool_size = 1
+# the test harness turns this off; the platform relies on it (the default)
+restart_after_crash = on
+} . ($extra // ''));
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	my $rules = slurp_file($hba);
+	# initdb -A trust (the harness's default) would let a sandbox log in as
+	# postgres: the supervisor refuses to start sandboxes with it
+	$rules =~ s/^(local\s+\S+\s+\S+\s+)trust/${1}peer/mg unless $keep_trust;
+	open my $fh, '>', $hba or die "cannot write $hba: $!";
+	print $fh "local sameuser +nx_tenant scram-sha-256\nlocal all +nx_tenant reject\n" . $rules;
+	close $fh;
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION nx_sandbox');
+	return $node;
+}
+
+# nx_require_host_setup(NODE): skip the whole test when the host cannot run
+# sandboxes (not root-prepared), unless NX_REQUIRE_SANDBOXES is set, in
+# which case that is a failure (CI sets it).
+sub nx_require_host_setup
+{
+	my ($node) = @_;
+	my $missing = $node->safe_psql('postgres',
+		q{SELECT string_agg(check_name || ': ' || detail || ' (fix: ' || fix || ')', E'\n')
+		  FROM nx.check_setup() WHERE NOT ok AND required AND check_name NOT IN ('supervisor')});
+	return if $missing eq '';
+	if ($ENV{NX_REQUIRE_SANDBOXES})
+	{
+		BAIL_OUT("host is not set up for sandboxes:\n$missing");
+	}
+	plan skip_all => "host is not set up for sandboxes (run control/nx-setup as root):\n$missing";
+}
+
+# nx_build_app(NODE, NAME): compile t/apps/NAME.c into the node's directory.
+sub nx_build_app
+{
+	my ($node, $name, @flags) = @_;
+	my $out = $node->basedir . "/$name";
+	my $incdir = `pg_config --includedir`;
+	chomp $incdir;
+	system('gcc', '-O2', '-Isrc/include', "-I$incdir", '-o', $out, "t/apps/$name.c", @flags) == 0
+	  or die "cannot build t/apps/$name.c";
+	return $out;
+}
+
+# nx_wait_state(NODE, DEPLOYMENT, STATE): poll nx.status until the
+# deployment is in STATE; diagnose and fail otherwise.
+sub nx_wait_state
+{
+	my ($node, $deployment, $state, $name) = @_;
+	my $ok = $node->poll_query_until('postgres',
+		"SELECT state FROM nx.status WHERE deployment = $deployment", $state);
+	ok($ok, $name // "deployment $deployment is $state");
+	nx_diag_deployment($node, $deployment) unless $ok;
+	return $ok;
+}
+
+# nx_diag_deployment prints what is known of a deployment that misbehaved.
+sub nx_diag_deployment
+{
+	my ($node, $deployment) = @_;
+	diag($node->safe_psql('postgres', "SELECT * FROM nx.status WHERE deployment = $deployment"));
+	diag($node->safe_psql('postgres', "SELECT string_agg(line, E'\\n') FROM nx.logs((SELECT sandbox FROM nx.deployments WHERE id = $deployment), $deployment, 30)"));
+	diag($node->safe_psql('postgres', 'SELECT string_agg(action || \' \' || details::text, E\'\n\' ORDER BY id) FROM nx.events'));
+	my $log = slurp_file($node->logfile);
+	diag(join("\n", grep { /nx|ERROR|FATAL|PANIC/ } split /\n/, $log));
+}
+
+# nx_init_pid: host pid of the deployment's nx-init (from nx.status).
+sub nx_init_pid
+{
+	my ($node, $deployment) = @_;
+	return $node->safe_psql('postgres', "SELECT coalesce(pid, 0) FROM nx.status WHERE deployment = $deployment");
+}
+
+# nx_cgroup_procs(NODE, DEPLOYMENT): pids in the deployment's pids cgroup
+# (v1 layout, as on CI; v2 when that is what the host has).
+my %sysid;	# node name -> system identifier, so this works while it is down
+
+sub nx_cgroup_procs
+{
+	my ($node, $deployment) = @_;
+	$sysid{ $node->name } //= $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+	my $sysid = $sysid{ $node->name };
+	my $key = sprintf('c%016x_d%d', $sysid, $deployment);
+	for my $dir ("/sys/fs/cgroup/pids/nx_sandbox/$key", "/sys/fs/cgroup/nx_sandbox/$key",
+		"/sys/fs/cgroup/unified/nx_sandbox/$key")
+	{
+		next unless -e "$dir/cgroup.procs";
+		my @pids = grep { /\d/ } split /\n/, slurp_file("$dir/cgroup.procs");
+		return @pids;
+	}
+	my @none;
+	return @none;
+}
+
+# nx_cgroup_v1_file(NODE, DEPLOYMENT, CONTROLLER, FILE): contents of a
+# file of the deployment's cgroup in a v1 hierarchy, undef when absent.
+sub nx_cgroup_v1_file
+{
+	my ($node, $deployment, $controller, $file) = @_;
+	$sysid{ $node->name } //= $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+	my $path = sprintf('/sys/fs/cgroup/%s/nx_sandbox/c%016x_d%d/%s',
+		$controller, $sysid{ $node->name }, $deployment, $file);
+	return -e $path ? slurp_file($path) : undef;
+}
+
+1;
