@@ -81,34 +81,6 @@ BEGIN
 END
 $$;
 
--- _sandbox_for_update locks the sandbox row and checks that the caller may
--- act on it.  Every function that changes a sandbox starts here, so locks
--- are always taken sandbox first, then its deployments: no deadlocks.
-CREATE FUNCTION nx._sandbox_for_update(sandbox text) RETURNS nx.sandboxes
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	s nx.sandboxes;
-BEGIN
-	IF sandbox IS NULL THEN
-		RAISE EXCEPTION 'sandbox name must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	SELECT * INTO s FROM nx.sandboxes WHERE name = sandbox FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'sandbox "%" does not exist', left(sandbox, 60)
-			USING ERRCODE = 'undefined_object',
-				HINT = 'Create it with nx.create_sandbox(), or list yours with SELECT name FROM nx.sandboxes.';
-	END IF;
-	IF NOT nx._may_act(s.owner, nx._caller()) THEN
-		RAISE EXCEPTION 'permission denied for sandbox "%"', sandbox
-			USING ERRCODE = 'insufficient_privilege',
-				DETAIL = 'Only its owner and members of nx_admin may act on a sandbox.';
-	END IF;
-	RETURN s;
-END
-$$;
-
 -- _require_sandbox returns a sandbox the caller may act on, without locking
 -- it (for read-only functions), or raises like _sandbox_for_update.
 CREATE FUNCTION nx._require_sandbox(sandbox text) RETURNS nx.sandboxes
@@ -131,6 +103,28 @@ BEGIN
 		RAISE EXCEPTION 'permission denied for sandbox "%"', sandbox
 			USING ERRCODE = 'insufficient_privilege',
 				DETAIL = 'Only its owner and members of nx_admin may act on a sandbox.';
+	END IF;
+	RETURN s;
+END
+$$;
+
+-- _sandbox_for_update checks, like _require_sandbox, that the caller may act
+-- on the sandbox, then locks its row.  Every function that changes a sandbox
+-- starts here, so locks are always taken sandbox first, then its
+-- deployments: no deadlocks.  The check comes before the lock, so nobody
+-- can hold a lock on a sandbox that is not theirs.
+CREATE FUNCTION nx._sandbox_for_update(sandbox text) RETURNS nx.sandboxes
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes := nx._require_sandbox(sandbox);
+BEGIN
+	SELECT * INTO s FROM nx.sandboxes x WHERE x.name = s.name FOR UPDATE;
+	IF NOT FOUND THEN
+		-- dropped between the check and the lock
+		RAISE EXCEPTION 'sandbox "%" does not exist', left(sandbox, 60)
+			USING ERRCODE = 'undefined_object';
 	END IF;
 	RETURN s;
 END

@@ -407,62 +407,70 @@ ConvergeOnce(MemoryContext pass_context)
 		NxCgroupList(&host.cgroups, RemoveUnwantedCgroup, &host.cgroups);
 }
 
+/*
+ * RunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
+ * <what>: <message>" and its transaction rolled back instead of ending the
+ * worker, so that the next pass can try again.
+ */
+static void
+RunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
+					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+}
+
+/* ConvergeStep adapts ConvergeOnce to RunLoggingErrors. */
+static void
+ConvergeStep(void *pass_context)
+{
+	ConvergeOnce((MemoryContext) pass_context);
+}
+
 /* NxConverge runs one pass, logging (not raising) any error. */
 void
 NxConverge(void)
 {
 	MemoryContext pass_context = AllocSetContextCreate(TopMemoryContext, "nx converge",
 													   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext caller = CurrentMemoryContext;
 
-	PG_TRY();
-	{
-		ConvergeOnce(pass_context);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("nx supervisor: converge pass failed: %s", edata->message),
-					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(caller);
+	RunLoggingErrors(ConvergeStep, pass_context, "converge pass failed");
 	MemoryContextDelete(pass_context);
+}
+
+/* FlushStep writes changed slots and queued events in one transaction. */
+static void
+FlushStep(void *arg)
+{
+	NxBeginTransaction("nx: runtime");
+	if (ExtensionInstalled())
+	{
+		WriteRuntime(false);
+		WriteQueuedEvents();
+	}
+	NxCommitTransaction();
 }
 
 /* NxFlushRuntime writes changed slots and queued events between passes. */
 void
 NxFlushRuntime(void)
 {
-	MemoryContext caller = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		NxBeginTransaction("nx: runtime");
-		if (ExtensionInstalled())
-		{
-			WriteRuntime(false);
-			WriteQueuedEvents();
-		}
-		NxCommitTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("nx supervisor: could not write nx.runtime: %s", edata->message)));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(caller);
+	RunLoggingErrors(FlushStep, NULL, "could not write nx.runtime");
 }

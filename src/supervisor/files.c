@@ -152,41 +152,51 @@ NxBlobPath(const char *sha256, char *err, size_t errlen)
 	return path;
 }
 
-/* NxBlobsRemoveUnwanted deletes blob files whose sha256 is not listed. */
-void
-NxBlobsRemoveUnwanted(List *wanted_sha256)
+/*
+ * RemoveUnwantedFiles deletes every file of $PGDATA/nx/<sub> for which
+ * wanted(name, arg) is false (hidden files are left alone).
+ */
+static void
+RemoveUnwantedFiles(const char *sub, bool (*wanted) (const char *name, void *arg), void *arg)
 {
 	char		dir[MAXPGPATH];
 	char		path[MAXPGPATH];
 	DIR		   *d;
 	struct dirent *e;
 
-	NxStateDirPath(dir, "blobs", NULL);
+	NxStateDirPath(dir, sub, NULL);
 	d = opendir(dir);
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL)
 	{
-		ListCell   *lc;
-		bool		wanted = false;
-
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' || wanted(e->d_name, arg))
 			continue;
-		foreach(lc, wanted_sha256)
-		{
-			if (strcmp(lfirst(lc), e->d_name) == 0)
-			{
-				wanted = true;
-				break;
-			}
-		}
-		if (!wanted)
-		{
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
 	}
 	closedir(d);
+}
+
+/* BlobWanted: is name one of the sha256s in the list? */
+static bool
+BlobWanted(const char *name, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, (List *) arg)
+	{
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* NxBlobsRemoveUnwanted deletes blob files whose sha256 is not listed. */
+void
+NxBlobsRemoveUnwanted(List *wanted_sha256)
+{
+	RemoveUnwantedFiles("blobs", BlobWanted, wanted_sha256);
 }
 
 /* NxLogOpen opens (appending) the deployment's log file. */
@@ -240,45 +250,33 @@ NxLogClose(NxLogFile *log)
 }
 
 /*
+ * LogWanted: is name the log (d<id>.log or d<id>.log.1) of a listed
+ * deployment?  Files that are not logs are left alone.
+ */
+static bool
+LogWanted(const char *name, void *arg)
+{
+	long long	id;
+	char		rest[16];
+	ListCell   *lc;
+
+	if (sscanf(name, "d%lld.%15s", &id, rest) != 2 ||
+		(strcmp(rest, "log") != 0 && strcmp(rest, "log.1") != 0))
+		return true;
+	foreach(lc, (List *) arg)
+	{
+		if (*(int64 *) lfirst(lc) == (int64) id)
+			return true;
+	}
+	return false;
+}
+
+/*
  * NxLogsRemoveUnwanted deletes the logs of deployments that are not in
  * wanted_ids (int64 *): removed ones, and those of dropped sandboxes.
  */
 void
 NxLogsRemoveUnwanted(List *wanted_ids)
 {
-	char		dir[MAXPGPATH];
-	char		path[MAXPGPATH];
-	DIR		   *d;
-	struct dirent *e;
-
-	NxStateDirPath(dir, "logs", NULL);
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL)
-	{
-		long long	id;
-		char		rest[16];
-		bool		wanted = false;
-		ListCell   *lc;
-
-		/* d<id>.log or d<id>.log.1 */
-		if (sscanf(e->d_name, "d%lld.%15s", &id, rest) != 2 ||
-			(strcmp(rest, "log") != 0 && strcmp(rest, "log.1") != 0))
-			continue;
-		foreach(lc, wanted_ids)
-		{
-			if (*(int64 *) lfirst(lc) == (int64) id)
-			{
-				wanted = true;
-				break;
-			}
-		}
-		if (!wanted)
-		{
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-	}
-	closedir(d);
+	RemoveUnwantedFiles("logs", LogWanted, wanted_ids);
 }

@@ -51,6 +51,23 @@ BEGIN
 	RETURN s;
 END
 $$;
+CREATE OR REPLACE FUNCTION nx._sandbox_for_update(sandbox text) RETURNS nx.sandboxes
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes := nx._require_sandbox(sandbox);
+BEGIN
+	SELECT * INTO s FROM nx.sandboxes x WHERE x.name = s.name FOR UPDATE;
+	IF NOT FOUND THEN
+		-- dropped between the check and the lock
+		RAISE EXCEPTION 'sandbox "%" does not exist', left(sandbox, 60)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN s;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION nx.database_url(sandbox text) RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
