@@ -3,11 +3,11 @@
 # in one command (run as root).  Running it again is safe: every step
 # checks what is already there.
 #
-#   1. installs the packages, builds and installs the extension, and
-#      prepares the host with control/nx-setup (subordinate ids, cgroups)
+#   1. installs the packages, builds and installs the extension
 #   2. creates (or reuses) a local cluster "nx" (Debian's pg_createcluster,
-#      port $NX_PORT, default 5499) with nx_sandbox preloaded, nx.database
-#      = nx and the pg_hba lines for tenants
+#      port $NX_PORT, default 5499) and sets host and cluster up with the
+#      DBA helper control/nx-setup (subordinate ids, cgroups, nx_sandbox
+#      preloaded, nx.database = nx, the pg_hba lines for tenants)
 #   3. creates the control database "nx" and the extension in it
 #   4. builds the example app (examples/hello, a static C HTTP server),
 #      creates the sandbox "hello", pushes the binary and promotes it, and
@@ -33,41 +33,28 @@ fi
 say() { printf '\n== %s\n' "$*"; }
 psql_nx() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$NX_PORT" "$@"; }
 
-say "packages, build, install, host setup"
+say "packages, build, install"
 scripts/install-deps.sh
 make -s -j2
 make -s install
-control/nx-setup --user postgres
 
 say "cluster $PG_VERSION/$CLUSTER on port $NX_PORT"
 if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$CLUSTER"; then
 	pg_createcluster "$PG_VERSION" "$CLUSTER" --port "$NX_PORT" >/dev/null
 	echo "created cluster $PG_VERSION/$CLUSTER"
 fi
-changed=0
-# set_conf NAME VALUE: one postgresql.conf setting, only when it differs
-set_conf() {
-	if [ "$(pg_conftool -s "$PG_VERSION" "$CLUSTER" show "$1" 2>/dev/null)" != "$2" ]; then
-		pg_conftool "$PG_VERSION" "$CLUSTER" set "$1" "$2"
-		echo "set $1 = '$2'"
-		changed=1
-	fi
+# the DBA helper: host (subordinate ids, cgroups) and cluster
+# (shared_preload_libraries, nx.database, pg_hba lines); idempotent
+setup=$(control/nx-setup --user postgres --cluster "$PG_VERSION/$CLUSTER" --database nx) || {
+	echo "$setup"
+	exit 1
 }
-set_conf shared_preload_libraries nx_sandbox
-set_conf nx.database nx
-# tenants log in over the socket with their password, to their own
-# database only (nx.check_setup() checks these two lines come first)
-hba=/etc/postgresql/$PG_VERSION/$CLUSTER/pg_hba.conf
-if ! grep -q '^local[[:space:]]\+sameuser[[:space:]]\++nx_tenant' "$hba"; then
-	{ printf 'local sameuser +nx_tenant scram-sha-256\nlocal all +nx_tenant reject\n'; cat "$hba"; } >"$hba.new"
-	chown postgres: "$hba.new"
-	chmod 640 "$hba.new"
-	mv "$hba.new" "$hba"
-	echo "added the nx_tenant lines at the top of $hba"
-	changed=1
-fi
-if [ "$changed" = 1 ] && pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1; then
-	pg_ctlcluster "$PG_VERSION" "$CLUSTER" restart
+echo "$setup"
+if pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1; then
+	case "$setup" in
+	*"restart the cluster"*) pg_ctlcluster "$PG_VERSION" "$CLUSTER" restart ;;
+	*"reload the cluster"*) pg_ctlcluster "$PG_VERSION" "$CLUSTER" reload ;;
+	esac
 fi
 pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1 || pg_ctlcluster "$PG_VERSION" "$CLUSTER" start
 pg_lsclusters "$PG_VERSION" "$CLUSTER"

@@ -1,0 +1,107 @@
+/*
+ * control/nx/nx.h
+ *	  The nx command-line client: what the command files share.
+ *
+ * Glossary:
+ *	  command	one verb of the client (push, status, ...), one function
+ *				cmd_<verb>(argc, argv) where argv[0] is the verb.
+ *	  usage error  wrong arguments: exit 1, before anything is done.
+ */
+#ifndef NX_CLI_H
+#define NX_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#ifndef NX_VERSION
+#define NX_VERSION "unknown"
+#endif
+
+/* exit codes (docs/cli.md) */
+#define NX_EXIT_OK 0
+#define NX_EXIT_USAGE 1
+#define NX_EXIT_SERVER 2
+#define NX_EXIT_REFUSED 3
+#define NX_EXIT_NOT_READY 4
+
+/* type oids the output code needs */
+#define NX_BOOLOID 16
+#define NX_BYTEAOID 17
+#define NX_INT8OID 20
+#define NX_INT2OID 21
+#define NX_INT4OID 23
+#define NX_OIDOID 26
+#define NX_JSONOID 114
+#define NX_FLOAT4OID 700
+#define NX_FLOAT8OID 701
+#define NX_NUMERICOID 1700
+#define NX_JSONBOID 3802
+
+/* options that every command accepts (main.c strips them from argv) */
+typedef struct NxGlobal
+{
+	const char *connstr;		/* -d CONNSTR, or NULL: libpq's defaults */
+	bool		json;			/* --json */
+} NxGlobal;
+
+extern NxGlobal nx_global;
+
+/* main.c */
+extern void nx_print_command_help(FILE *out, const char *command);
+
+/* output.c */
+extern void nx_error(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+extern void nx_detail(const char *label, const char *text);
+extern void nx_usage_error(const char *command, const char *fmt,...)
+			__attribute__((format(printf, 2, 3), noreturn));
+extern void nx_json_string(FILE *out, const char *s);
+extern void nx_json_value(FILE *out, const PGresult *res, int row, int col);
+extern void nx_json_row(FILE *out, const PGresult *res, int row);
+extern void nx_json_rows(FILE *out, const PGresult *res);
+extern void nx_print_table(FILE *out, const PGresult *res,
+						   const char *const *columns, int ncolumns);
+
+/* options.c */
+extern bool nx_opt_value(int argc, char **argv, int *i, const char *command,
+						 const char *name, const char **value);
+extern bool nx_opt_flag(char **argv, int i, const char *name);
+extern bool nx_opt_global(int argc, char **argv, int *i, const char *command);
+extern void nx_reject_option(const char *command, const char *arg);
+extern long long nx_parse_int(const char *command, const char *what,
+							  const char *text, long long min, long long max);
+extern void nx_check_deployment_id(const char *command, const char *text);
+
+/* conn.c */
+extern PGconn *nx_connect(void);
+extern void nx_report_pg_error(PGconn *conn, const PGresult *res);
+extern PGresult *nx_query(PGconn *conn, const char *sql, int nparams,
+						  const char *const *values);
+extern PGresult *nx_query_typed(PGconn *conn, const char *sql, int nparams,
+								const unsigned int *types,
+								const char *const *values, const int *lengths,
+								const int *formats);
+extern void nx_require_sandbox(PGconn *conn, const char *sandbox);
+extern void nx_finish(PGconn *conn, PGresult *res);
+extern void nx_sleep_ms(int ms);
+extern double nx_now(void);
+
+/* commands */
+extern int	cmd_push(int argc, char **argv);
+extern int	cmd_verify(int argc, char **argv);
+extern int	cmd_promote(int argc, char **argv);
+extern int	cmd_rollback(int argc, char **argv);
+extern int	cmd_start(int argc, char **argv);	/* start, stop, restart */
+extern int	cmd_ls(int argc, char **argv);
+extern int	cmd_status(int argc, char **argv);
+extern int	cmd_logs(int argc, char **argv);
+extern int	cmd_env(int argc, char **argv);
+extern int	cmd_create(int argc, char **argv);
+extern int	cmd_destroy(int argc, char **argv);
+extern int	cmd_db(int argc, char **argv);
+
+/* push.c, used by the verify command */
+extern bool nx_read_file(const char *path, unsigned char **buf, size_t *len);
+
+#endif							/* NX_CLI_H */
