@@ -31,6 +31,7 @@ OBJS = \
 	src/supervisor/files.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
+	src/supervisor/router_proc.o \
 	src/runtime/launch.o \
 	src/runtime/cgroup.o \
 	src/runtime/util.o
@@ -64,12 +65,22 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard src/sql/[0-9][0-9]_*.sql))
 -include src/elf/fuzz/fuzz.mk
 -include src/init/init.mk
 -include src/runtime/runtime.mk
+-include control/nx/nx.mk
+-include src/router/router.mk
 
-all: build/nx-init build/nx-spawn
+all: build/nx-init build/nx-spawn build/nx-router
 
-install: install-helpers
-.PHONY: install-helpers
-install-helpers: build/nx-init build/nx-spawn
+# the nx command-line client goes where users find it
+NX_BINDIR ?= /usr/local/bin
+
+install: install-helpers install-client
+.PHONY: install-helpers install-client
+install-client: build/nx
+	$(MKDIR_P) '$(DESTDIR)$(NX_BINDIR)'
+	$(INSTALL_PROGRAM) build/nx '$(DESTDIR)$(NX_BINDIR)/nx'
+
+install-helpers: build/nx-init build/nx-spawn build/nx-router
 	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)/nx_sandbox'
 	$(INSTALL_PROGRAM) build/nx-init '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-init'
 	$(INSTALL_PROGRAM) build/nx-spawn '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-spawn'
+	$(INSTALL_PROGRAM) build/nx-router '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-router'

@@ -13,11 +13,7 @@
 #      creates the sandbox "hello", pushes the binary and promotes it, and
 #      waits until the supervisor runs it in its sandbox
 #   5. prints the deployment, its state, its preview URL and the
-#      production URL
-#
-# The router that serves those URLs is not part of this version yet (see
-# README "Status"): the app runs, listening on its port inside its own
-# network namespace, but nothing routes HTTP to it.
+#      production URL, and fetches both through the router with curl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_VERSION=15
@@ -57,6 +53,14 @@ if pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1; then
 	esac
 fi
 pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1 || pg_ctlcluster "$PG_VERSION" "$CLUSTER" start
+# a newer build than the running server's (a second run after git pull):
+# the library and the supervisor load at server start only
+lib=$(pg_config --pkglibdir)/nx_sandbox.so
+started=$(psql_nx -d postgres -Atc "SELECT extract(epoch FROM pg_postmaster_start_time())::bigint")
+if [ "$(stat -c %Y "$lib")" -gt "$started" ]; then
+	echo "nx_sandbox was rebuilt since the cluster started: restarting it"
+	pg_ctlcluster "$PG_VERSION" "$CLUSTER" restart
+fi
 pg_lsclusters "$PG_VERSION" "$CLUSTER"
 
 say "control database nx"
@@ -120,12 +124,33 @@ sandbox (bwrap, its own uid, namespaces, seccomp, cgroup), next to its
 database nx_$SANDBOX.
   production URL: $production
   preview URL:    $preview
+  curl $production
+MSG
+# the router the supervisor runs serves both (it may need a moment to load
+# the routes after a restart); *.localhost resolves to the loopback address
+answer=
+for _ in $(seq 1 50); do
+	answer=$(curl -s --max-time 2 "$production" || true)
+	[ -n "$answer" ] && break
+	sleep 0.2
+done
+if [ -z "$answer" ]; then
+	echo "the router did not answer on $production:" >&2
+	psql_nx -d nx -c "SELECT check_name, detail, fix FROM nx.check_setup() WHERE NOT ok" >&2
+	exit 1
+fi
+echo "  -> $answer"
+echo "  curl $preview"
+echo "  -> $(curl -s --max-time 2 "$preview")"
+cat <<MSG
 
-Not served yet: the router that serves these URLs is the next milestone
-(README "Status"); the app listens inside its own network namespace.
-
-Try next (psql -p $NX_PORT -d nx as postgres):
-  SELECT * FROM nx.status;                       -- every deployment
+Try next, as postgres (PGPORT=$NX_PORT PGDATABASE=nx):
+  nx status                                      -- every deployment
+  nx logs $SANDBOX -f                               -- follow its output
+  nx push $SANDBOX build/hello --label v2 --promote # a second version
+  nx rollback $SANDBOX
+or in psql -p $NX_PORT -d nx:
+  SELECT * FROM nx.status;
   SELECT * FROM nx.verify_binary(pg_read_binary_file('/usr/bin/true'));
   SELECT * FROM nx.rollback('$SANDBOX');          -- after a second push + promote
   SELECT action, sandbox, deployment, at FROM nx.events ORDER BY id DESC LIMIT 5;

@@ -11,7 +11,8 @@
 # control/nx-setup (a subordinate uid/gid range for the test user, cgroup
 # delegation), and then requires the sandbox tests to run rather than skip.
 #
-# Suites: the ELF reader's unit test and a short fuzz run, nx-init's test,
+# Suites: the ELF reader's and the HTTP head parser's unit tests and short
+# fuzz runs, nx-init's test,
 # the sandbox runtime's test, pg_regress (sql/, expected/) and TAP
 # (t/*.pl).  Exits non-zero on any failure and prints regression.diffs and
 # the TAP logs when something failed.
@@ -56,6 +57,8 @@ fi
 
 step "ELF reader unit test" make -s -C "$WORK" elf-unit-test
 step "ELF reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-elf FUZZ_SECONDS="$FUZZ_SECONDS"
+step "HTTP head parser unit test" make -s -C "$WORK" router-unit-test
+step "HTTP head parser fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-http-head FUZZ_SECONDS="$FUZZ_SECONDS"
 step "nx-init test" as_user make -s -C "$WORK" init-test
 step "sandbox runtime test" as_user make -s -C "$WORK" runtime-test
 if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" make -C "$WORK" installcheck; then

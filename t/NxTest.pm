@@ -31,6 +31,9 @@ nx.stop_timeout = '3s'
 nx.database_pool_size = 1
 # the test harness turns this off; the platform relies on it (the default)
 restart_after_crash = on
+# tests start their own router on a free port (t/020_router.pl also tests
+# the one the supervisor runs)
+nx.router = off
 } . ($extra // ''));
 	my $hba = $node->data_dir . '/pg_hba.conf';
 	my $rules = slurp_file($hba);
@@ -38,7 +41,8 @@ restart_after_crash = on
 	# postgres: the supervisor refuses to start sandboxes with it
 	$rules =~ s/^(local\s+\S+\s+\S+\s+)trust/${1}peer/mg unless $keep_trust;
 	open my $fh, '>', $hba or die "cannot write $hba: $!";
-	print $fh "local sameuser +nx_tenant scram-sha-256\nlocal all +nx_tenant reject\n" . $rules;
+	print $fh "local sameuser +nx_tenant scram-sha-256\nlocal all +nx_tenant reject\n"
+	  . "local postgres nx_router scram-sha-256\n" . $rules;
 	close $fh;
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION nx_sandbox');

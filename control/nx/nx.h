@@ -73,7 +73,7 @@ extern long long nx_parse_int(const char *command, const char *what,
 							  const char *text, long long min, long long max);
 extern void nx_check_deployment_id(const char *command, const char *text);
 
-/* conn.c */
+/* conn.c (and progress.c: nx_exec_with_progress) */
 extern PGconn *nx_connect(void);
 extern void nx_report_pg_error(PGconn *conn, const PGresult *res);
 extern PGresult *nx_query(PGconn *conn, const char *sql, int nparams,
@@ -82,6 +82,11 @@ extern PGresult *nx_query_typed(PGconn *conn, const char *sql, int nparams,
 								const unsigned int *types,
 								const char *const *values, const int *lengths,
 								const int *formats);
+extern PGresult *nx_exec_with_progress(PGconn *conn, const char *sql, int nparams,
+									   const unsigned int *types,
+									   const char *const *values,
+									   const int *lengths, const int *formats,
+									   size_t total);
 extern void nx_require_sandbox(PGconn *conn, const char *sandbox);
 extern void nx_finish(PGconn *conn, PGresult *res);
 extern void nx_sleep_ms(int ms);

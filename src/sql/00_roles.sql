@@ -9,6 +9,9 @@
 --   nx_user    creates sandboxes and acts on the ones it owns
 --   nx_tenant  group of the per-sandbox database roles (nx_<name>); it gets
 --              nothing in this database
+--   nx_router  the router's login: may only call nx.router_routes(); its
+--              password is set by the supervisor each time it starts the
+--              router (until then it cannot log in)
 DO $roles$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'nx_user') THEN
@@ -19,6 +22,9 @@ BEGIN
 	END IF;
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'nx_tenant') THEN
 		CREATE ROLE nx_tenant NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'nx_router') THEN
+		CREATE ROLE nx_router LOGIN;
 	END IF;
 	IF NOT pg_catalog.pg_has_role('nx_admin', 'nx_user', 'MEMBER') THEN
 		GRANT nx_user TO nx_admin;

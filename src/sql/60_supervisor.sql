@@ -113,6 +113,30 @@ BEGIN
 	FROM nx._hba_check() h;
 	RETURN NEXT;
 
+	-- the router (when the supervisor runs it) logs in as nx_router: the
+	-- first local rule that matches it here must ask for its password
+	check_name := 'router';
+	SELECT r.auth_method = 'scram-sha-256', format('first local rule for nx_router: line %s (%s)', r.line_number, r.auth_method)
+	INTO ok, detail
+	FROM pg_hba_file_rules r
+	WHERE r.type = 'local' AND (r.user_name = '{all}' OR 'nx_router' = ANY (r.user_name))
+	  AND (r.database = '{all}' OR current_database() = ANY (r.database))
+	ORDER BY r.line_number LIMIT 1;
+	ok := coalesce(ok, false);
+	detail := coalesce(detail, 'no local rule matches nx_router');
+	required := nx._setting('nx.router') = 'on';
+	fix := CASE WHEN NOT ok THEN format('put "local %s nx_router scram-sha-256" first in pg_hba.conf, then SELECT pg_reload_conf()', current_database()) END;
+	RETURN NEXT;
+
 	RETURN QUERY SELECT * FROM nx._host_checks();
 END
 $$;
+
+-- router_routes: what the router needs and nothing more: each host it
+-- serves, the deployment behind it and whether that should be running.
+-- The router logs in as nx_router, which may call this function and
+-- nothing else in schema nx.
+CREATE FUNCTION nx.router_routes() RETURNS TABLE (host text, deployment bigint, desired_state text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT r.host, r.deployment, r.desired_state FROM nx.routes r $$;

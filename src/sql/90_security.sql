@@ -58,6 +58,9 @@ GRANT EXECUTE ON FUNCTION
 	nx.logs(text, bigint, integer)
 TO nx_user;
 GRANT EXECUTE ON FUNCTION nx.check_setup() TO nx_admin;
+-- the router sees hosts and deployment ids, nothing else
+GRANT USAGE ON SCHEMA nx TO nx_router;
+GRANT EXECUTE ON FUNCTION nx.router_routes() TO nx_router;
 -- used by the views and policies above, which run as the querying role
 GRANT EXECUTE ON FUNCTION
 	nx._may_act(name, name),

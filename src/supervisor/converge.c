@@ -15,6 +15,7 @@
  * again.
  */
 #include "provision.h"
+#include "router_proc.h"
 #include "slots.h"
 #include "sql_exec.h"
 
@@ -43,6 +44,8 @@ static bool converge_requested = false;
 static bool warned_no_extension = false;
 static bool first_pass = true;
 static char reported_setup_problem[512];	/* last one logged */
+static NxHostSetup last_host;	/* of the last pass that found the extension */
+static bool have_last_host = false;
 
 /* NxRequestConverge: ask the loop for another pass soon. */
 void
@@ -403,6 +406,8 @@ ConvergeOnce(MemoryContext pass_context)
 
 	NxBlobsRemoveUnwanted(wanted_blobs);
 	NxLogsRemoveUnwanted(wanted_logs);
+	last_host = host;
+	have_last_host = true;
 	if (host.cgroups.mode != NX_CGROUP_NONE)
 		NxCgroupList(&host.cgroups, RemoveUnwantedCgroup, &host.cgroups);
 }
@@ -444,7 +449,19 @@ ConvergeStep(void *pass_context)
 	ConvergeOnce((MemoryContext) pass_context);
 }
 
-/* NxConverge runs one pass, logging (not raising) any error. */
+/* RouterStep starts the router if it should run and does not. */
+static void
+RouterStep(void *arg)
+{
+	if (have_last_host)
+		NxRouterEnsure(&last_host);
+}
+
+/*
+ * NxConverge runs one pass, then makes sure the router runs, each logging
+ * (not raising) its errors: a router that cannot start never stops the
+ * sandboxes from converging.
+ */
 void
 NxConverge(void)
 {
@@ -453,6 +470,7 @@ NxConverge(void)
 
 	RunLoggingErrors(ConvergeStep, pass_context, "converge pass failed");
 	MemoryContextDelete(pass_context);
+	RunLoggingErrors(RouterStep, NULL, "could not start the router");
 }
 
 /* FlushStep writes changed slots and queued events in one transaction. */

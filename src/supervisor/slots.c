@@ -28,6 +28,7 @@
 #include "utils/wait_event.h"
 
 #include "nx_handoff.h"
+#include "router_proc.h"
 
 #define NX_READ_BUDGET (64 * 1024)
 #define NX_CRASH_WINDOW_MS (60 * 1000)
@@ -776,7 +777,10 @@ NxSlotsStopAllGracefully(void)
 		pid_t		pid;
 
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-			NxSlotChildExited(pid, status);
+		{
+			if (!NxRouterExited(pid, status))
+				NxSlotChildExited(pid, status);
+		}
 		running = 0;
 		hash_seq_init(&seq, slots);
 		while ((slot = hash_seq_search(&seq)) != NULL)

@@ -37,6 +37,8 @@ extern bool nx_require_cgroups;
 extern int	nx_log_size;		/* bytes per deployment log file */
 extern bool nx_supervisor_enabled;
 extern char *nx_subuid_file;
+extern bool nx_router_enabled;
+extern char *nx_listen_addresses;
 extern char *nx_subgid_file;
 
 /* Shared state between backends and the supervisor (shmem.c). */

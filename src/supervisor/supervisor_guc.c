@@ -22,6 +22,8 @@ bool		nx_require_cgroups = true;
 int			nx_log_size = 1024 * 1024;
 bool		nx_supervisor_enabled = true;
 char	   *nx_subuid_file = NULL;
+bool		nx_router_enabled = true;
+char	   *nx_listen_addresses = NULL;
 char	   *nx_subgid_file = NULL;
 
 /* NxSupervisorGucInit defines the supervisor's settings. */
@@ -72,6 +74,15 @@ NxSupervisorGucInit(void)
 							 "Off: run them with rlimits only (not for production).",
 							 &nx_require_cgroups, true, PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("nx.router",
+							 "Run the router (nx-router) as a child of the supervisor.",
+							 "Off: run nx-router yourself, here or on another machine.",
+							 &nx_router_enabled, true, PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.listen_addresses",
+							   "Addresses the router listens on (comma-separated), on nx.http_port.",
+							   NULL, &nx_listen_addresses, "127.0.0.1", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.subuid_file",
 							   "File listing subordinate uid ranges (see subuid(5)).",
 							   "Each sandbox runs as its own uid from the cluster user's range.",

@@ -11,6 +11,7 @@
  * Postmaster death: everything is killed at once.
  */
 #include "supervisor.h"
+#include "router_proc.h"
 #include "slots.h"
 
 #include <signal.h>
@@ -75,6 +76,7 @@ NxHandleSigchld(SIGNAL_ARGS)
 static void
 NxSupervisorDetach(int code, Datum arg)
 {
+	NxRouterStop(SIGKILL);
 	NxSlotsKillAll();
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = NULL;
@@ -107,7 +109,10 @@ NxReapChildren(void)
 	pid_t		pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		NxSlotChildExited(pid, status);
+	{
+		if (!NxRouterExited(pid, status))
+			NxSlotChildExited(pid, status);
+	}
 }
 
 /*
@@ -153,6 +158,7 @@ NxSupervisorMain(Datum arg)
 		NxReapChildren();
 		if (shutdown_requested)
 		{
+			NxRouterStop(SIGTERM);
 			NxSlotsStopAllGracefully();
 			proc_exit(0);
 		}
@@ -195,6 +201,7 @@ NxSupervisorMain(Datum arg)
 				SpinLockRelease(&NxShared->mutex);
 				break;
 			case NX_WAIT_POSTMASTER_DEATH:
+				NxRouterStop(SIGKILL);
 				NxSlotsKillAll();
 				proc_exit(1);
 				break;

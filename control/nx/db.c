@@ -1,0 +1,259 @@
+/*
+ * control/nx/db.c
+ *	  The sandbox's own database: nx db url | psql | dump | restore.
+ *
+ * The credentials come from nx.database_url (the sandbox role, its
+ * password, the cluster's unix socket).  psql, pg_dump and pg_restore are
+ * found in PATH and get the connection in PGHOST, PGPORT, PGUSER,
+ * PGDATABASE and the password in PGPASSWORD: the password never appears on
+ * a command line (where ps would show it).  PGSERVICE and PGHOSTADDR are
+ * removed from their environment, since they would override the rest.
+ */
+#include "nx.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct DbCreds
+{
+	char	   *host;
+	char	   *port;
+	char	   *user;
+	char	   *dbname;
+	char	   *password;
+} DbCreds;
+
+static char *
+url_for(const char *sandbox)
+{
+	PGconn	   *conn = nx_connect();
+	const char *params[1] = {sandbox};
+	PGresult   *res = nx_query(conn, "SELECT nx.database_url($1)", 1, params);
+	char	   *url = strdup(PQgetvalue(res, 0, 0));
+
+	nx_finish(conn, res);
+	return url;
+}
+
+static void
+parse_url(const char *url, DbCreds *c)
+{
+	char	   *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &err);
+
+	memset(c, 0, sizeof(*c));
+	if (opts == NULL)
+	{
+		nx_error("cannot parse the database URL the server returned: %s", err ? err : "out of memory");
+		exit(NX_EXIT_SERVER);
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		char	  **dst = NULL;
+
+		if (strcmp(o->keyword, "host") == 0)
+			dst = &c->host;
+		else if (strcmp(o->keyword, "port") == 0)
+			dst = &c->port;
+		else if (strcmp(o->keyword, "user") == 0)
+			dst = &c->user;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			dst = &c->dbname;
+		else if (strcmp(o->keyword, "password") == 0)
+			dst = &c->password;
+		if (dst && o->val)
+			*dst = strdup(o->val);
+	}
+	PQconninfoFree(opts);
+	if (!c->user || !c->dbname || !c->password)
+	{
+		nx_error("the database URL the server returned lacks a user, database or password");
+		exit(NX_EXIT_SERVER);
+	}
+}
+
+/* set_child_env: the connection for a child program, password included */
+static void
+set_child_env(const DbCreds *c)
+{
+	unsetenv("PGSERVICE");
+	unsetenv("PGSERVICEFILE");
+	unsetenv("PGHOSTADDR");
+	unsetenv("PGOPTIONS");
+	if (c->host)
+		setenv("PGHOST", c->host, 1);
+	else
+		unsetenv("PGHOST");
+	if (c->port)
+		setenv("PGPORT", c->port, 1);
+	else
+		unsetenv("PGPORT");
+	setenv("PGUSER", c->user, 1);
+	setenv("PGDATABASE", c->dbname, 1);
+	setenv("PGPASSWORD", c->password, 1);
+}
+
+/* run: fork, exec argv with the sandbox's credentials, wait */
+static int
+run(const DbCreds *c, char **argv)
+{
+	pid_t		pid;
+	int			status;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+	{
+		nx_error("cannot fork: %s", strerror(errno));
+		return NX_EXIT_SERVER;
+	}
+	if (pid == 0)
+	{
+		set_child_env(c);
+		execvp(argv[0], argv);
+		nx_error("cannot run %s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+	{
+		if (errno != EINTR)
+		{
+			nx_error("waitpid: %s", strerror(errno));
+			return NX_EXIT_SERVER;
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return NX_EXIT_OK;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return NX_EXIT_SERVER;	/* exec failed; already reported */
+	if (WIFEXITED(status))
+		nx_error("%s failed (exit status %d)", argv[0], WEXITSTATUS(status));
+	else
+		nx_error("%s was killed by signal %d", argv[0], WTERMSIG(status));
+	return NX_EXIT_SERVER;
+}
+
+int
+cmd_db(int argc, char **argv)
+{
+	const char *pos[3] = {NULL, NULL, NULL};
+	int			npos = 0;
+	int			rest = argc;	/* first argument after "--" (psql) */
+	DbCreds		creds;
+	char	   *url;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--") == 0)
+		{
+			rest = i + 1;
+			break;
+		}
+		if (nx_opt_global(argc, argv, &i, "db"))
+			continue;
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			nx_reject_option("db", argv[i]);
+		if (npos == 3)
+			nx_usage_error("db", "too many arguments");
+		pos[npos++] = argv[i];
+	}
+	if (npos < 1)
+		nx_usage_error("db", "missing action: url, psql, dump or restore");
+	if (strcmp(pos[0], "url") != 0 && strcmp(pos[0], "psql") != 0 &&
+		strcmp(pos[0], "dump") != 0 && strcmp(pos[0], "restore") != 0)
+		nx_usage_error("db", "unknown action \"%s\" (url, psql, dump or restore)", pos[0]);
+	if (npos < 2)
+		nx_usage_error("db", "missing argument SANDBOX");
+	if (rest < argc && strcmp(pos[0], "psql") != 0)
+		nx_usage_error("db", "only psql takes arguments after --");
+
+	if (strcmp(pos[0], "url") == 0 || strcmp(pos[0], "psql") == 0)
+	{
+		if (npos > 2)
+			nx_usage_error("db", "too many arguments");
+		url = url_for(pos[1]);
+		if (strcmp(pos[0], "url") == 0)
+		{
+			if (nx_global.json)
+			{
+				printf("{\"sandbox\": ");
+				nx_json_string(stdout, pos[1]);
+				printf(", \"url\": ");
+				nx_json_string(stdout, url);
+				printf("}\n");
+			}
+			else
+				printf("%s\n", url);
+			free(url);
+			return NX_EXIT_OK;
+		}
+		parse_url(url, &creds);
+		free(url);
+		{
+			char	  **pargv = calloc(argc - rest + 2, sizeof(char *));
+			int			k = 0;
+
+			pargv[k++] = "psql";
+			for (int i = rest; i < argc; i++)
+				pargv[k++] = argv[i];
+			set_child_env(&creds);
+			fflush(stdout);
+			execvp("psql", pargv);
+			nx_error("cannot run psql: %s", strerror(errno));
+			return NX_EXIT_SERVER;
+		}
+	}
+
+	if (npos < 3)
+		nx_usage_error("db", "missing argument FILE");
+	url = url_for(pos[1]);
+	parse_url(url, &creds);
+	free(url);
+	if (strcmp(pos[0], "dump") == 0)
+	{
+		char	   *dargv[] = {"pg_dump", "--format=custom", "--file", (char *) pos[2], NULL};
+		int			rc = run(&creds, dargv);
+
+		if (rc == NX_EXIT_OK && !nx_global.json)
+			printf("dumped database %s of sandbox %s into %s\n", creds.dbname, pos[1], pos[2]);
+		else if (rc == NX_EXIT_OK)
+		{
+			printf("{\"sandbox\": ");
+			nx_json_string(stdout, pos[1]);
+			printf(", \"file\": ");
+			nx_json_string(stdout, pos[2]);
+			printf(", \"dumped\": true}\n");
+		}
+		return rc;
+	}
+	else
+	{
+		char		role[128];
+		char	   *rargv[] = {"pg_restore", "--no-owner", role, "--exit-on-error",
+			"--dbname", creds.dbname, (char *) pos[2], NULL};
+		int			rc;
+
+		if (access(pos[2], R_OK) != 0)
+		{
+			nx_error("cannot read %s: %s", pos[2], strerror(errno));
+			return NX_EXIT_USAGE;
+		}
+		snprintf(role, sizeof(role), "--role=%s", creds.user);
+		rc = run(&creds, rargv);
+		if (rc == NX_EXIT_OK && !nx_global.json)
+			printf("restored %s into database %s of sandbox %s\n", pos[2], creds.dbname, pos[1]);
+		else if (rc == NX_EXIT_OK)
+		{
+			printf("{\"sandbox\": ");
+			nx_json_string(stdout, pos[1]);
+			printf(", \"file\": ");
+			nx_json_string(stdout, pos[2]);
+			printf(", \"restored\": true}\n");
+		}
+		return rc;
+	}
+}

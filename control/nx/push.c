@@ -1,0 +1,342 @@
+/*
+ * control/nx/push.c
+ *	  nx push SANDBOX FILE: check the file locally, send it as a binary
+ *	  parameter to nx.push, then wait until the deployment is ready.
+ *
+ * The local check is the server's own ELF reader: a file the server would
+ * refuse for its format is refused here, with the same problems and hint,
+ * before any connection is made (exit 3).  The bytes travel as a binary
+ * bytea parameter (no hex text), env as a jsonb text parameter and args as
+ * a text[] literal built with array-literal quoting.
+ */
+#include "nx.h"
+#include "nx_elf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ITEMS 256
+
+/* append to a growing string */
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+static void
+buf_putc(Buf *b, char c)
+{
+	if (b->len + 2 > b->cap)
+	{
+		b->cap = b->cap ? b->cap * 2 : 256;
+		b->data = realloc(b->data, b->cap);
+		if (b->data == NULL)
+		{
+			nx_error("out of memory");
+			exit(NX_EXIT_SERVER);
+		}
+	}
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
+
+static void
+buf_puts(Buf *b, const char *s)
+{
+	while (*s)
+		buf_putc(b, *s++);
+}
+
+/* JSON string literal, escaped */
+static void
+buf_json_string(Buf *b, const char *s, size_t n)
+{
+	buf_putc(b, '"');
+	for (size_t i = 0; i < n; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '"' || c == '\\')
+		{
+			buf_putc(b, '\\');
+			buf_putc(b, (char) c);
+		}
+		else if (c < 0x20)
+		{
+			char		esc[8];
+
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			buf_puts(b, esc);
+		}
+		else
+			buf_putc(b, (char) c);
+	}
+	buf_putc(b, '"');
+}
+
+/* text[] literal element: always quoted, with " and \ escaped */
+static void
+buf_array_element(Buf *b, const char *s)
+{
+	buf_putc(b, '"');
+	for (; *s; s++)
+	{
+		if (*s == '"' || *s == '\\')
+			buf_putc(b, '\\');
+		buf_putc(b, *s);
+	}
+	buf_putc(b, '"');
+}
+
+/* print_logs prints the deployment's last lines on stderr. */
+static void
+print_logs(PGconn *conn, const char *sandbox, const char *deployment, int lines)
+{
+	char		nlines[16];
+	const char *params[3] = {sandbox, deployment, nlines};
+	PGresult   *res;
+
+	snprintf(nlines, sizeof(nlines), "%d", lines);
+	res = PQexecParams(conn, "SELECT line FROM nx.logs($1, $2::bigint, $3::integer)",
+					   3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "  last log lines of deployment %s (at most %d):\n", deployment, lines);
+		for (int r = 0; r < PQntuples(res); r++)
+			fprintf(stderr, "  | %s\n", PQgetvalue(res, r, 0));
+	}
+	PQclear(res);
+}
+
+static PGresult *
+status_row(PGconn *conn, const char *deployment)
+{
+	const char *params[1] = {deployment};
+
+	return nx_query(conn, "SELECT * FROM nx.status WHERE deployment = $1::bigint", 1, params);
+}
+
+static void
+print_result(PGconn *conn, const char *deployment)
+{
+	PGresult   *res = status_row(conn, deployment);
+
+	if (nx_global.json && PQntuples(res) == 1)
+	{
+		nx_json_row(stdout, res, 0);
+		fputc('\n', stdout);
+	}
+	PQclear(res);
+}
+
+int
+cmd_push(int argc, char **argv)
+{
+	const char *pos[2];
+	int			npos = 0;
+	const char *label = NULL;
+	const char *envs[MAX_ITEMS];
+	const char *args[MAX_ITEMS];
+	int			nenv = 0;
+	int			nargs = 0;
+	bool		promote = false;
+	bool		wait = true;
+	double		timeout = 60;
+	unsigned char *bytes;
+	size_t		len;
+	NxElfInfo  *elf;
+	Buf			env_json = {0};
+	Buf			args_lit = {0};
+	PGconn	   *conn;
+	PGresult   *res;
+	char	   *deployment;
+	const char *v;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (nx_opt_global(argc, argv, &i, "push"))
+			continue;
+		if (nx_opt_value(argc, argv, &i, "push", "--label", &label))
+			continue;
+		if (nx_opt_value(argc, argv, &i, "push", "--env", &v))
+		{
+			if (strchr(v, '=') == NULL || v[0] == '=')
+				nx_usage_error("push", "--env needs NAME=VALUE, not \"%s\"", v);
+			if (nenv == MAX_ITEMS)
+				nx_usage_error("push", "at most %d --env options", MAX_ITEMS);
+			envs[nenv++] = v;
+			continue;
+		}
+		if (nx_opt_value(argc, argv, &i, "push", "--arg", &v))
+		{
+			if (nargs == MAX_ITEMS)
+				nx_usage_error("push", "at most %d --arg options", MAX_ITEMS);
+			args[nargs++] = v;
+			continue;
+		}
+		if (nx_opt_value(argc, argv, &i, "push", "--timeout", &v))
+		{
+			char	   *end;
+
+			timeout = strtod(v, &end);
+			if (end == v || *end != '\0' || !(timeout > 0 && timeout <= 86400))
+				nx_usage_error("push", "--timeout needs a number of seconds (0 < s <= 86400), not \"%s\"", v);
+			continue;
+		}
+		if (nx_opt_flag(argv, i, "--promote"))
+		{
+			promote = true;
+			continue;
+		}
+		if (nx_opt_flag(argv, i, "--no-wait"))
+		{
+			wait = false;
+			continue;
+		}
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			nx_reject_option("push", argv[i]);
+		if (npos == 2)
+			nx_usage_error("push", "too many arguments");
+		pos[npos++] = argv[i];
+	}
+	if (npos < 1)
+		nx_usage_error("push", "missing argument SANDBOX");
+	if (npos < 2)
+		nx_usage_error("push", "missing argument FILE");
+
+	/* local check first, before connecting */
+	if (!nx_read_file(pos[1], &bytes, &len))
+	{
+		nx_error("cannot read %s: %m", pos[1]);
+		return NX_EXIT_USAGE;
+	}
+	elf = calloc(1, sizeof(NxElfInfo));
+	if (elf == NULL || !NxElfRead(bytes, len, NX_ELF_HOST_MACHINE, elf))
+	{
+		if (elf == NULL)
+		{
+			nx_error("out of memory");
+			return NX_EXIT_SERVER;
+		}
+		nx_error("%s cannot run here: %s", pos[1], elf->problems[0].message);
+		for (int i = 0; i < elf->n_problems; i++)
+			fprintf(stderr, "  detail: %s.\n", elf->problems[i].message);
+		nx_detail("hint", NxElfHint(elf, NX_ELF_HOST_MACHINE));
+		return NX_EXIT_REFUSED;
+	}
+	free(elf);
+
+	buf_putc(&env_json, '{');
+	for (int i = 0; i < nenv; i++)
+	{
+		const char *eq = strchr(envs[i], '=');
+
+		if (i > 0)
+			buf_putc(&env_json, ',');
+		buf_json_string(&env_json, envs[i], (size_t) (eq - envs[i]));
+		buf_putc(&env_json, ':');
+		buf_json_string(&env_json, eq + 1, strlen(eq + 1));
+	}
+	buf_putc(&env_json, '}');
+	buf_putc(&args_lit, '{');
+	for (int i = 0; i < nargs; i++)
+	{
+		if (i > 0)
+			buf_putc(&args_lit, ',');
+		buf_array_element(&args_lit, args[i]);
+	}
+	buf_putc(&args_lit, '}');
+
+	if (len > 0x7fffffff)
+	{
+		nx_error("%s is too large to send (%zu bytes)", pos[1], len);
+		return NX_EXIT_USAGE;
+	}
+	conn = nx_connect();
+	{
+		const unsigned int types[5] = {0, NX_BYTEAOID, 0, 0, 0};
+		const char *values[5] = {pos[0], (const char *) bytes, label, args_lit.data, env_json.data};
+		const int	lengths[5] = {0, (int) len, 0, 0, 0};
+		const int	formats[5] = {0, 1, 0, 0, 0};
+
+		res = nx_exec_with_progress(conn,
+									"SELECT * FROM nx.push($1, $2, $3, $4::text[], $5::jsonb)",
+									5, types, values, lengths, formats, len);
+	}
+	free(bytes);
+	deployment = strdup(PQgetvalue(res, 0, PQfnumber(res, "deployment")));
+	if (!nx_global.json)
+	{
+		const char *lbl = PQgetvalue(res, 0, PQfnumber(res, "label"));
+
+		printf("pushed deployment %s%s%s%s to sandbox %s\n", deployment,
+			   *lbl ? " (label " : "", lbl, *lbl ? ")" : "", pos[0]);
+		printf("preview: %s\n", PQgetvalue(res, 0, PQfnumber(res, "preview_url")));
+		fflush(stdout);
+	}
+	PQclear(res);
+
+	if (wait)
+	{
+		double		deadline = nx_now() + timeout;
+		char	   *state = NULL;
+		char	   *last_error = NULL;
+
+		for (;;)
+		{
+			res = status_row(conn, deployment);
+			free(state);
+			free(last_error);
+			state = NULL;
+			last_error = NULL;
+			if (PQntuples(res) == 1)
+			{
+				state = strdup(PQgetvalue(res, 0, PQfnumber(res, "state")));
+				last_error = strdup(PQgetvalue(res, 0, PQfnumber(res, "last_error")));
+			}
+			PQclear(res);
+			if (state == NULL)
+			{
+				nx_error("deployment %s disappeared while waiting for it (removed, or its sandbox dropped)", deployment);
+				nx_finish(conn, NULL);
+				return NX_EXIT_NOT_READY;
+			}
+			if (strcmp(state, "ready") == 0)
+				break;
+			if (strcmp(state, "failed") == 0 || strcmp(state, "crashloop") == 0 ||
+				nx_now() >= deadline)
+			{
+				print_result(conn, deployment);
+				if (strcmp(state, "failed") == 0 || strcmp(state, "crashloop") == 0)
+					nx_error("deployment %s is in state %s%s%s", deployment, state,
+							 *last_error ? ": " : "", last_error);
+				else
+					nx_error("deployment %s is not ready after %g seconds (state %s%s%s)",
+							 deployment, timeout, state, *last_error ? ": " : "", last_error);
+				print_logs(conn, pos[0], deployment, 20);
+				nx_finish(conn, NULL);
+				return NX_EXIT_NOT_READY;
+			}
+			nx_sleep_ms(100);
+		}
+		free(state);
+		free(last_error);
+		if (!nx_global.json)
+			printf("deployment %s is ready\n", deployment);
+	}
+	if (promote)
+	{
+		const char *params[2] = {pos[0], deployment};
+
+		res = nx_query(conn, "SELECT production_url FROM nx.promote($1, $2::bigint)", 2, params);
+		if (!nx_global.json)
+			printf("promoted: %s\n", PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	print_result(conn, deployment);
+	nx_finish(conn, NULL);
+	free(deployment);
+	return NX_EXIT_OK;
+}

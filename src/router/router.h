@@ -1,0 +1,148 @@
+/*
+ * src/router/router.h
+ *	  What the parts of nx-router share: settings, the event loop's tagged
+ *	  epoll registrations, client connections, and each module's entry
+ *	  points.
+ *
+ * Glossary:
+ *	  conn		one client connection, from accept to close; after its first
+ *				request head it is tied to one app socket for good
+ *	  app		the TCP socket to the app inside a sandbox, handed over by
+ *				the sandbox's nx-init (src/include/nx_handoff.h)
+ *	  tag		what an epoll registration points to: its first member says
+ *				which kind of object it is (listener, conn side, ...)
+ *	  route		host name -> deployment id (and whether it should run),
+ *				from the view nx.routes
+ *
+ * One thread, one epoll set, level-triggered; every socket non-blocking.
+ * Memory per connection is bounded (head buffer up to the head limit, one
+ * relay buffer per direction), and the number of connections is bounded by
+ * --max-connections.
+ */
+#ifndef NX_ROUTER_H
+#define NX_ROUTER_H
+
+#include "http_head.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* settings (router.c parses them) */
+typedef struct RouterSettings
+{
+	const char *conninfo;		/* -d; NULL: libpq's PG* defaults */
+	const char *run_dir;		/* --run-dir; NULL: ask the cluster */
+	int64_t		ready_timeout_ms;	/* --ready-timeout */
+	int64_t		head_timeout_ms;	/* --head-timeout */
+	int64_t		idle_timeout_ms;	/* --idle-timeout (0: none) */
+	int			max_connections;	/* --max-connections */
+	size_t		head_limit;		/* --max-head-size */
+	size_t		buffer_size;	/* relay buffer per direction */
+} RouterSettings;
+
+extern RouterSettings router_settings;
+
+/* kinds of epoll registrations */
+typedef enum TagKind
+{
+	TAG_LISTENER,
+	TAG_SIGNAL,
+	TAG_PG,
+	TAG_HANDOFF,
+	TAG_CLIENT,
+	TAG_APP
+} TagKind;
+
+typedef struct Tag
+{
+	TagKind		kind;
+	void	   *owner;			/* the object this registration belongs to */
+} Tag;
+
+/* a byte buffer with a read and a write position */
+typedef struct Buf
+{
+	char	   *data;
+	size_t		cap;
+	size_t		start;			/* first byte not yet sent */
+	size_t		end;			/* one past the last byte received */
+} Buf;
+
+typedef enum ConnState
+{
+	CONN_HEAD,					/* reading the first request head */
+	CONN_HANDOFF,				/* waiting for nx-init to hand over the app */
+	CONN_RELAY,					/* moving bytes both ways */
+	CONN_REPLY,					/* writing our own response, then close */
+	CONN_LINGER,				/* response sent: drain the client briefly */
+	CONN_CLOSED					/* to be freed after this loop pass */
+} ConnState;
+
+typedef struct Conn
+{
+	ConnState	state;
+	int			client_fd;
+	int			app_fd;
+	Tag			client_tag;
+	Tag			app_tag;
+	uint32_t	client_events;	/* what epoll watches now, per side */
+	uint32_t	app_events;
+	char		peer[64];		/* client address, for X-Forwarded-For and logs */
+
+	HttpHead	head;
+	Buf			up;				/* client -> app (starts as the head buffer) */
+	Buf			down;			/* app -> client, or our response */
+	bool		client_eof;		/* client sent FIN */
+	bool		app_eof;		/* app sent FIN */
+	bool		app_shut;		/* we sent FIN to the app */
+	bool		client_shut;	/* we sent FIN to the client */
+	bool		app_connected;	/* the handed-over socket finished connecting */
+	uint64_t	down_bytes;		/* bytes the app sent: 0 means we may still answer */
+
+	/* hand-off */
+	int64_t		deployment;
+	bool		queued;			/* a CONNECT of ours awaits nx-init's reply */
+	int64_t		ready_deadline; /* when to give up waiting for the app */
+	int64_t		retry_at;		/* when to ask nx-init again (0: not waiting) */
+	int			retry_delay_ms;
+
+	int64_t		deadline;		/* head, reply and linger timeouts (0: none) */
+	int64_t		last_active;	/* last time bytes moved (relay) */
+	struct Conn *prev,
+			   *next;			/* all connections */
+} Conn;
+
+/* util.c */
+extern int64_t NowMs(void);
+extern int64_t loop_now;		/* NowMs() after the last epoll_wait */
+extern void RouterLog(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+extern int	SetNonBlocking(int fd);
+extern void EpollSet(int fd, Tag *tag, uint32_t events, uint32_t *current);
+extern void EpollDel(int fd, uint32_t *current);
+extern int	router_epfd;
+
+/* conn.c */
+extern int	conn_count;
+extern void ConnAccept(int listen_fd);
+extern void ConnEvent(Tag *tag, uint32_t events);
+extern void ConnTimers(int64_t now, int64_t *next);
+extern void ConnFreeClosed(void);
+extern void ConnGotApp(Conn *conn, int app_fd);
+extern void ConnHandoffFailed(Conn *conn, int status, const char *why);
+extern void ConnRetryHandoff(Conn *conn, const char *why);
+
+/* routes.c */
+extern void RoutesStart(void);
+extern void RoutesEvent(uint32_t events);
+extern void RoutesTimers(int64_t now, int64_t *next);
+extern bool RoutesLookup(const char *host, int64_t *deployment, bool *running);
+extern bool RoutesLoaded(void);
+extern const char *RoutesRunDir(void);
+
+/* handoff.c */
+extern void HandoffRequest(Conn *conn);
+extern void HandoffCancel(Conn *conn);
+extern void HandoffEvent(Tag *tag, uint32_t events);
+
+#endif							/* NX_ROUTER_H */

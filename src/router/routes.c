@@ -1,0 +1,460 @@
+/*
+ * src/router/routes.c
+ *	  The route table: host -> deployment, read through nx.router_routes() (the view nx.routes, as the
+ *	  role nx_router may see it)
+ *	  over one libpq connection that LISTENs on nx_routes and reloads the
+ *	  table on every notification and after every reconnect.
+ *
+ * Glossary:
+ *	  table		an open-addressing hash table of the hosts, rebuilt whole
+ *				from each load and swapped in (no partial states)
+ *	  run dir	where the supervisor puts each deployment's init.sock
+ *				(<run dir>/d<id>/init.sock): --run-dir, or asked once from
+ *				the cluster (data_directory || '/nx/run')
+ *
+ * Everything is asynchronous (PQconnectStart/PQconnectPoll, PQsendQuery,
+ * PQconsumeInput) and driven by the main epoll loop, so a slow or vanished
+ * cluster never stops the router from serving.  When the connection is
+ * lost the last table stays in use and reconnecting is retried with a
+ * growing delay (100 ms doubling up to 5 s).  LISTEN is sent before the
+ * SELECT in the same round trip, so no change between them is missed.
+ */
+#include "router.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <libpq-fe.h>
+
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	5000
+#define CONNECT_TIMEOUT_MS 10000
+
+typedef struct Route
+{
+	char	   *host;			/* NULL: empty slot */
+	int64_t		deployment;
+	bool		running;		/* desired_state = 'running' */
+} Route;
+
+typedef struct RouteTable
+{
+	Route	   *slots;
+	size_t		mask;			/* slot count - 1 (a power of two) */
+	size_t		count;
+} RouteTable;
+
+typedef enum PgState
+{
+	PG_DOWN,					/* waiting to reconnect */
+	PG_CONNECTING,
+	PG_READY
+} PgState;
+
+static RouteTable table;
+static bool loaded;
+static bool log_next_load = true;	/* say so after start and reconnects */
+static char *run_dir;
+
+static PGconn *pg;
+static PgState pg_state = PG_DOWN;
+static int	pg_fd = -1;
+static uint32_t pg_events;
+static Tag	pg_tag = {TAG_PG, NULL};
+static int64_t pg_retry_at;
+static int64_t pg_connect_started;
+static int	pg_backoff_ms = BACKOFF_MIN_MS;
+static bool query_busy;
+static bool reload_pending;
+
+/* hash_host is FNV-1a over the host name. */
+static uint64_t
+hash_host(const char *host)
+{
+	uint64_t	h = 1469598103934665603ULL;
+
+	for (; *host; host++)
+		h = (h ^ (unsigned char) *host) * 1099511628211ULL;
+	return h;
+}
+
+/* table_free releases a table's slots and names. */
+static void
+table_free(RouteTable *t)
+{
+	size_t		i;
+
+	if (t->slots)
+		for (i = 0; i <= t->mask; i++)
+			free(t->slots[i].host);
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * normalise_host lowercases a host name from the view and drops a trailing
+ * dot, the way http_head.c normalises the Host a client sends.
+ */
+static void
+normalise_host(char *host)
+{
+	size_t		len = strlen(host);
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+		if (host[i] >= 'A' && host[i] <= 'Z')
+			host[i] += 'a' - 'A';
+	if (len > 0 && host[len - 1] == '.')
+		host[len - 1] = '\0';
+}
+
+/* table_find returns the slot of `host`, or the empty slot where it would go. */
+static Route *
+table_find(const RouteTable *t, const char *host)
+{
+	size_t		i = hash_host(host) & t->mask;
+
+	while (t->slots[i].host && strcmp(t->slots[i].host, host) != 0)
+		i = (i + 1) & t->mask;
+	return &t->slots[i];
+}
+
+/*
+ * load_table builds a new table from a result of
+ * SELECT host, deployment, desired_state and swaps it in.
+ */
+static void
+load_table(PGresult *res)
+{
+	RouteTable	t;
+	int			n = PQntuples(res);
+	size_t		size = 16;
+	int			i;
+
+	while (size < (size_t) n * 2)
+		size *= 2;
+	t.slots = calloc(size, sizeof(Route));
+	if (t.slots == NULL)
+	{
+		RouterLog("out of memory loading %d routes: keeping the old table", n);
+		return;
+	}
+	t.mask = size - 1;
+	t.count = 0;
+	for (i = 0; i < n; i++)
+	{
+		char	   *host;
+		Route	   *r;
+
+		if (PQgetisnull(res, i, 0) || PQgetisnull(res, i, 1))
+			continue;
+		host = strdup(PQgetvalue(res, i, 0));
+		if (host == NULL)
+			continue;
+		normalise_host(host);
+		r = table_find(&t, host);
+		if (r->host)
+		{
+			free(host);			/* a duplicate host: the first row wins */
+			continue;
+		}
+		r->host = host;
+		r->deployment = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		r->running = strcmp(PQgetvalue(res, i, 2), "running") == 0;
+		t.count++;
+	}
+	table_free(&table);
+	table = t;
+	if (log_next_load)
+		RouterLog("loaded %zu routes", t.count);
+	log_next_load = false;
+	loaded = true;
+}
+
+/* RoutesLookup finds the deployment of a (normalised) host. */
+bool
+RoutesLookup(const char *host, int64_t *deployment, bool *running)
+{
+	Route	   *r;
+
+	if (table.slots == NULL)
+		return false;
+	r = table_find(&table, host);
+	if (r->host == NULL)
+		return false;
+	*deployment = r->deployment;
+	*running = r->running;
+	return true;
+}
+
+/* RoutesLoaded says whether a table has been loaded at least once. */
+bool
+RoutesLoaded(void)
+{
+	return loaded && run_dir != NULL;
+}
+
+/* RoutesRunDir returns the directory of the deployments' init.sock. */
+const char *
+RoutesRunDir(void)
+{
+	return run_dir;
+}
+
+/*
+ * pg_watch registers libpq's current socket with epoll.  The socket can
+ * change while connecting (another host, an SSL retry): the old one is
+ * unregistered first.
+ */
+static void
+pg_watch(uint32_t events)
+{
+	int			fd = pg ? PQsocket(pg) : -1;
+
+	if (fd != pg_fd && pg_fd >= 0)
+		EpollDel(pg_fd, &pg_events);
+	pg_fd = fd;
+	if (fd >= 0)
+		EpollSet(fd, &pg_tag, events, &pg_events);
+}
+
+/*
+ * one_line copies a libpq message into out as one line: newlines and tabs
+ * become spaces, runs of spaces one, trailing space dropped.
+ */
+static void
+one_line(char *out, size_t size, const char *in)
+{
+	size_t		n = 0;
+
+	for (; in && *in && n + 1 < size; in++)
+	{
+		char		c = (*in == '\n' || *in == '\t') ? ' ' : *in;
+
+		if (c == ' ' && (n == 0 || out[n - 1] == ' '))
+			continue;
+		out[n++] = c;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+}
+
+/* log_notice passes the server's notices and warnings to our log, one line each. */
+static void
+log_notice(void *arg, const char *message)
+{
+	char		msg[512];
+
+	(void) arg;
+	one_line(msg, sizeof(msg), message);
+	RouterLog("server says: %s", msg);
+}
+
+/* pg_drop closes the connection and schedules a reconnect. */
+static void
+pg_drop(const char *why)
+{
+	char		msg[256];
+
+	one_line(msg, sizeof(msg), why);
+	RouterLog("route table connection lost: %s (retrying in %d ms, serving the last table)",
+			  msg, pg_backoff_ms);
+	log_next_load = true;
+	if (pg_fd >= 0)
+		EpollDel(pg_fd, &pg_events);
+	pg_fd = -1;
+	if (pg)
+		PQfinish(pg);
+	pg = NULL;
+	pg_state = PG_DOWN;
+	query_busy = false;
+	pg_retry_at = NowMs() + pg_backoff_ms;
+	pg_backoff_ms = pg_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pg_backoff_ms * 2;
+}
+
+/* pg_flush_watch flushes queued output and watches for what comes next. */
+static void
+pg_flush_watch(void)
+{
+	int			r = PQflush(pg);
+
+	if (r < 0)
+	{
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	pg_watch(r == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/*
+ * send_load asks for the table; after a (re)connect also LISTENs and, when
+ * --run-dir was not given, asks where the run directory is.
+ */
+static void
+send_load(bool after_connect)
+{
+	char		sql[512];
+
+	snprintf(sql, sizeof(sql), "%s%s%s",
+			 after_connect ? "LISTEN nx_routes; " : "",
+			 after_connect && run_dir == NULL ?
+			 "SELECT pg_catalog.current_setting('data_directory') OPERATOR(pg_catalog.||) '/nx/run'; " : "",
+			 "SELECT host, deployment, desired_state FROM nx.router_routes()");
+	if (!PQsendQuery(pg, sql))
+	{
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	query_busy = true;
+	reload_pending = false;
+	pg_flush_watch();
+}
+
+/* pg_connect_start begins connecting (asynchronously). */
+static void
+pg_connect_start(void)
+{
+	pg = PQconnectStart(router_settings.conninfo ? router_settings.conninfo : "");
+	if (pg == NULL)
+	{
+		pg_drop("out of memory");
+		return;
+	}
+	if (PQstatus(pg) == CONNECTION_BAD)
+	{
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	PQsetNoticeProcessor(pg, log_notice, NULL);
+	pg_state = PG_CONNECTING;
+	pg_connect_started = NowMs();
+	pg_watch(EPOLLOUT);
+}
+
+/* handle_result takes one result of the queries send_load sent. */
+static void
+handle_result(PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK && PQnfields(res) == 1 && PQntuples(res) == 1 && run_dir == NULL)
+	{
+		run_dir = strdup(PQgetvalue(res, 0, 0));
+		if (run_dir)
+			RouterLog("run directory %s", run_dir);
+	}
+	else if (st == PGRES_TUPLES_OK && PQnfields(res) == 3)
+		load_table(res);
+	else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+	{
+		char		msg[512];
+
+		one_line(msg, sizeof(msg), PQresultErrorMessage(res));
+		RouterLog("loading routes failed: %s", msg);
+	}
+}
+
+/* RoutesStart begins connecting to the cluster. */
+void
+RoutesStart(void)
+{
+	if (router_settings.run_dir)
+		run_dir = strdup(router_settings.run_dir);
+	pg_connect_start();
+}
+
+/*
+ * RoutesEvent advances the connection (while connecting) or reads results
+ * and notifications (once connected).
+ */
+void
+RoutesEvent(uint32_t events)
+{
+	PGnotify   *notify;
+	bool		failed = false;
+
+	if (pg_state == PG_CONNECTING)
+	{
+		switch (PQconnectPoll(pg))
+		{
+			case PGRES_POLLING_READING:
+				pg_watch(EPOLLIN);
+				return;
+			case PGRES_POLLING_WRITING:
+				pg_watch(EPOLLOUT);
+				return;
+			case PGRES_POLLING_OK:
+				pg_state = PG_READY;
+				pg_backoff_ms = BACKOFF_MIN_MS;
+				PQsetnonblocking(pg, 1);
+				send_load(true);
+				return;
+			default:
+				pg_drop(PQerrorMessage(pg));
+				return;
+		}
+	}
+	if (pg_state != PG_READY)
+		return;
+	if ((events & EPOLLOUT) && PQflush(pg) < 0)
+	{
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	if (!PQconsumeInput(pg))
+	{
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	while (query_busy && !PQisBusy(pg))
+	{
+		PGresult   *res = PQgetResult(pg);
+
+		if (res == NULL)
+		{
+			query_busy = false;
+			break;
+		}
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+			failed = true;
+		handle_result(res);
+		PQclear(res);
+	}
+	while ((notify = PQnotifies(pg)) != NULL)
+	{
+		reload_pending = true;
+		PQfreemem(notify);
+	}
+	if (failed)
+	{
+		/* start over: reconnecting retries with a growing delay */
+		pg_drop("query failed");
+		return;
+	}
+	if (PQstatus(pg) == CONNECTION_BAD)
+	{
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	if (reload_pending && !query_busy)
+		send_load(false);
+	else
+		pg_flush_watch();
+}
+
+/* RoutesTimers reconnects when the delay has passed, or gives up a slow connect. */
+void
+RoutesTimers(int64_t now, int64_t *next)
+{
+	if (pg_state == PG_DOWN)
+	{
+		if (now >= pg_retry_at)
+			pg_connect_start();
+		else if (pg_retry_at < *next)
+			*next = pg_retry_at;
+	}
+	else if (pg_state == PG_CONNECTING && now - pg_connect_started > CONNECT_TIMEOUT_MS)
+		pg_drop("timed out connecting");
+}
