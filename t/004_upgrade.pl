@@ -25,7 +25,7 @@ SELECT string_agg(x, E'\n' ORDER BY x) FROM (
 	FROM pg_class c WHERE c.relnamespace = 'nx'::regnamespace
 	UNION ALL
 	SELECT 'column ' || c.relname || '.' || a.attname || ' ' || a.attnum || ' '
-		|| format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' '
+		|| format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' ' || a.attcompression::text || ' '
 		|| coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || coalesce(col_description(c.oid, a.attnum), '')
 	FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

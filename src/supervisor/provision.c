@@ -24,13 +24,18 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-/* SpiColumn runs a read-only query and returns its first column as C strings. */
+/*
+ * SpiColumn runs a query and returns one column as C strings.  Not SPI's
+ * read-only mode: that reuses the transaction's first snapshot, which
+ * would not see the roles NxProvisionRoles just created, and their
+ * databases would wait for the next pass.
+ */
 static List *
 SpiColumn(const char *sql, int column)
 {
 	List	   *values = NIL;
 
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: query failed: %s", sql);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

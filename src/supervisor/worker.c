@@ -133,6 +133,14 @@ NxSupervisorMain(Datum arg)
 	BackgroundWorkerInitializeConnection(nx_database, NULL, 0);
 	pgstat_report_appname("nx supervisor");
 
+	/*
+	 * What the supervisor commits is derived state (roles, databases,
+	 * nx.runtime, its events): if a crash loses the last commits, the next
+	 * pass redoes them (I2).  Not waiting for each WAL flush takes several
+	 * milliseconds off every new sandbox's database.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = MyLatch;
 	NxShared->supervisor_pid = MyProcPid;

@@ -93,6 +93,15 @@ BEGIN
 		current_setting('port'));
 END
 $$;
+-- new blobs are compressed with lz4 where the server has it (10_tables.sql)
+DO $lz4$
+BEGIN
+	ALTER TABLE nx.blobs ALTER COLUMN bytes SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+	NULL;
+END
+$lz4$;
+
 -- every existing sandbox gets its own uid offset, in creation order
 ALTER TABLE nx.sandboxes ADD COLUMN uid_offset integer;
 UPDATE nx.sandboxes s SET uid_offset = o.n
