@@ -136,24 +136,6 @@ nx_read_file(const char *path, unsigned char **buf, size_t *len)
 	return true;
 }
 
-static const char *
-file_type_name(const NxElfInfo *elf)
-{
-	switch (elf->type)
-	{
-		case 1:
-			return "relocatable object";
-		case 2:
-			return "executable";
-		case 3:
-			return elf->pie ? "PIE executable" : "shared object";
-		case 4:
-			return "core dump";
-		default:
-			return "unknown";
-	}
-}
-
 static void
 json_key(const char *key, bool first)
 {
@@ -244,7 +226,7 @@ cmd_verify(int argc, char **argv)
 			fputs("null", stdout);
 		json_key("file_type", false);
 		if (elf64)
-			nx_json_string(stdout, file_type_name(elf));
+			nx_json_string(stdout, NxElfFileType(elf));
 		else
 			fputs("null", stdout);
 		json_key("pie", false);
@@ -288,7 +270,7 @@ cmd_verify(int argc, char **argv)
 		if (elf64)
 		{
 			printf("  machine:     %s\n", machine);
-			printf("  type:        %s\n", file_type_name(elf));
+			printf("  type:        %s\n", NxElfFileType(elf));
 			printf("  linkage:     %s\n", elf->is_static ? "static" : "dynamic");
 		}
 		if (elf->has_interpreter)

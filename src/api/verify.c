@@ -223,25 +223,6 @@ TextArray(char **items, int n)
 										   TYPALIGN_INT));
 }
 
-/* FileTypeName describes e_type the way a developer would say it. */
-static const char *
-FileTypeName(const NxElfInfo *elf)
-{
-	switch (elf->type)
-	{
-		case 1:
-			return "relocatable object";
-		case 2:
-			return "executable";
-		case 3:
-			return elf->pie ? "PIE executable" : "shared object";
-		case 4:
-			return "core dump";
-		default:
-			return "unknown";
-	}
-}
-
 /* ReportTuple turns a BinaryCheck into one nx.binary_report row. */
 static Datum
 ReportTuple(FunctionCallInfo fcinfo, BinaryCheck *check)
@@ -286,7 +267,7 @@ ReportTuple(FunctionCallInfo fcinfo, BinaryCheck *check)
 		values[COL_MACHINE] = machine ? CStringGetTextDatum(machine)
 			: CStringGetTextDatum(psprintf("machine %u", elf->machine));
 	nulls[COL_MACHINE] = !elf64;
-	values[COL_FILE_TYPE] = elf64 ? CStringGetTextDatum(FileTypeName(elf)) : (Datum) 0;
+	values[COL_FILE_TYPE] = elf64 ? CStringGetTextDatum(NxElfFileType(elf)) : (Datum) 0;
 	nulls[COL_FILE_TYPE] = !elf64;
 	values[COL_PIE] = BoolGetDatum(elf->pie);
 	nulls[COL_PIE] = !elf64;

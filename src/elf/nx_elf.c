@@ -1035,3 +1035,22 @@ NxElfRead(const unsigned char *buf, size_t len, uint16_t expected_machine,
 
 	return info->n_problems == 0;
 }
+
+/* NxElfFileType describes e_type the way a developer would say it. */
+const char *
+NxElfFileType(const NxElfInfo *info)
+{
+	switch (info->type)
+	{
+		case 1:
+			return "relocatable object";
+		case 2:
+			return "executable";
+		case 3:
+			return info->pie ? "PIE executable" : "shared object";
+		case 4:
+			return "core dump";
+		default:
+			return "unknown";
+	}
+}

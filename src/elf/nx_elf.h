@@ -135,6 +135,10 @@ typedef struct NxElfInfo
 extern bool NxElfRead(const unsigned char *buf, size_t len,
 					  uint16_t expected_machine, NxElfInfo *info);
 
+/* NxElfFileType describes e_type the way a developer would say it:
+ * "executable", "PIE executable", "shared object"... */
+extern const char *NxElfFileType(const NxElfInfo *info);
+
 /* NxElfMachineName: "x86-64", "AArch64", ... or NULL for an unknown value. */
 extern const char *NxElfMachineName(uint16_t machine);
 
