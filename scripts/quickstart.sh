@@ -4,8 +4,9 @@
 # checks what is already there.
 #
 #   1. installs the packages, builds and installs the extension
-#   2. creates (or reuses) a local cluster "nx" (Debian's pg_createcluster,
-#      port $NX_PORT, default 5499) and sets host and cluster up with the
+#   2. creates (or reuses) a local cluster "nx" ($NX_CLUSTER; Debian's
+#      pg_createcluster, port $NX_PORT, default 5499; the router on
+#      $NX_HTTP_PORT, default 8080) and sets host and cluster up with the
 #      DBA helper control/nx-setup (subordinate ids, cgroups, nx_sandbox
 #      preloaded, nx.database = nx, the pg_hba lines for tenants)
 #   3. creates the control database "nx" and the extension in it
@@ -17,8 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_VERSION=15
-CLUSTER=nx
+CLUSTER=${NX_CLUSTER:-nx}
 NX_PORT=${NX_PORT:-5499}
+HTTP_PORT=${NX_HTTP_PORT:-8080}
 SANDBOX=${NX_SANDBOX_NAME:-hello}
 
 if [ "$(id -u)" != 0 ]; then
@@ -32,7 +34,9 @@ psql_nx() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$NX_PORT" "
 say "packages, build, install"
 scripts/install-deps.sh
 make -s -j2
-make -s install
+# install -C leaves unchanged files (and their times) alone, so that a
+# second run only restarts the cluster when the library really changed
+make -s install INSTALL='/usr/bin/install -C'
 
 say "cluster $PG_VERSION/$CLUSTER on port $NX_PORT"
 if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$CLUSTER"; then
@@ -57,8 +61,12 @@ pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1 || pg_ctlcluster "
 # the library and the supervisor load at server start only
 lib=$(pg_config --pkglibdir)/nx_sandbox.so
 started=$(psql_nx -d postgres -Atc "SELECT extract(epoch FROM pg_postmaster_start_time())::bigint")
+if [ "$(psql_nx -d postgres -Atc 'SHOW nx.http_port' 2>/dev/null)" != "$HTTP_PORT" ]; then
+	pg_conftool "$PG_VERSION" "$CLUSTER" set nx.http_port "$HTTP_PORT"
+	started=0	# restart below: the router's port is read at start
+fi
 if [ "$(stat -c %Y "$lib")" -gt "$started" ]; then
-	echo "nx_sandbox was rebuilt since the cluster started: restarting it"
+	echo "restarting the cluster to load the new library and settings"
 	pg_ctlcluster "$PG_VERSION" "$CLUSTER" restart
 fi
 pg_lsclusters "$PG_VERSION" "$CLUSTER"

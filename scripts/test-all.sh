@@ -12,7 +12,8 @@
 # delegation), and then requires the sandbox tests to run rather than skip.
 #
 # Suites: the ELF reader's and the HTTP head parser's unit tests and short
-# fuzz runs, nx-init's test,
+# fuzz runs, the quickstart (as root: twice, on cluster 15/nxci, removed
+# afterwards), nx-init's test,
 # the sandbox runtime's test, pg_regress (sql/, expected/) and TAP
 # (t/*.pl).  Exits non-zero on any failure and prints regression.diffs and
 # the TAP logs when something failed.
@@ -61,6 +62,14 @@ step "HTTP head parser unit test" make -s -C "$WORK" router-unit-test
 step "HTTP head parser fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-http-head FUZZ_SECONDS="$FUZZ_SECONDS"
 step "nx-init test" as_user make -s -C "$WORK" init-test
 step "sandbox runtime test" as_user make -s -C "$WORK" runtime-test
+if [ "$(id -u)" = 0 ]; then
+	# the README's first command, on a cluster of its own, twice (the
+	# second run must reuse everything), then removed again
+	qs() { NX_CLUSTER=nxci NX_PORT=5497 NX_HTTP_PORT=18097 scripts/quickstart.sh; }
+	step "quickstart, first run" qs
+	step "quickstart, second run" qs
+	pg_dropcluster 15 nxci --stop >/dev/null 2>&1 || true
+fi
 if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" make -C "$WORK" installcheck; then
 	[ -f "$WORK/regression.diffs" ] && { echo "=== regression.diffs"; cat "$WORK/regression.diffs"; }
 	for f in "$WORK"/tmp_check/log/regress_log_*; do
