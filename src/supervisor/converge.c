@@ -329,7 +329,7 @@ ConvergeOnce(MemoryContext pass_context)
 {
 	NxHostSetup host;
 	NxDatabasePlan plan;
-	List	   *wanted_blobs;
+	List	   *wanted_blobs = NIL;
 	List	   *wanted_logs = NIL;
 
 	NxHostSetupCheck(&host);
@@ -374,19 +374,15 @@ ConvergeOnce(MemoryContext pass_context)
 	WriteRuntime(true);
 	WriteQueuedEvents();
 	{
-		List	   *blobs;
-		ListCell   *lc;
 		MemoryContext old;
 
+		/* blob files are kept for every row of nx.blobs */
 		if (SPI_execute("SELECT sha256 FROM nx.blobs", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "nx supervisor: could not read blobs");
-		blobs = NIL;
 		old = MemoryContextSwitchTo(pass_context);
 		for (uint64 i = 0; i < SPI_processed; i++)
-			blobs = lappend(blobs, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+			wanted_blobs = lappend(wanted_blobs, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 		MemoryContextSwitchTo(old);
-		wanted_blobs = blobs;
-		(void) lc;
 
 		/* logs are kept for every deployment that has not been removed */
 		if (SPI_execute("SELECT id FROM nx.deployments WHERE desired_state <> 'removed'", true, 0) != SPI_OK_SELECT)
