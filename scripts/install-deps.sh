@@ -2,6 +2,15 @@
 # scripts/install-deps.sh - install the Debian 12 packages nx_sandbox builds,
 # runs and tests with.  Run as root; installs only what is missing, so a
 # second run touches nothing (and does not even refresh the package lists).
+#
+#   scripts/install-deps.sh          build + run + test (what the quickstart
+#                                    and the test suite need)
+#   scripts/install-deps.sh --bench  also the programs bench/ compares
+#                                    against (HAProxy, nginx, Caddy, hyperfine)
+#
+# Packages that come with a service (nginx, haproxy, caddy) are installed
+# without starting it: bench/ and the docs' examples run their own copies
+# on loopback ports, and nothing of ours wants a daemon on port 80.
 set -euo pipefail
 
 PACKAGES=(
@@ -10,9 +19,13 @@ PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 libpq-dev libseccomp-dev
 	# run: sandboxes (issue: supervisor)
 	bubblewrap uidmap
-	# test
-	libipc-run-perl curl
+	# test: TAP, HTTP clients, load, and the Go example (static, lib/pq
+	# from Debian so no network is needed to build it)
+	libipc-run-perl curl wrk golang-go golang-github-lib-pq-dev
 )
+if [ "${1:-}" = --bench ]; then
+	PACKAGES+=(haproxy nginx-light caddy hyperfine)
+fi
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (it calls apt-get)" >&2
@@ -29,6 +42,16 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# keep package scripts from starting services (Debian's policy-rc.d
+# protocol: exit 101 = "not allowed"); an existing policy is left alone
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	own_policy=1
+fi
+trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"
