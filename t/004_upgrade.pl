@@ -83,5 +83,24 @@ $node->safe_psql('upgraded', q{SELECT nx.create_sandbox('third')});
 is($node->safe_psql('upgraded', q{SELECT uid_offset FROM nx.sandboxes WHERE name = 'third'}), '3',
 	'new sandboxes continue the offsets');
 
+# the newest released version, straight to the current one
+$node->safe_psql('postgres', 'CREATE DATABASE upgraded_020');
+$node->safe_psql('upgraded_020', q{
+	CREATE EXTENSION nx_sandbox VERSION '0.2.0';
+	SELECT nx.create_sandbox('first');
+	SELECT nx.push('first', pg_read_binary_file('/usr/bin/true'));
+	ALTER EXTENSION nx_sandbox UPDATE;
+});
+my $upgraded_020 = $node->safe_psql('upgraded_020', $describe);
+is($upgraded_020, $fresh, 'upgraded from 0.2.0: schema identical to a fresh install');
+if ($upgraded_020 ne $fresh)
+{
+	my %u = map { $_ => 1 } split /\n/, $upgraded_020;
+	my %f = map { $_ => 1 } split /\n/, $fresh;
+	diag("only after upgrade from 0.2.0: $_") for grep { !$f{$_} } sort keys %u;
+	diag("only in fresh install: $_") for grep { !$u{$_} } sort keys %f;
+}
+is($node->safe_psql('upgraded_020', q{SELECT count(*) FROM nx.deployments}), '1', 'rows kept from 0.2.0');
+
 $node->stop;
 done_testing();
