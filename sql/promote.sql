@@ -7,6 +7,38 @@ SELECT deployment FROM nx.status WHERE sandbox = 'app' ORDER BY deployment;
 \set VERBOSITY default
 -- nothing promoted yet: no history to roll back to
 SELECT nx.rollback('app');
+
+-- health gate: production only moves to a ready deployment.  The
+-- supervisor is off in this suite, so the states it would report in
+-- nx.runtime are written here by hand.
+SELECT nx.promote('app');
+RESET ROLE;
+INSERT INTO nx.runtime (deployment, state) SELECT id, 'starting' FROM nx.deployments WHERE sandbox = 'app';
+SET ROLE alice;
+SELECT nx.promote('app', 1);
+SELECT state FROM nx.status WHERE deployment = 1;
+RESET ROLE;
+UPDATE nx.runtime SET state = 'ready';
+SET ROLE alice;
+SELECT desired_state FROM nx.stop(4);
+SELECT nx.promote('app', 4);
+-- force => true promotes anyway; an asleep deployment counts as ready
+-- (the first request wakes it)
+SELECT deployment, production FROM nx.promote('app', 4, force => true);
+RESET ROLE;
+UPDATE nx.deployments SET asleep_since = now() WHERE id = 1;
+DELETE FROM nx.runtime WHERE deployment = 1;
+SET ROLE alice;
+SELECT deployment, production FROM nx.promote('app', 1);
+SELECT deployment, state, asleep_since IS NOT NULL AS asleep FROM nx.status WHERE deployment = 1;
+SELECT desired_state FROM nx.start(1);
+SELECT deployment, state, asleep_since IS NOT NULL AS asleep FROM nx.status WHERE deployment = 1;
+SELECT desired_state FROM nx.start(4);
+RESET ROLE;
+INSERT INTO nx.runtime (deployment, state) VALUES (1, 'ready');
+DELETE FROM nx.promotions;
+UPDATE nx.deployments SET is_production = false;
+SET ROLE alice;
 \set VERBOSITY terse
 
 -- default: the newest deployment
@@ -59,3 +91,7 @@ SELECT nx.rollback('app');
 SELECT sandbox, count(*) FILTER (WHERE is_production) AS production,
 	   count(*) FILTER (WHERE is_production AND desired_state = 'removed') AS removed_production
 FROM nx.deployments GROUP BY sandbox ORDER BY sandbox;
+
+-- the hand-written runtime rows are not the supervisor's: remove them
+RESET ROLE;
+DELETE FROM nx.runtime;

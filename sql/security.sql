@@ -80,7 +80,7 @@ RESET ROLE;
 -- members of nx_admin see and act on everything
 SET ROLE carol;
 SELECT name, owner FROM nx.sandboxes ORDER BY name;
-SELECT deployment FROM nx.promote('app', 4);
+SELECT deployment FROM nx.promote('app', 4, force => true);
 SELECT actor, owner, action, sandbox, deployment FROM nx.events ORDER BY id DESC LIMIT 1;
 RESET ROLE;
 

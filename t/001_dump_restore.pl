@@ -37,11 +37,12 @@ $source->safe_psql('control', q{
 	SELECT nx.push('app', l, label => 'v3') FROM bin;
 	SELECT nx.push('web', t) FROM bin;
 	SELECT nx.push('gone', l) FROM bin;
-	SELECT nx.promote('app', 1);
-	SELECT nx.promote('app', 2);
-	SELECT nx.promote('app', 3);
-	SELECT nx.rollback('app');
-	SELECT nx.promote('web');
+	SELECT nx.promote('app', 1, force => true);
+	SELECT nx.promote('app', 2, force => true);
+	SELECT nx.promote('app', 3, force => true);
+	SELECT nx.rollback('app', force => true);
+	SELECT nx.promote('web', force => true);
+	SELECT nx.add_domain('app', 'shop.example.com');
 	SELECT nx.stop(4);
 	SELECT nx.set_env('app', 'SECRET', E'with \'quotes\' and\nnewlines');
 	SELECT nx.set_env('web', 'EMPTY', '');
@@ -56,6 +57,7 @@ my %queries = (
 	deployments => 'SELECT d::text FROM nx.deployments d ORDER BY id',
 	promotions => 'SELECT p::text FROM nx.promotions p ORDER BY id',
 	env => 'SELECT e::text FROM nx.env e ORDER BY sandbox, name',
+	domains => 'SELECT m::text FROM nx.domains m ORDER BY domain',
 	kept_databases => 'SELECT k::text FROM nx.kept_databases k ORDER BY database_name',
 	events => 'SELECT e::text FROM nx.events e ORDER BY id',
 	sequences => q{SELECT last_value FROM nx.deployments_id_seq UNION ALL
@@ -98,7 +100,7 @@ my ($new_id, $new_port) = split / /, $new;
 cmp_ok($new_id, '>', $max_id, 'deployment ids continue after the restored sequence');
 is($target->safe_psql('control', 'SELECT count(*) = count(DISTINCT port) FROM nx.deployments WHERE port IS NOT NULL'),
 	't', 'ports stay unique after restore');
-is($target->safe_psql('control', q{SET ROLE alice; SELECT deployment FROM nx.rollback('app')}),
+is($target->safe_psql('control', q{SET ROLE alice; SELECT deployment FROM nx.rollback('app', force => true)}),
 	'1', 'rollback continues the restored promotion history');
 is($target->safe_psql('control', q{SET ROLE alice; SELECT count(*) FROM nx.sandboxes}),
 	'1', 'row-level security applies to the restored rows');

@@ -31,7 +31,7 @@ $node->pgbench('--no-vacuum --client=8 --jobs=2 --transactions=25',
 		'001_push_promote' => q{
 \set s random(0, 3)
 SELECT deployment FROM nx.push('s' || :s, (SELECT b FROM bin));
-SELECT deployment FROM nx.promote('s' || :s);
+SELECT deployment FROM nx.promote('s' || :s, force => true);
 }
 	});
 

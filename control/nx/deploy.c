@@ -7,9 +7,13 @@
 
 #include <string.h>
 
-/* parse_positional collects up to max positional arguments. */
+/*
+ * parse_positional collects up to max positional arguments; --force sets
+ * *force when force is not NULL (promote, rollback) and is refused
+ * otherwise.
+ */
 static int
-parse_positional(int argc, char **argv, const char **pos, int max)
+parse_positional(int argc, char **argv, const char **pos, int max, bool *force)
 {
 	int			n = 0;
 
@@ -17,6 +21,11 @@ parse_positional(int argc, char **argv, const char **pos, int max)
 	{
 		if (nx_opt_global(argc, argv, &i, argv[0]))
 			continue;
+		if (force && nx_opt_flag(argv, i, "--force"))
+		{
+			*force = true;
+			continue;
+		}
 		if (argv[i][0] == '-' && argv[i][1] != '\0')
 			nx_reject_option(argv[0], argv[i]);
 		if (n == max)
@@ -48,17 +57,19 @@ print_status_row(PGresult *res, const char *verb)
 int
 cmd_promote(int argc, char **argv)
 {
-	const char *pos[2] = {NULL, NULL};
-	int			n = parse_positional(argc, argv, pos, 2);
+	bool		force = false;
+	const char *params[3] = {NULL, NULL, NULL};
+	int			n = parse_positional(argc, argv, params, 2, &force);
 	PGconn	   *conn;
 	PGresult   *res;
 
 	if (n < 1)
 		nx_usage_error("promote", "missing argument SANDBOX");
-	if (pos[1])
-		nx_check_deployment_id("promote", pos[1]);
+	if (params[1])
+		nx_check_deployment_id("promote", params[1]);
+	params[2] = force ? "true" : "false";
 	conn = nx_connect();
-	res = nx_query(conn, "SELECT * FROM nx.promote($1, $2::bigint)", 2, pos);
+	res = nx_query(conn, "SELECT * FROM nx.promote($1, $2::bigint, $3::boolean)", 3, params);
 	print_status_row(res, "is production");
 	nx_finish(conn, res);
 	return NX_EXIT_OK;
@@ -67,15 +78,17 @@ cmd_promote(int argc, char **argv)
 int
 cmd_rollback(int argc, char **argv)
 {
-	const char *pos[1] = {NULL};
-	int			n = parse_positional(argc, argv, pos, 1);
+	bool		force = false;
+	const char *params[2] = {NULL, NULL};
+	int			n = parse_positional(argc, argv, params, 1, &force);
 	PGconn	   *conn;
 	PGresult   *res;
 
 	if (n < 1)
 		nx_usage_error("rollback", "missing argument SANDBOX");
+	params[1] = force ? "true" : "false";
 	conn = nx_connect();
-	res = nx_query(conn, "SELECT * FROM nx.rollback($1)", 1, pos);
+	res = nx_query(conn, "SELECT * FROM nx.rollback($1, $2::boolean)", 2, params);
 	print_status_row(res, "is production again");
 	nx_finish(conn, res);
 	return NX_EXIT_OK;
@@ -86,7 +99,7 @@ int
 cmd_start(int argc, char **argv)
 {
 	const char *pos[1] = {NULL};
-	int			n = parse_positional(argc, argv, pos, 1);
+	int			n = parse_positional(argc, argv, pos, 1, NULL);
 	const char *sql;
 	const char *verb;
 	PGconn	   *conn;

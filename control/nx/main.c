@@ -35,13 +35,20 @@ static const NxCommand commands[] = {
 		"  --label L       a label (1-64 of [A-Za-z0-9._+-])\n"
 		"  --env K=V       a variable for this deployment only (repeatable)\n"
 		"  --arg A         a command-line argument of the app (repeatable, in order)\n"
-		"  --promote       promote it once it is ready (with --no-wait: at once)\n"
+		"  --promote       promote it once it is ready (with --no-wait: at once,\n"
+		"                  ready or not, as nx promote --force does)\n"
 		"  --no-wait       do not wait for it to become ready\n"
 		"  --timeout SECONDS  how long to wait (default 60)\n"},
-	{"promote", cmd_promote, "nx promote SANDBOX [DEPLOYMENT]",
-		"make a deployment (default: the newest) production", NULL},
-	{"rollback", cmd_rollback, "nx rollback SANDBOX",
-		"undo the latest promotion not undone yet", NULL},
+	{"promote", cmd_promote, "nx promote SANDBOX [DEPLOYMENT] [--force]",
+		"make a deployment (default: the newest) production",
+		"Only a ready deployment (or one asleep after idling, which the first\n"
+		"request wakes) is promoted, so that no request fails; the server says\n"
+		"why not otherwise.\n"
+		"  --force         promote it even if it is not ready\n"},
+	{"rollback", cmd_rollback, "nx rollback SANDBOX [--force]",
+		"undo the latest promotion not undone yet",
+		"Like promote, only moves production to a ready (or asleep) deployment.\n"
+		"  --force         roll back even if that deployment is not ready\n"},
 	{"start", cmd_start, "nx start DEPLOYMENT", "start a deployment (also retries a failed one)", NULL},
 	{"stop", cmd_start, "nx stop DEPLOYMENT", "stop a deployment", NULL},
 	{"restart", cmd_start, "nx restart DEPLOYMENT",

@@ -328,9 +328,10 @@ cmd_push(int argc, char **argv)
 	}
 	if (promote)
 	{
-		const char *params[2] = {pos[0], deployment};
+		/* with --no-wait the user asked for it at once, ready or not */
+		const char *params[3] = {pos[0], deployment, wait ? "false" : "true"};
 
-		res = nx_query(conn, "SELECT production_url FROM nx.promote($1, $2::bigint)", 2, params);
+		res = nx_query(conn, "SELECT production_url FROM nx.promote($1, $2::bigint, $3::boolean)", 3, params);
 		if (!nx_global.json)
 			printf("promoted: %s\n", PQgetvalue(res, 0, 0));
 		PQclear(res);

@@ -68,15 +68,18 @@ CREATE TABLE nx.deployments (
 	created_by		name NOT NULL,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	removed_at		timestamptz,
+	asleep_since	timestamptz,
 	CHECK ((desired_state = 'removed') = (port IS NULL)),
 	CHECK ((desired_state = 'removed') = (removed_at IS NOT NULL)),
-	CHECK (NOT (is_production AND desired_state = 'removed'))
+	CHECK (NOT (is_production AND desired_state = 'removed')),
+	CONSTRAINT deployments_asleep_only_running CHECK (asleep_since IS NULL OR desired_state = 'running')
 );
 CREATE UNIQUE INDEX deployments_one_production ON nx.deployments (sandbox) WHERE is_production;
 CREATE INDEX deployments_sandbox ON nx.deployments (sandbox, id);
 CREATE INDEX deployments_blob ON nx.deployments (blob);
 COMMENT ON TABLE nx.deployments IS 'Pushed binaries placed in a sandbox, each with a port and a preview URL';
 COMMENT ON COLUMN nx.deployments.restart_generation IS 'Bumped by nx.restart; the supervisor restarts a deployment whose generation changed';
+COMMENT ON COLUMN nx.deployments.asleep_since IS 'Set when the supervisor stopped it for being idle (scale to zero); the next request for it wakes it (nx.wake)';
 
 -- Promotion history.  kind = 'rollback' rows undo the promotion in reverts;
 -- rollback walks back through the promotions no rollback has undone yet.
@@ -152,3 +155,41 @@ CREATE UNLOGGED TABLE nx.runtime (
 	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE nx.runtime IS 'Supervisor''s view of running deployments (derived state, not dumped)';
+
+-- Custom domains: a host name of the owner's that reaches the sandbox's
+-- production deployment, like <sandbox>.<nx.domain> does.
+CREATE TABLE nx.domains (
+	domain			text PRIMARY KEY
+					CHECK (pg_catalog.length(domain) <= 253
+						   AND domain ~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+	sandbox			text NOT NULL REFERENCES nx.sandboxes (name),
+	created_by		name NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX domains_sandbox ON nx.domains (sandbox);
+COMMENT ON TABLE nx.domains IS 'Custom host names routed to a sandbox''s production deployment';
+
+-- What the router sees of each deployment's traffic (derived state, like
+-- nx.runtime: unlogged, not dumped).  The router reports every second
+-- (nx.report_activity); the supervisor stops a deployment whose sandbox's
+-- idle_timeout has passed since its last activity with no connection open.
+CREATE UNLOGGED TABLE nx.activity (
+	deployment		bigint PRIMARY KEY,
+	open_connections integer NOT NULL DEFAULT 0,
+	connections		bigint NOT NULL DEFAULT 0,
+	bytes_in		bigint NOT NULL DEFAULT 0,
+	bytes_out		bigint NOT NULL DEFAULT 0,
+	last_activity	timestamptz,
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE nx.activity IS 'Router''s per-deployment traffic counters (derived state, not dumped)';
+
+-- When the router last reported.  Idle stop acts only while reports are
+-- fresh: without a router nothing could wake a stopped deployment, and a
+-- stale report could hide a connection.
+CREATE UNLOGGED TABLE nx.router_heartbeat (
+	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
+	reported_at		timestamptz NOT NULL,
+	reporter		name NOT NULL
+);
+COMMENT ON TABLE nx.router_heartbeat IS 'Time of the router''s last activity report (one row)';

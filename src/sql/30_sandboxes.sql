@@ -106,6 +106,7 @@ DECLARE
 BEGIN
 	SELECT count(*) INTO n_deployments FROM nx.deployments d WHERE d.sandbox = s.name;
 	DELETE FROM nx.env e WHERE e.sandbox = s.name;
+	DELETE FROM nx.domains m WHERE m.sandbox = s.name;
 	DELETE FROM nx.promotions p WHERE p.sandbox = s.name;
 	DELETE FROM nx.deployments d WHERE d.sandbox = s.name;
 	DELETE FROM nx.sandboxes x WHERE x.name = s.name;

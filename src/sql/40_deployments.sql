@@ -189,6 +189,7 @@ BEGIN
 	END IF;
 	UPDATE nx.deployments x
 	SET desired_state = new_state,
+		asleep_since = NULL,
 		restart_generation = x.restart_generation + CASE WHEN bump_generation THEN 1 ELSE 0 END
 	WHERE x.id = d.id;
 	PERFORM nx._event(action, d.sandbox, d.id, owner,
@@ -233,7 +234,7 @@ BEGIN
 				HINT = 'Promote another deployment first (nx.promote or nx.rollback), or drop the sandbox.';
 	END IF;
 	UPDATE nx.deployments x
-	SET desired_state = 'removed', port = NULL, removed_at = now()
+	SET desired_state = 'removed', port = NULL, removed_at = now(), asleep_since = NULL
 	WHERE x.id = d.id;
 	PERFORM nx._event('remove', d.sandbox, d.id, owner,
 		jsonb_build_object('port', d.port, 'from', d.desired_state));

@@ -25,9 +25,39 @@ BEGIN
 END
 $$;
 
+-- _require_ready raises unless a deployment can serve production traffic
+-- now: the supervisor reports it ready, or it is asleep (it was ready, and
+-- the first request wakes it).  force skips the check.
+CREATE FUNCTION nx._require_ready(d nx.deployments, action text, force boolean) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	actual text;
+BEGIN
+	IF coalesce(force, false) OR d.asleep_since IS NOT NULL THEN
+		RETURN;
+	END IF;
+	IF d.desired_state <> 'running' THEN
+		RAISE EXCEPTION 'cannot % deployment %: it is stopped', action, d.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				HINT = format('Start it with nx.start(%s) and wait until nx.status shows it ready, or pass force => true.', d.id);
+	END IF;
+	SELECT r.state INTO actual FROM nx.runtime r WHERE r.deployment = d.id;
+	IF actual IS DISTINCT FROM 'ready' THEN
+		RAISE EXCEPTION 'cannot % deployment %: it is not ready (state: %)', action, d.id, coalesce(actual, 'pending')
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'Production only moves to a deployment that accepts connections, so that no request fails.',
+				HINT = format('Wait until nx.status shows deployment %s ready (nx push waits for that); if it does not get there, see nx.logs(%L, %s).  force => true promotes it anyway.',
+							  d.id, d.sandbox, d.id);
+	END IF;
+END
+$$;
+
 -- promote: make a deployment (by default the newest one) the production
--- deployment of its sandbox.
-CREATE FUNCTION nx.promote(sandbox text, deployment bigint DEFAULT NULL) RETURNS nx.status
+-- deployment of its sandbox.  Only a ready (or asleep) deployment is
+-- promoted unless force is true.
+CREATE FUNCTION nx.promote(sandbox text, deployment bigint DEFAULT NULL, force boolean DEFAULT false) RETURNS nx.status
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -64,6 +94,7 @@ BEGIN
 		PERFORM nx._event('promote', s.name, d.id, s.owner,
 			jsonb_build_object('previous', d.id, 'unchanged', true));
 	ELSE
+		PERFORM nx._require_ready(d, 'promote', force);
 		PERFORM nx._make_production(s, d.id, 'promote', NULL);
 	END IF;
 	RETURN (SELECT st FROM nx.status st WHERE st.deployment = d.id);
@@ -72,8 +103,10 @@ $$;
 
 -- rollback: undo the most recent promotion that has not been undone yet,
 -- making the deployment that was production before it production again.
--- Repeated rollbacks walk further back through the history.
-CREATE FUNCTION nx.rollback(sandbox text) RETURNS nx.status
+-- Repeated rollbacks walk further back through the history.  Like
+-- promote, it only moves production to a ready (or asleep) deployment
+-- unless force is true.
+CREATE FUNCTION nx.rollback(sandbox text, force boolean DEFAULT false) RETURNS nx.status
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -97,6 +130,7 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				HINT = 'Promote a deployment explicitly with nx.promote(sandbox, deployment).';
 	END IF;
+	PERFORM nx._require_ready(target, 'roll back to', force);
 	PERFORM nx._make_production(s, target.id, 'rollback', last_promotion.id);
 	RETURN (SELECT st FROM nx.status st WHERE st.deployment = target.id);
 END

@@ -136,7 +136,9 @@ $$;
 -- serves, the deployment behind it and whether that should be running.
 -- The router logs in as nx_router, which may call this function and
 -- nothing else in schema nx.
+-- desired_state is 'asleep' for a deployment stopped for being idle: the
+-- router wakes it (nx.wake) and holds the request until it is ready.
 CREATE FUNCTION nx.router_routes() RETURNS TABLE (host text, deployment bigint, desired_state text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT r.host, r.deployment, r.desired_state FROM nx.routes r $$;
+AS $$ SELECT r.host, r.deployment, CASE WHEN r.asleep THEN 'asleep' ELSE r.desired_state END FROM nx.routes r $$;

@@ -14,6 +14,9 @@ ALTER TABLE nx.env ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.kept_databases ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.runtime ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.domains ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.activity ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.router_heartbeat ENABLE ROW LEVEL SECURITY;
 
 -- Policies run as the querying role, and the tables they consult have
 -- their own policies, so each step narrows to the caller's sandboxes.
@@ -33,11 +36,16 @@ CREATE POLICY events_visible ON nx.events FOR SELECT TO nx_user
 	USING (nx._may_act(owner, current_user));
 CREATE POLICY runtime_visible ON nx.runtime FOR SELECT TO nx_user
 	USING (EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id OPERATOR(pg_catalog.=) deployment));
+CREATE POLICY domains_visible ON nx.domains FOR SELECT TO nx_user
+	USING (EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.name OPERATOR(pg_catalog.=) sandbox));
+CREATE POLICY activity_visible ON nx.activity FOR SELECT TO nx_user
+	USING (EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id OPERATOR(pg_catalog.=) deployment));
 
 REVOKE ALL ON ALL TABLES IN SCHEMA nx FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nx FROM PUBLIC;
 GRANT SELECT ON nx.sandboxes, nx.blobs, nx.deployments, nx.promotions, nx.env,
-	nx.kept_databases, nx.events, nx.runtime, nx.sandbox_info, nx.status, nx.routes TO nx_user;
+	nx.kept_databases, nx.events, nx.runtime, nx.sandbox_info, nx.status, nx.routes,
+	nx.domains, nx.activity, nx.stat_deployments TO nx_user;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA nx FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -53,14 +61,23 @@ GRANT EXECUTE ON FUNCTION
 	nx.stop(bigint),
 	nx.restart(bigint),
 	nx.remove(bigint),
-	nx.promote(text, bigint),
-	nx.rollback(text),
-	nx.logs(text, bigint, integer)
+	nx.promote(text, bigint, boolean),
+	nx.rollback(text, boolean),
+	nx.logs(text, bigint, integer),
+	nx.wake(bigint),
+	nx.add_domain(text, text),
+	nx.remove_domain(text)
 TO nx_user;
-GRANT EXECUTE ON FUNCTION nx.check_setup() TO nx_admin;
--- the router sees hosts and deployment ids, nothing else
+GRANT EXECUTE ON FUNCTION nx.check_setup(), nx.route_hosts() TO nx_admin;
+-- the router sees hosts and deployment ids, wakes asleep deployments and
+-- reports traffic; nothing else
 GRANT USAGE ON SCHEMA nx TO nx_router;
-GRANT EXECUTE ON FUNCTION nx.router_routes() TO nx_router;
+GRANT EXECUTE ON FUNCTION
+	nx.router_routes(),
+	nx.route_hosts(),
+	nx.wake(bigint),
+	nx.report_activity(boolean, bigint[], integer[], bigint[], bigint[], bigint[], bigint[])
+TO nx_router;
 -- used by the views and policies above, which run as the querying role
 GRANT EXECUTE ON FUNCTION
 	nx._may_act(name, name),
@@ -79,6 +96,7 @@ SELECT pg_catalog.pg_extension_config_dump('nx.deployments_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.promotions', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.promotions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.env', '');
+SELECT pg_catalog.pg_extension_config_dump('nx.domains', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.kept_databases', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.events', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.events_id_seq', '');
