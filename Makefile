@@ -31,6 +31,7 @@ OBJS = \
 	src/supervisor/files.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
+	src/supervisor/idle.o \
 	src/supervisor/router_proc.o \
 	src/runtime/launch.o \
 	src/runtime/cgroup.o \
@@ -41,7 +42,7 @@ OBJS = \
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard src/sql/versions/*.sql)
 
-REGRESS = setup verify sandboxes push promote env security events supervisor_api
+REGRESS = setup verify sandboxes push promote env security events supervisor_api scale_to_zero
 REGRESS_OPTS = --inputdir=sql --temp-instance=./tmp_check --temp-config=sql/nx_regress.conf
 TAP_TESTS = 1
 

@@ -15,6 +15,14 @@
  *			   attached (SCM_RIGHTS): a TCP socket already connected to the
  *			   app at 127.0.0.1:$PORT inside the sandbox's network namespace.
  *
+ * Idle stop (scale to zero): before it stops a deployment for being idle,
+ * the supervisor sends QUIESCE.  nx-init agrees (OK) only if it has handed
+ * out no connection for NX_INIT_QUIET_MS; from then on it answers CONNECT
+ * with NOT_READY, so no new connection can reach an app that is about to be
+ * stopped, until RESUME or NX_INIT_QUIESCE_MAX_MS later.  Otherwise it
+ * answers BUSY and changes nothing.  The router's activity reports cover
+ * the connections opened before the window; the window covers the rest.
+ *
  * Readiness: nx-init writes one line to its status fd (NX_INIT_STATUS_FD)
  * for each change: "ready\n" once the app accepts connections on $PORT,
  * "exited <code>\n" or "killed <signal>\n" when the app ends (nx-init then
@@ -38,15 +46,23 @@
 typedef enum NxInitOp
 {
 	NX_INIT_OP_PING = 1,		/* is nx-init alive and is the app ready? */
-	NX_INIT_OP_CONNECT = 2		/* give me a socket connected to the app */
+	NX_INIT_OP_CONNECT = 2,		/* give me a socket connected to the app */
+	NX_INIT_OP_QUIESCE = 3,		/* stop handing out connections, if quiet */
+	NX_INIT_OP_RESUME = 4		/* hand out connections again */
 } NxInitOp;
+
+/* QUIESCE succeeds only after this long without a hand-off */
+#define NX_INIT_QUIET_MS 5000
+/* a QUIESCE nobody follows with a stop or RESUME lapses after this long */
+#define NX_INIT_QUIESCE_MAX_MS 10000
 
 typedef enum NxInitStatus
 {
 	NX_INIT_OK = 0,				/* PING: app ready; CONNECT: fd attached */
 	NX_INIT_NOT_READY = 1,		/* the app does not accept connections yet */
 	NX_INIT_CONNECT_FAILED = 2, /* connect() to the app failed: err is errno */
-	NX_INIT_BAD_REQUEST = 3
+	NX_INIT_BAD_REQUEST = 3,
+	NX_INIT_BUSY = 4			/* QUIESCE: a connection was handed out recently */
 } NxInitStatus;
 
 typedef struct NxInitRequest

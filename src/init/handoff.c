@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define REQUESTS_PER_WAKEUP 32
@@ -50,6 +51,40 @@ static int	clients[NX_MAX_CLIENTS];	/* connected client fds, -1 = free */
 static bool full_logged;		/* "too many clients" said already */
 static int	app_port;
 static bool app_ready;
+static int64_t last_handoff_ms = -1;	/* when a CONNECT last got a socket */
+static int64_t quiesced_until_ms = -1;	/* CONNECT refused until then */
+
+/* now_ms is the monotonic clock in milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * quiesce answers QUIESCE: OK and stop handing out connections if none was
+ * handed out for NX_INIT_QUIET_MS, else BUSY (nothing changes).
+ */
+static uint8_t
+quiesce(void)
+{
+	int64_t		now = now_ms();
+
+	if (last_handoff_ms >= 0 && now - last_handoff_ms < NX_INIT_QUIET_MS)
+		return NX_INIT_BUSY;
+	quiesced_until_ms = now + NX_INIT_QUIESCE_MAX_MS;
+	return NX_INIT_OK;
+}
+
+/* quiesced says whether CONNECT is refused because of a QUIESCE. */
+static bool
+quiesced(void)
+{
+	return quiesced_until_ms >= 0 && now_ms() < quiesced_until_ms;
+}
 
 /*
  * handoff_listen creates the listening socket at <run_dir>/init.sock,
@@ -314,7 +349,7 @@ serve_request(int slot, const NxInitRequest *req)
 	{
 		if (req->op == NX_INIT_OP_PING)
 			reply.status = app_ready ? NX_INIT_OK : NX_INIT_NOT_READY;
-		else if (req->op == NX_INIT_OP_CONNECT && !app_ready)
+		else if (req->op == NX_INIT_OP_CONNECT && (!app_ready || quiesced()))
 			reply.status = NX_INIT_NOT_READY;
 		else if (req->op == NX_INIT_OP_CONNECT)
 		{
@@ -323,6 +358,15 @@ serve_request(int slot, const NxInitRequest *req)
 			app_fd = connect_app(&err);
 			reply.status = app_fd >= 0 ? NX_INIT_OK : NX_INIT_CONNECT_FAILED;
 			reply.err = err;
+			if (app_fd >= 0)
+				last_handoff_ms = now_ms();
+		}
+		else if (req->op == NX_INIT_OP_QUIESCE)
+			reply.status = quiesce();
+		else if (req->op == NX_INIT_OP_RESUME)
+		{
+			quiesced_until_ms = -1;
+			reply.status = NX_INIT_OK;
 		}
 	}
 

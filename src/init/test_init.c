@@ -792,6 +792,45 @@ test_not_ready(void)
 	finish(&in);
 }
 
+/*
+ * test_quiesce: QUIESCE before any hand-off is agreed to and makes CONNECT
+ * answer NOT_READY until RESUME; right after a hand-off it is refused
+ * (BUSY) and changes nothing.
+ */
+static void
+test_quiesce(void)
+{
+	const char *app[] = {hello_path, NULL};
+	Init		in;
+	int			sock,
+				fd;
+
+	printf("== quiesce\n");
+	start_init(&in, app, NULL);
+	EXPECT_LINE(&in, "ready", READY_TIMEOUT_MS);
+	sock = client_connect(&in);
+	CHECK(sock >= 0, "cannot connect to %s", in.sock);
+	EXPECT_REPLY(sock, NX_INIT_OP_QUIESCE, NX_INIT_OK);
+	EXPECT_REPLY(sock, NX_INIT_OP_CONNECT, NX_INIT_NOT_READY);
+	EXPECT_REPLY(sock, NX_INIT_OP_PING, NX_INIT_OK);
+	EXPECT_REPLY(sock, NX_INIT_OP_RESUME, NX_INIT_OK);
+	fd = EXPECT_REPLY(sock, NX_INIT_OP_CONNECT, NX_INIT_OK);
+	CHECK(fd >= 0 && http_get(fd), "no HTTP answer after RESUME");
+	if (fd >= 0)
+		close(fd);
+	EXPECT_REPLY(sock, NX_INIT_OP_QUIESCE, NX_INIT_BUSY);
+	fd = EXPECT_REPLY(sock, NX_INIT_OP_CONNECT, NX_INIT_OK);
+	CHECK(fd >= 0 && http_get(fd), "a refused QUIESCE changed something");
+	if (fd >= 0)
+		close(fd);
+
+	kill(in.pid, SIGTERM);
+	EXPECT_LINE(&in, "killed 15", EXIT_TIMEOUT_MS);
+	EXPECT_EXIT(&in, 143);
+	close(sock);
+	finish(&in);
+}
+
 /* test_exit_code: the app's exit status is reported and passed on. */
 static void
 test_exit_code(void)
@@ -1095,6 +1134,7 @@ main(int argc, char **argv)
 	test_usage();
 	test_hello();
 	test_not_ready();
+	test_quiesce();
 	test_exit_code();
 	test_app_env();
 	test_no_exec();

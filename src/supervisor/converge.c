@@ -9,6 +9,7 @@
  *	  4. deployments: start what should run, restart what was asked to,
  *	     stop what should not; write nx.runtime and queued events
  *	  5. files and cgroups no row or slot wants
+ *	  6. deployments idle past their sandbox's idle_timeout: asleep (idle.c)
  *
  * A pass never fails as a whole: an error is logged, the transaction rolled
  * back, and the next pass (woken by a commit, or nx.naptime later) tries
@@ -223,7 +224,7 @@ static const char *const deployments_sql =
 "       EXISTS (SELECT 1 FROM pg_catalog.pg_database db JOIN pg_catalog.pg_roles r ON r.oid = db.datdba "
 "               WHERE db.datname = s.database_name AND r.rolname = s.role_name) AS database_ready "
 "FROM nx.deployments d JOIN nx.sandboxes s ON s.name = d.sandbox "
-"WHERE d.desired_state = 'running' ORDER BY d.id";
+"WHERE d.desired_state = 'running' AND d.asleep_since IS NULL ORDER BY d.id";
 
 /* ConvergeDeployments walks the desired-running deployments (step 4). */
 static void
@@ -406,6 +407,9 @@ ConvergeOnce(MemoryContext pass_context)
 	have_last_host = true;
 	if (host.cgroups.mode != NX_CGROUP_NONE)
 		NxCgroupList(&host.cgroups, RemoveUnwantedCgroup, &host.cgroups);
+
+	/* 6. idle deployments: mark them asleep; the next pass stops them */
+	NxStopIdleDeployments(pass_context);
 }
 
 /*

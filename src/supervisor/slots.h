@@ -73,6 +73,9 @@ extern char *NxJsonObject1(const char *key, const char *value);
 extern void NxConverge(void);
 extern void NxFlushRuntime(void);
 
+/* idle.c */
+extern void NxStopIdleDeployments(MemoryContext context);
+
 #endif							/* NX_SLOTS_H */
 
 #include "runtime/nx_runtime.h"
