@@ -43,7 +43,9 @@
 #define LINGER_MS			2000	/* to drain the client after it */
 #define LINGER_MAX_BYTES	(256 * 1024)
 #define DONE_TIMEOUT_MS		10000	/* client still open after the app finished */
-#define RETRY_MAX_DELAY_MS	200
+#define RETRY_FAST_MS		2		/* ask nx-init this often at first ... */
+#define RETRY_FAST_PERIOD_MS 500	/* ... for this long (a wake takes ~20 ms) */
+#define RETRY_MAX_DELAY_MS	200		/* then back off up to this */
 
 int			conn_count;
 static Conn *conns;				/* every open connection */
@@ -51,6 +53,7 @@ static Conn *closed;			/* closed during this loop pass, freed after */
 static int	reserve_fd = -1;	/* spare fd to shed connections on EMFILE */
 
 static void conn_close(Conn *conn);
+static void release_activity(Conn *conn);
 static void conn_reply(Conn *conn, int status, const char *why);
 static void conn_relay(Conn *conn, bool read_client, bool read_app);
 
@@ -84,6 +87,8 @@ status_text(int status)
 {
 	switch (status)
 	{
+		case 200:
+			return "OK";
 		case 400:
 			return "Bad Request";
 		case 404:
@@ -219,6 +224,17 @@ set_interest(Conn *conn)
 		EpollSet(conn->app_fd, &conn->app_tag, app, &conn->app_events);
 }
 
+/* release_activity stops counting `conn` as open for its deployment. */
+static void
+release_activity(Conn *conn)
+{
+	if (conn->activity)
+	{
+		ActivityClosed(conn->activity);
+		conn->activity = NULL;
+	}
+}
+
 /* conn_close closes both sockets; the struct is freed after this loop pass. */
 static void
 conn_close(Conn *conn)
@@ -226,6 +242,7 @@ conn_close(Conn *conn)
 	if (conn->state == CONN_CLOSED)
 		return;
 	HandoffCancel(conn);
+	release_activity(conn);
 	EpollDel(conn->client_fd, &conn->client_events);
 	close(conn->client_fd);
 	if (conn->app_fd >= 0)
@@ -233,6 +250,7 @@ conn_close(Conn *conn)
 		EpollDel(conn->app_fd, &conn->app_events);
 		close(conn->app_fd);
 		conn->app_fd = -1;
+		release_activity(conn);
 	}
 	conn->state = CONN_CLOSED;
 	if (conn->prev)
@@ -351,6 +369,51 @@ reply_progress(Conn *conn)
 }
 
 /*
+ * ask_domain answers Caddy's on-demand TLS question "may I get a
+ * certificate for this name?": GET /.nx/ask?domain=NAME, sent with a Host
+ * the router does not route (so no app's own paths are taken over), gets
+ * 200 when NAME is routed and 404 otherwise.  Returns false when the
+ * request is not such a question.
+ */
+static bool
+ask_domain(Conn *conn)
+{
+	static const char prefix[] = "/.nx/ask?domain=";
+	const char *target = conn->up.data + conn->head.target.off;
+	size_t		len = conn->head.target.len;
+	char		name[HTTP_HOST_MAX + 1];
+	size_t		n = 0;
+	size_t		i;
+	int64_t		deployment;
+	RouteState	state;
+
+	if (conn->head.method.len != 3 || memcmp(conn->up.data + conn->head.method.off, "GET", 3) != 0 ||
+		len < sizeof(prefix) - 1 || memcmp(target, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	for (i = sizeof(prefix) - 1; i < len && target[i] != '&' && target[i] != ':'; i++)
+	{
+		char		c = target[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (n == HTTP_HOST_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+		{
+			conn_reply(conn, 400, "bad domain in /.nx/ask");
+			return true;
+		}
+		name[n++] = c;
+	}
+	while (n > 0 && name[n - 1] == '.')
+		n--;
+	name[n] = '\0';
+	if (n > 0 && RoutesLookup(name, &deployment, &state))
+		conn_reply(conn, 200, "known host");
+	else
+		conn_reply(conn, 404, "unknown host");
+	return true;
+}
+
+/*
  * route_head is called when the first head is complete: it picks the
  * deployment from the Host and asks for the app, or answers 404/503.
  */
@@ -358,7 +421,7 @@ static void
 route_head(Conn *conn)
 {
 	int64_t		deployment;
-	bool		running;
+	RouteState	state;
 
 	if (!RoutesLoaded())
 	{
@@ -370,21 +433,25 @@ route_head(Conn *conn)
 		conn_reply(conn, 404, "no Host in the request");
 		return;
 	}
-	if (!RoutesLookup(conn->head.host, &deployment, &running))
+	if (!RoutesLookup(conn->head.host, &deployment, &state))
 	{
-		conn_reply(conn, 404, "no site at this address");
+		if (!ask_domain(conn))
+			conn_reply(conn, 404, "no site at this address");
 		return;
 	}
-	if (!running)
+	if (state == ROUTE_STOPPED)
 	{
 		conn_reply(conn, 503, "not running");
 		return;
 	}
+	if (state == ROUTE_ASLEEP)
+		RoutesWake(deployment); /* and hold the request until it is up */
 	conn->deployment = deployment;
 	conn->state = CONN_HANDOFF;
 	conn->deadline = 0;
-	conn->ready_deadline = NowMs() + router_settings.ready_timeout_ms;
-	conn->retry_delay_ms = 10;
+	conn->handoff_started = NowMs();
+	conn->ready_deadline = conn->handoff_started + router_settings.ready_timeout_ms;
+	conn->retry_delay_ms = RETRY_FAST_MS;
 	set_interest(conn);
 	HandoffRequest(conn);
 }
@@ -500,6 +567,9 @@ ConnGotApp(Conn *conn, int app_fd)
 	conn->state = CONN_RELAY;
 	conn->retry_at = 0;
 	conn->last_active = NowMs();
+	conn->activity = ActivityGet(conn->deployment);
+	if (conn->activity)
+		ActivityOpened(conn->activity, conn->up.end - conn->up.start);
 	set_interest(conn);
 }
 
@@ -511,23 +581,35 @@ ConnHandoffFailed(Conn *conn, int status, const char *why)
 }
 
 /*
- * ConnRetryHandoff schedules another CONNECT for `conn` after a short,
- * growing delay, or answers 503 when the app was not ready in time.
+ * ConnRetryHandoff schedules another CONNECT for `conn`, or answers 503
+ * when the app was not ready in time.  It asks every RETRY_FAST_MS at
+ * first (a sandbox starting or waking is usually up within tens of
+ * milliseconds, and each attempt is one failed connect() or one packet),
+ * then backs off.  If the deployment has gone to sleep meanwhile (idle
+ * stop raced with this request), it is woken.
  */
 void
 ConnRetryHandoff(Conn *conn, const char *why)
 {
 	int64_t		now = NowMs();
+	int64_t		deployment;
+	RouteState	state;
 
 	if (now + conn->retry_delay_ms > conn->ready_deadline)
 	{
 		conn_reply(conn, 503, why);
 		return;
 	}
+	if (conn->head.has_host && RoutesLookup(conn->head.host, &deployment, &state) &&
+		deployment == conn->deployment && state == ROUTE_ASLEEP)
+		RoutesWake(deployment);
 	conn->retry_at = now + conn->retry_delay_ms;
-	conn->retry_delay_ms *= 2;
-	if (conn->retry_delay_ms > RETRY_MAX_DELAY_MS)
-		conn->retry_delay_ms = RETRY_MAX_DELAY_MS;
+	if (now - conn->handoff_started >= RETRY_FAST_PERIOD_MS)
+	{
+		conn->retry_delay_ms *= 2;
+		if (conn->retry_delay_ms > RETRY_MAX_DELAY_MS)
+			conn->retry_delay_ms = RETRY_MAX_DELAY_MS;
+	}
 }
 
 /*
@@ -588,7 +670,14 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 	{
 		n = read(conn->client_fd, conn->up.data + conn->up.end, conn->up.cap - conn->up.end);
 		if (n > 0)
+		{
 			conn->up.end += n;
+			if (conn->activity)
+			{
+				conn->activity->bytes_in += n;
+				conn->activity->last_ms = loop_now;
+			}
+		}
 		else if (n == 0)
 			conn->client_eof = true;
 		else if (errno != EAGAIN && errno != EINTR)
@@ -624,6 +713,11 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 		{
 			conn->down.end += n;
 			conn->down_bytes += n;
+			if (conn->activity)
+			{
+				conn->activity->bytes_out += n;
+				conn->activity->last_ms = loop_now;
+			}
 		}
 		else if (n == 0)
 			conn->app_eof = true;

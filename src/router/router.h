@@ -11,8 +11,8 @@
  *				the sandbox's nx-init (src/include/nx_handoff.h)
  *	  tag		what an epoll registration points to: its first member says
  *				which kind of object it is (listener, conn side, ...)
- *	  route		host name -> deployment id (and whether it should run),
- *				from the view nx.routes
+ *	  route		host name -> deployment id (and whether it should run, or
+ *				is asleep), from the view nx.routes
  *
  * One thread, one epoll set, level-triggered; every socket non-blocking.
  * Memory per connection is bounded (head buffer up to the head limit, one
@@ -69,6 +69,20 @@ typedef struct Buf
 	size_t		end;			/* one past the last byte received */
 } Buf;
 
+/* one deployment's traffic since the last report (activity.c) */
+typedef struct Activity
+{
+	int64_t		deployment;
+	int			open;			/* relayed connections open now */
+	int			reported_open;	/* open at the last report */
+	uint64_t	connections;	/* handed to the app since the last report */
+	uint64_t	bytes_in;		/* from clients, since the last report */
+	uint64_t	bytes_out;		/* to clients, since the last report */
+	int64_t		last_ms;		/* when a byte last moved (0: never) */
+	int64_t		wake_sent_ms;	/* when nx.wake was last asked for it */
+	struct Activity *next;		/* hash chain */
+} Activity;
+
 typedef enum ConnState
 {
 	CONN_HEAD,					/* reading the first request head */
@@ -103,9 +117,12 @@ typedef struct Conn
 	/* hand-off */
 	int64_t		deployment;
 	bool		queued;			/* a CONNECT of ours awaits nx-init's reply */
+	int64_t		handoff_started;	/* when it began waiting for the app */
 	int64_t		ready_deadline; /* when to give up waiting for the app */
 	int64_t		retry_at;		/* when to ask nx-init again (0: not waiting) */
 	int			retry_delay_ms;
+
+	Activity   *activity;		/* its deployment's counters, while relaying */
 
 	int64_t		deadline;		/* head, reply and linger timeouts (0: none) */
 	int64_t		last_active;	/* last time bytes moved (relay) */
@@ -132,11 +149,26 @@ extern void ConnGotApp(Conn *conn, int app_fd);
 extern void ConnHandoffFailed(Conn *conn, int status, const char *why);
 extern void ConnRetryHandoff(Conn *conn, const char *why);
 
+/* what the route table says about a host's deployment */
+typedef enum RouteState
+{
+	ROUTE_RUNNING,				/* should run: hand the connection over */
+	ROUTE_ASLEEP,				/* stopped for being idle: wake it, then hand over */
+	ROUTE_STOPPED				/* stopped on purpose: 503 */
+} RouteState;
+
+/* activity.c */
+extern Activity *ActivityGet(int64_t deployment);
+extern void ActivityOpened(Activity *a, size_t head_bytes);
+extern void ActivityClosed(Activity *a);
+extern bool ActivityReport(bool full, char *arrays[6]);
+
 /* routes.c */
 extern void RoutesStart(void);
 extern void RoutesEvent(uint32_t events);
 extern void RoutesTimers(int64_t now, int64_t *next);
-extern bool RoutesLookup(const char *host, int64_t *deployment, bool *running);
+extern bool RoutesLookup(const char *host, int64_t *deployment, RouteState *state);
+extern void RoutesWake(int64_t deployment);
 extern bool RoutesLoaded(void);
 extern const char *RoutesRunDir(void);
 

@@ -1,9 +1,11 @@
 /*
  * src/router/routes.c
- *	  The route table: host -> deployment, read through nx.router_routes() (the view nx.routes, as the
- *	  role nx_router may see it)
- *	  over one libpq connection that LISTENs on nx_routes and reloads the
- *	  table on every notification and after every reconnect.
+ *	  The route table: host -> deployment, read through nx.router_routes()
+ *	  (the view nx.routes, as the role nx_router may see it) over one libpq
+ *	  connection that LISTENs on nx_routes and reloads the table on every
+ *	  notification and after every reconnect.  The same connection asks
+ *	  nx.wake() for asleep deployments that requests arrive for, and sends
+ *	  the traffic report (nx.report_activity) every second.
  *
  * Glossary:
  *	  table		an open-addressing hash table of the hosts, rebuilt whole
@@ -18,6 +20,8 @@
  * lost the last table stays in use and reconnecting is retried with a
  * growing delay (100 ms doubling up to 5 s).  LISTEN is sent before the
  * SELECT in the same round trip, so no change between them is missed.
+ * One query is in flight at a time; what waits goes in this order: a table
+ * reload, wakes, the report.
  */
 #include "router.h"
 
@@ -30,12 +34,15 @@
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	5000
 #define CONNECT_TIMEOUT_MS 10000
+#define REPORT_INTERVAL_MS 1000
+#define WAKE_RESEND_MS	1000	/* ask again for a deployment still asleep */
+#define MAX_WAKES		256		/* deployments in one nx.wake round trip */
 
 typedef struct Route
 {
 	char	   *host;			/* NULL: empty slot */
 	int64_t		deployment;
-	bool		running;		/* desired_state = 'running' */
+	RouteState	state;
 } Route;
 
 typedef struct RouteTable
@@ -67,6 +74,21 @@ static int64_t pg_connect_started;
 static int	pg_backoff_ms = BACKOFF_MIN_MS;
 static bool query_busy;
 static bool reload_pending;
+
+/* what the query in flight is, so that its results go to the right place */
+typedef enum QueryKind
+{
+	QUERY_LOAD,
+	QUERY_WAKE,
+	QUERY_REPORT
+} QueryKind;
+static QueryKind query_kind;
+
+static int64_t wakes[MAX_WAKES];	/* deployments to wake, not asked yet */
+static int	n_wakes;
+static int64_t next_report_at;
+static bool full_report_pending = true;	/* after each (re)connect */
+static bool report_failed_logged;
 
 /* hash_host is FNV-1a over the host name. */
 static uint64_t
@@ -161,7 +183,8 @@ load_table(PGresult *res)
 		}
 		r->host = host;
 		r->deployment = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		r->running = strcmp(PQgetvalue(res, i, 2), "running") == 0;
+		r->state = strcmp(PQgetvalue(res, i, 2), "running") == 0 ? ROUTE_RUNNING :
+			strcmp(PQgetvalue(res, i, 2), "asleep") == 0 ? ROUTE_ASLEEP : ROUTE_STOPPED;
 		t.count++;
 	}
 	table_free(&table);
@@ -174,7 +197,7 @@ load_table(PGresult *res)
 
 /* RoutesLookup finds the deployment of a (normalised) host. */
 bool
-RoutesLookup(const char *host, int64_t *deployment, bool *running)
+RoutesLookup(const char *host, int64_t *deployment, RouteState *state)
 {
 	Route	   *r;
 
@@ -184,7 +207,7 @@ RoutesLookup(const char *host, int64_t *deployment, bool *running)
 	if (r->host == NULL)
 		return false;
 	*deployment = r->deployment;
-	*running = r->running;
+	*state = r->state;
 	return true;
 }
 
@@ -270,6 +293,7 @@ pg_drop(const char *why)
 	pg = NULL;
 	pg_state = PG_DOWN;
 	query_busy = false;
+	full_report_pending = true;
 	pg_retry_at = NowMs() + pg_backoff_ms;
 	pg_backoff_ms = pg_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pg_backoff_ms * 2;
 }
@@ -308,15 +332,133 @@ send_load(bool after_connect)
 		return;
 	}
 	query_busy = true;
+	query_kind = QUERY_LOAD;
 	reload_pending = false;
 	pg_flush_watch();
+}
+
+/*
+ * send_wakes asks nx.wake() for every deployment waiting to be woken, in
+ * one round trip.
+ */
+static void
+send_wakes(void)
+{
+	char	   *list = malloc(n_wakes * 21 + 3);
+	size_t		len = 0;
+	const char *params[1];
+	int			i;
+
+	if (list == NULL)
+		return;
+	list[len++] = '{';
+	for (i = 0; i < n_wakes; i++)
+		len += sprintf(list + len, "%s%lld", i ? "," : "", (long long) wakes[i]);
+	list[len++] = '}';
+	list[len] = '\0';
+	params[0] = list;
+	if (!PQsendQueryParams(pg, "SELECT nx.wake(d) FROM pg_catalog.unnest($1::pg_catalog.int8[]) AS d",
+						   1, NULL, params, NULL, NULL, 0))
+	{
+		free(list);
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	free(list);
+	n_wakes = 0;
+	query_busy = true;
+	query_kind = QUERY_WAKE;
+	pg_flush_watch();
+}
+
+/*
+ * send_report sends the traffic counters of the last period (also when
+ * there are none: the report is the router's heartbeat, without which the
+ * supervisor stops nothing for being idle).
+ */
+static void
+send_report(void)
+{
+	char	   *arrays[6];
+	const char *params[7];
+	bool		full = full_report_pending;
+	int			i;
+
+	if (!ActivityReport(full, arrays))
+		return;
+	params[0] = full ? "true" : "false";
+	for (i = 0; i < 6; i++)
+		params[i + 1] = arrays[i];
+	if (!PQsendQueryParams(pg, "SELECT nx.report_activity($1::pg_catalog.bool, $2::pg_catalog.int8[], "
+						   "$3::pg_catalog.int4[], $4::pg_catalog.int8[], $5::pg_catalog.int8[], "
+						   "$6::pg_catalog.int8[], $7::pg_catalog.int8[])",
+						   7, NULL, params, NULL, NULL, 0))
+	{
+		for (i = 0; i < 6; i++)
+			free(arrays[i]);
+		pg_drop(PQerrorMessage(pg));
+		return;
+	}
+	for (i = 0; i < 6; i++)
+		free(arrays[i]);
+	full_report_pending = false;
+	query_busy = true;
+	query_kind = QUERY_REPORT;
+	pg_flush_watch();
+}
+
+/* send_next sends what waits, if the connection is free: reload, wakes, report. */
+static void
+send_next(void)
+{
+	if (pg_state != PG_READY || query_busy)
+		return;
+	if (reload_pending)
+		send_load(false);
+	else if (n_wakes > 0)
+		send_wakes();
+	else if (loop_now >= next_report_at)
+	{
+		next_report_at = loop_now + REPORT_INTERVAL_MS;
+		send_report();
+	}
+}
+
+/*
+ * RoutesWake asks the cluster to wake an asleep deployment (nx.wake),
+ * unless that was asked less than WAKE_RESEND_MS ago: many requests for
+ * one sleeping deployment cause one wake.
+ */
+void
+RoutesWake(int64_t deployment)
+{
+	Activity   *a = ActivityGet(deployment);
+	int			i;
+
+	if (a == NULL || (a->wake_sent_ms && loop_now - a->wake_sent_ms < WAKE_RESEND_MS))
+		return;
+	for (i = 0; i < n_wakes; i++)
+		if (wakes[i] == deployment)
+			return;
+	if (n_wakes == MAX_WAKES)
+		return;					/* asked again on its next retry */
+	a->wake_sent_ms = loop_now;
+	wakes[n_wakes++] = deployment;
+	send_next();
 }
 
 /* pg_connect_start begins connecting (asynchronously). */
 static void
 pg_connect_start(void)
 {
-	pg = PQconnectStart(router_settings.conninfo ? router_settings.conninfo : "");
+	/*
+	 * application_name nx-router, so that DBAs see who it is: set before
+	 * dbname, whose connection string (-d) may override it
+	 */
+	const char *const keywords[] = {"application_name", "dbname", NULL};
+	const char *const values[] = {"nx-router", router_settings.conninfo ? router_settings.conninfo : "", NULL};
+
+	pg = PQconnectStartParams(keywords, values, 1);
 	if (pg == NULL)
 	{
 		pg_drop("out of memory");
@@ -333,12 +475,31 @@ pg_connect_start(void)
 	pg_watch(EPOLLOUT);
 }
 
-/* handle_result takes one result of the queries send_load sent. */
+/*
+ * handle_result takes one result of the query in flight.  Only a failed
+ * table load drops the connection (to start over); a failed wake or report
+ * is logged, and the next one tried as usual.
+ */
 static void
 handle_result(PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
 
+	if (query_kind != QUERY_LOAD)
+	{
+		if (st != PGRES_TUPLES_OK && (query_kind == QUERY_WAKE || !report_failed_logged))
+		{
+			char		msg[512];
+
+			one_line(msg, sizeof(msg), PQresultErrorMessage(res));
+			RouterLog("%s failed: %s", query_kind == QUERY_WAKE ? "waking a deployment" : "reporting activity", msg);
+			if (query_kind == QUERY_REPORT)
+				report_failed_logged = true;
+		}
+		else if (st == PGRES_TUPLES_OK && query_kind == QUERY_REPORT)
+			report_failed_logged = false;
+		return;
+	}
 	if (st == PGRES_TUPLES_OK && PQnfields(res) == 1 && PQntuples(res) == 1 && run_dir == NULL)
 	{
 		run_dir = strdup(PQgetvalue(res, 0, 0));
@@ -417,7 +578,7 @@ RoutesEvent(uint32_t events)
 			query_busy = false;
 			break;
 		}
-		if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR && query_kind == QUERY_LOAD)
 			failed = true;
 		handle_result(res);
 		PQclear(res);
@@ -438,9 +599,9 @@ RoutesEvent(uint32_t events)
 		pg_drop(PQerrorMessage(pg));
 		return;
 	}
-	if (reload_pending && !query_busy)
-		send_load(false);
-	else
+	if (!query_busy)
+		send_next();
+	if (pg != NULL && pg_state == PG_READY)
 		pg_flush_watch();
 }
 
@@ -457,4 +618,10 @@ RoutesTimers(int64_t now, int64_t *next)
 	}
 	else if (pg_state == PG_CONNECTING && now - pg_connect_started > CONNECT_TIMEOUT_MS)
 		pg_drop("timed out connecting");
+	else if (pg_state == PG_READY)
+	{
+		send_next();
+		if (next_report_at > now && next_report_at < *next)
+			*next = next_report_at;
+	}
 }

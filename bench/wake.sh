@@ -1,0 +1,89 @@
+#!/bin/bash
+# bench/wake.sh - wake on request: time to first byte (curl's
+# time_starttransfer) of a request for an asleep deployment of
+# examples/hello (static), through the router the supervisor runs, side by
+# side in the same run with:
+#   awake        the same request while the deployment runs (the floor of
+#                the router path: accept, route, hand-off, relay)
+#   bwrap-cold   the baselines' bare bwrap cold start of their server, to
+#                its first byte after listen() (sbx cold, no HTTP)
+#
+# Each sample: nx._mark_asleep(deployment) (what the supervisor does once
+# it decides a deployment is idle), wait until nothing of it runs and the
+# router's table says asleep, then one request with a fresh connection:
+# the router calls nx.wake, the supervisor (woken at commit) starts the
+# sandbox, the router hands the held request over once the app listens.
+#
+# Usage (as root): bench/wake.sh      env: N=100 ROUNDS=5
+source "$(dirname "$0")/lib.sh"
+N=${N:-100}
+ROUNDS=${ROUNDS:-5}
+PER=$((N / ROUNDS))
+HTTP_PORT=${NX_HTTP_PORT:-18390}
+bench_init
+report_to wake
+
+build_baseline
+build_hello
+machine_notes
+RAW=$UWORK/wake
+rm -rf "$RAW" && as_user mkdir -p "$RAW"
+
+NX_ROUTER=on NX_HTTP_PORT=$HTTP_PORT nx_up "nx.naptime = 10" "nx.listen_addresses = '127.0.0.1'"
+sql "SELECT 1 FROM nx.create_sandbox('wk', idle_timeout => '1 day')" >/dev/null
+as_user cp "$WORK/hello" "$UWORK/hello"
+D=$(sql "SELECT deployment FROM nx.push('wk', pg_read_binary_file('$UWORK/hello'))")
+for ((i = 0; i < 600; i++)); do
+	[ "$(sql "SELECT state FROM nx.status WHERE deployment = $D")" = ready ] && break
+	sleep 0.05
+done
+sql "SELECT 1 FROM nx.promote('wk', $D)" >/dev/null
+URL="http://127.0.0.1:$HTTP_PORT/"
+ttfb() { curl -s -o /dev/null -w '%{http_code} %{time_starttransfer}\n' -H 'Host: wk.localhost' --max-time 30 "$URL"; }
+for ((i = 0; i < 200; i++)); do
+	[ "$(ttfb | cut -d' ' -f1)" = 200 ] && break
+	sleep 0.05
+done
+echo "# cluster: nx.naptime=10 (wakes come from commits, not the timer); router on 127.0.0.1:$HTTP_PORT; app: examples/hello static"
+
+# asleep: wait until its cgroup is empty and the router's table says so
+asleep() {
+	local i
+	sql "SELECT nx._mark_asleep($D)" >/dev/null
+	for ((i = 0; i < 1000; i++)); do
+		if [ "$(sql "SELECT state FROM nx.status WHERE deployment = $D")" = asleep ] &&
+			[ -z "$(cat "$CGROOT/pids/$CGNAME/$NX_PREFIX$D/cgroup.procs" 2>/dev/null)" ]; then
+			sleep 0.2		# the router's reload (NOTIFY) is well within this
+			return 0
+		fi
+		sleep 0.01
+	done
+	echo "deployment $D did not go to sleep" >&2
+	return 1
+}
+
+SB=("${BWRAP[@]}" --ro-bind "$WORK/srv" /app/srv)
+fails=0
+echo "## time to first byte, ms ($N samples per case in $ROUNDS interleaved rounds)"
+for ((r = 1; r <= ROUNDS; r++)); do
+	bg_user "$WORK/sbx" cold -n "$PER" -w 2 -o "$RAW/bwrap-cold" -- "${SB[@]}" /app/srv -p 8080 -r 3 >/dev/null
+	for ((i = 0; i < PER; i++)); do
+		read -r code t < <(ttfb)
+		[ "$code" = 200 ] || fails=$((fails + 1))
+		echo "$t" | awk '{printf "%.3f\n", $1 * 1000}' >>"$RAW/awake"
+		asleep
+		read -r code t < <(ttfb)
+		[ "$code" = 200 ] || fails=$((fails + 1))
+		echo "$t" | awk '{printf "%.3f\n", $1 * 1000}' >>"$RAW/wake"
+	done
+done
+wakes=$(sql "SELECT count(*) FROM nx.events WHERE action = 'wake' AND deployment = $D")
+echo "awake:      $(pctl <"$RAW/awake")"
+echo "wake:       $(pctl <"$RAW/wake")"
+awk '{printf "%.3f\n", $1 / 1000}' "$RAW/bwrap-cold" >"$RAW/bwrap-cold-ms"
+echo "bwrap-cold: $(pctl <"$RAW/bwrap-cold-ms")   (bare bwrap to listen(), no HTTP)"
+echo
+W50=$(med <"$RAW/wake"); W99=$(p99 <"$RAW/wake"); B50=$(med <"$RAW/bwrap-cold-ms")
+echo "wake p50 / bwrap-cold p50: $(ratio "$W50" "$B50")x"
+echo "wake p99: $W99 ms (target <= 30 ms: $(verdict "$W99" '<=' 30))"
+echo "requests not answered 200: $fails of $((2 * N)); wake events: $wakes (expected $N)"

@@ -1,0 +1,189 @@
+# t/022_wake.pl
+#   Scale to zero: a deployment nobody uses for its sandbox's idle_timeout
+#   is stopped by the supervisor (event idle_stop, state asleep, nothing
+#   left running); the next request wakes it and is answered 200 once it
+#   is up, with no retry page; concurrent requests cause one wake; an open
+#   connection, even a quiet one, keeps it awake; traffic shows in
+#   nx.stat_deployments; a deployment stopped on purpose is not woken.
+#   Without a router reporting, nothing is stopped for being idle.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+use NxTest;
+use IO::Socket::INET;
+use IPC::Run;
+use POSIX ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+my $node = nx_node('wake');
+nx_require_host_setup($node);
+my $hello = nx_build_app($node, 'hello_app');
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sql(q{SELECT nx.create_sandbox('sleepy', idle_timeout => '2 seconds')});
+my $d = sql(qq{SELECT deployment FROM nx.push('sleepy', pg_read_binary_file('$hello'))});
+nx_wait_state($node, $d, 'ready', 'the deployment starts');
+sql(qq{SELECT nx.promote('sleepy', $d)});
+
+# no router, no reports: idle stop never happens (nothing could wake it)
+sleep(4);
+is(sql(qq{SELECT state FROM nx.status WHERE deployment = $d}), 'ready',
+	'without a router reporting, an idle deployment keeps running');
+
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $bin = $ENV{NX_ROUTER} // 'build/nx-router';
+my $router_log = $node->basedir . '/router.log';
+my $router = IPC::Run::start([ $bin, '-d', $node->connstr('postgres'), '--listen', "127.0.0.1:$port",
+		'--ready-timeout', '20' ], '<', '/dev/null', '>', $router_log, '2>&1');
+
+# get(HOST[, PATH]): one request on its own connection; the whole response
+sub get
+{
+	my ($host, $path) = @_;
+	$path //= '/';
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
+	  or return "connect failed: $!";
+	$s->autoflush(1);
+	print $s "GET $path HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n";
+	my $out = '';
+	my $rin = '';
+	vec($rin, fileno($s), 1) = 1;
+	while (select(my $r = $rin, undef, undef, 30))
+	{
+		my $n = sysread($s, my $buf, 65536);
+		last unless $n;
+		$out .= $buf;
+	}
+	return $out;
+}
+
+my $up = 0;
+for (1 .. 300)
+{
+	if (get('sleepy.localhost') =~ /200 OK/) { $up = 1; last; }
+	usleep(100_000);
+}
+ok($up, 'the router serves the production host') or diag(slurp_file($router_log));
+like(get('sleepy.localhost'), qr{200 OK.*deployment $d\n}s, 'answered by the deployment');
+
+# a custom domain reaches production; the TLS proxy's question is answered
+sql(q{SELECT nx.add_domain('sleepy', 'Shop.Example.com')});
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) FROM nx.router_routes() WHERE host = 'shop.example.com'}, '1'), 'the domain is routed');
+my $got;
+for (1 .. 50)
+{
+	$got = get('shop.example.com');
+	last if $got =~ /200 OK/;
+	usleep(100_000);
+}
+like($got, qr{200 OK.*deployment $d\n}s, 'a custom domain reaches the production deployment');
+like(get("127.0.0.1:$port", '/.nx/ask?domain=shop.example.com'), qr{^HTTP/1.1 200 }, '/.nx/ask: a routed domain is known');
+like(get("127.0.0.1:$port", '/.nx/ask?domain=SLEEPY.localhost.'), qr{^HTTP/1.1 200 }, '/.nx/ask: the production host, normalised');
+like(get("127.0.0.1:$port", '/.nx/ask?domain=evil.example.com'), qr{^HTTP/1.1 404 }, '/.nx/ask: an unknown name is not');
+like(get("127.0.0.1:$port", '/.nx/ask?domain=a%00b'), qr{^HTTP/1.1 400 }, '/.nx/ask: a malformed name is refused');
+like(get('sleepy.localhost', '/.nx/ask?domain=evil.example.com'), qr{200 OK.*deployment $d\n}s,
+	'on a routed host, /.nx/ask is the app\'s own path');
+
+# the router's reports reach nx.stat_deployments
+ok($node->poll_query_until('postgres',
+		qq{SELECT connections >= 4 AND bytes_in > 0 AND bytes_out > 0 AND open_connections = 0
+		   FROM nx.stat_deployments WHERE deployment = $d}),
+	'nx.stat_deployments shows the connections and bytes');
+
+# --- idle stop
+ok($node->poll_query_until('postgres', qq{SELECT state FROM nx.status WHERE deployment = $d}, 'asleep'),
+	'idle past its timeout: asleep') or nx_diag_deployment($node, $d);
+is(sql(qq{SELECT desired_state || ' ' || (asleep_since IS NOT NULL) FROM nx.deployments WHERE id = $d}),
+	'running true', 'the row still wants it running, asleep');
+is(sql(qq{SELECT count(*) FROM nx.events WHERE action = 'idle_stop' AND deployment = $d AND actor = 'supervisor'}),
+	'1', 'one idle_stop event');
+my @left;
+for (1 .. 100)
+{
+	@left = nx_cgroup_procs($node, $d);
+	last unless @left;
+	usleep(100_000);
+}
+is(scalar(@left), 0, 'nothing of it runs any more');
+is(sql(q{SELECT desired_state FROM nx.router_routes() WHERE host = 'sleepy.localhost'}), 'asleep',
+	'the router sees it asleep');
+
+# --- wake on request: five at once, one wake, all answered
+my @kids;
+my $t0 = time();
+for my $i (1 .. 5)
+{
+	my $pid = fork();
+	if ($pid == 0)
+	{
+		my $r = get('sleepy.localhost');
+		# _exit: a plain exit would run the test harness's END blocks
+		POSIX::_exit($r =~ m{^HTTP/1.1 200 OK.*deployment $d\n}s ? 0 : 1);
+	}
+	push @kids, $pid;
+}
+my $failed = 0;
+for my $pid (@kids)
+{
+	waitpid($pid, 0);
+	$failed++ if $? != 0;
+}
+my $took = time() - $t0;
+is($failed, 0, 'five concurrent requests to the asleep deployment: all 200 from it')
+  or diag(slurp_file($router_log));
+diag(sprintf('wake to first answer: %.0f ms (5 concurrent requests)', $took * 1000));
+is(sql(qq{SELECT count(*) FROM nx.events WHERE action = 'wake' AND deployment = $d}), '1',
+	'they caused exactly one wake');
+is(sql(qq{SELECT state FROM nx.status WHERE deployment = $d}), 'ready', 'awake and ready again');
+
+# --- a quiet open connection keeps it awake (echo_app keeps connections
+# alive; hello_app closes each after one answer)
+my $echo = nx_build_app($node, 'echo_app');
+sql(q{SELECT nx.create_sandbox('keepy', idle_timeout => '2 seconds')});
+my $e = sql(qq{SELECT deployment FROM nx.push('keepy', pg_read_binary_file('$echo'))});
+nx_wait_state($node, $e, 'ready', 'a keep-alive app starts');
+sql(qq{SELECT nx.promote('keepy', $e)});
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM nx.router_routes() WHERE host = 'keepy.localhost'}, '1'),
+	'the router has its route');
+my $held = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
+$held->autoflush(1);
+print $held "GET /one HTTP/1.1\r\nHost: keepy.localhost\r\n\r\n";
+my $first = '';
+sysread($held, $first, 65536);
+like($first, qr/200 OK/, 'a keep-alive connection got its answer');
+ok($node->poll_query_until('postgres',
+		qq{SELECT open_connections FROM nx.stat_deployments WHERE deployment = $e}, '1'),
+	'the open connection is reported');
+sleep(7);
+is(sql(qq{SELECT state FROM nx.status WHERE deployment = $e}), 'ready',
+	'with a connection open (and quiet for 3x the timeout) it is not stopped');
+print $held "GET /two HTTP/1.1\r\nHost: keepy.localhost\r\nConnection: close\r\n\r\n";
+my $second = '';
+while (sysread($held, my $buf, 65536)) { $second .= $buf; }
+like($second, qr{200 OK.*/two}s, 'and that connection still works');
+close($held);
+ok($node->poll_query_until('postgres', qq{SELECT state FROM nx.status WHERE deployment = $e}, 'asleep'),
+	'after it closes, the deployment goes to sleep');
+is(sql(qq{SELECT count(*) FROM nx.events WHERE action = 'idle_stop' AND deployment = $e}), '1', 'one idle_stop for it');
+ok($node->poll_query_until('postgres', qq{SELECT state FROM nx.status WHERE deployment = $d}, 'asleep'),
+	'the first deployment is asleep again too');
+like(get('sleepy.localhost'), qr{200 OK.*deployment $d\n}s, 'and wakes again on the next request');
+
+# --- a deployment stopped on purpose is not woken
+sql(qq{SELECT nx.stop($d)});
+nx_wait_state($node, $d, 'stopped', 'stopped on purpose');
+like(get('sleepy.localhost'), qr{^HTTP/1.1 503 .*not running}s, 'a stopped deployment gets 503, not a wake');
+is(sql(qq{SELECT count(*) FROM nx.events WHERE action = 'wake' AND deployment = $d}), '2',
+	'no wake for it');
+
+$router->signal('TERM');
+$router->finish;
+$node->stop;
+done_testing();
