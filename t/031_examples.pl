@@ -8,7 +8,9 @@
 #   database, owned by the sandbox's role; after the app's database session
 #   is terminated the next visit still counts; bad requests get 4xx and
 #   the app keeps serving.  A 32-bit ELF is refused by nx push before any
-#   connection.  Everything is destroyed again.
+#   connection.  The TLS proxy configurations of docs/operations.md
+#   (examples/tls/) parse: caddy validate, nginx -t (each skipped when the
+#   program is missing).  Everything is destroyed again.
 #
 #   The Go example is skipped when go or Debian's lib/pq is missing, unless
 #   NX_REQUIRE_SANDBOXES is set (then it is a failure).
@@ -75,10 +77,12 @@ sub build
 	return "$src/$name";
 }
 
-# free_port: the first port of 18200-18249 nothing listens on
+# free_port(FROM): the first port of 18200-18249 (from FROM) nothing
+# listens on
 sub free_port
 {
-	for my $p (18200 .. 18249)
+	my ($from) = @_;
+	for my $p (($from // 18200) .. 18249)
 	{
 		my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Listen => 1, ReuseAddr => 1)
 		  or next;
@@ -247,6 +251,51 @@ for my $name (sort keys %apps)
 	($rc, $out, $err) = nx('push', 'visits-c', $bad);
 	is($rc, 3, 'push of a 32-bit ELF with the server reachable: exit 3 too');
 	is(sql('SELECT count(*) FROM nx.deployments'), $before, 'nothing was uploaded');
+}
+
+# --- the TLS proxy configurations of docs/operations.md parse (Caddy and
+# nginx are optional: scripts/install-deps.sh --bench installs them)
+SKIP:
+{
+	skip 'caddy is not installed', 2 if `sh -c 'command -v caddy'` eq '';
+	local $ENV{XDG_DATA_HOME} = "$dir/caddy";
+	local $ENV{XDG_CONFIG_HOME} = "$dir/caddy";
+	for my $f ('Caddyfile', 'Caddyfile.on-demand')
+	{
+		my ($out, $err) = ('', '');
+		IPC::Run::run([ 'caddy', 'validate', '--config', "examples/tls/$f", '--adapter', 'caddyfile' ],
+			'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+		like("$out$err", qr/Valid configuration/, "caddy validate examples/tls/$f") or diag("$out$err");
+	}
+}
+SKIP:
+{
+	my $nginx = -x '/usr/sbin/nginx' ? '/usr/sbin/nginx' : `sh -c 'command -v nginx'`;
+	chomp $nginx;
+	skip 'nginx is not installed', 1 if $nginx eq '';
+	# the same file with a self-signed certificate and logs in this test's
+	# directory (nginx -t opens them)
+	system('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=example.com',
+		'-keyout', "$dir/privkey.pem", '-out', "$dir/fullchain.pem", '-loglevel', 'error') == 0
+	  || system("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=example.com -keyout $dir/privkey.pem -out $dir/fullchain.pem >/dev/null 2>&1") == 0
+	  or die 'openssl req failed';
+	my $conf = slurp_file('examples/tls/nginx.conf');
+	$conf =~ s{/etc/letsencrypt/live/example\.com}{$dir}g;
+	$conf =~ s{/var/log/nginx/}{$dir/}g;
+	$conf =~ s{/run/nginx-nx\.pid}{$dir/nginx.pid}g;
+	# nginx -t binds its ports: unprivileged ones of this test's range
+	my $p80 = free_port();
+	my $p443 = free_port($p80 + 1);
+	$conf =~ s{^\s*listen \[::\]:\d+[^;]*;\n}{}mg;
+	$conf =~ s{listen 80;}{listen 127.0.0.1:$p80;}g;
+	$conf =~ s{listen 443 }{listen 127.0.0.1:$p443 }g;
+	open my $fh, '>', "$dir/nginx.conf" or die;
+	print $fh $conf;
+	close $fh;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $nginx, '-t', '-q', '-p', $dir, '-e', "$dir/nginx-error.log", '-c', "$dir/nginx.conf" ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+	is($? >> 8, 0, 'nginx -t examples/tls/nginx.conf') or diag("$out$err");
 }
 
 # --- clean up: the sandboxes, their databases, processes and cgroups go
