@@ -21,6 +21,7 @@ OBJS = \
 	src/api/verify.o \
 	src/api/logs.o \
 	src/api/check_setup.o \
+	src/api/disk.o \
 	src/supervisor/supervisor_guc.o \
 	src/supervisor/shmem.o \
 	src/supervisor/wake.o \

@@ -9,7 +9,9 @@
 #
 # As root it also prepares the host the way a DBA would with
 # control/nx-setup (a subordinate uid/gid range for the test user, cgroup
-# delegation), and then requires the sandbox tests to run rather than skip.
+# delegation), and then requires the sandbox tests to run rather than skip;
+# and it mounts a 256 MB tmpfs for t/042_exhaustion.pl to fill
+# (NX_TEST_SMALL_FS), unmounted on exit.
 #
 # Suites: the ELF reader's and the HTTP head parser's unit tests and short
 # fuzz runs, the quickstart (as root: twice, on cluster 15/nxci, removed
@@ -48,7 +50,17 @@ if [ "$(id -u)" = 0 ]; then
 	# the suites write into the tree (results/, tmp_check/): give the test
 	# user its own copy rather than changing the clone's ownership
 	WORK=$(mktemp -d /tmp/nx-test.XXXXXX)
-	trap 'rm -rf "$WORK"' EXIT
+	# a small file system for t/042_exhaustion.pl to fill: a cluster's
+	# data directory on a 256 MB tmpfs, unmounted again at the end
+	SMALL_FS=$WORK.smallfs
+	mkdir -p "$SMALL_FS"
+	trap 'umount "$SMALL_FS" 2>/dev/null; rmdir "$SMALL_FS" 2>/dev/null; rm -rf "$WORK"' EXIT
+	if mount -t tmpfs -o size=256m,mode=0755 nx-test-smallfs "$SMALL_FS"; then
+		chown "$RUNAS": "$SMALL_FS"
+		export NX_TEST_SMALL_FS=$SMALL_FS
+	else
+		echo "could not mount a tmpfs: t/042_exhaustion.pl skips its disk-full part"
+	fi
 	cp -a "$ROOT/." "$WORK/"
 	chown -R "$RUNAS": "$WORK"
 	chmod 755 "$WORK"
@@ -70,7 +82,8 @@ if [ "$(id -u)" = 0 ]; then
 	step "quickstart, second run" qs
 	pg_dropcluster 15 nxci --stop >/dev/null 2>&1 || true
 fi
-if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" make -C "$WORK" installcheck; then
+if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" \
+	NX_TEST_SMALL_FS="${NX_TEST_SMALL_FS:-}" make -C "$WORK" installcheck; then
 	[ -f "$WORK/regression.diffs" ] && { echo "=== regression.diffs"; cat "$WORK/regression.diffs"; }
 	for f in "$WORK"/tmp_check/log/regress_log_*; do
 		[ -f "$f" ] && { echo "=== $f (last 60 lines)"; tail -n 60 "$f"; }

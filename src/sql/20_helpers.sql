@@ -14,6 +14,11 @@ CREATE FUNCTION nx._setting(setting text) RETURNS text
 CREATE FUNCTION nx._random_token(length integer) RETURNS text
 	AS 'MODULE_PATHNAME', 'nx_random_token' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
+-- (src/api/disk.c) raises disk_full unless a new blob of this size fits
+-- on the server's disk with room to spare
+CREATE FUNCTION nx._check_disk_space(size bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'nx_check_disk_space' LANGUAGE C VOLATILE STRICT;
+
 -- The supervisor (src/supervisor/wake.c): wake it when this transaction
 -- commits; its pid, 0 when none runs.
 CREATE FUNCTION nx._wake_supervisor() RETURNS void

@@ -143,6 +143,11 @@ BEGIN
 	END IF;
 
 	report := nx._require_runnable(push.binary);
+	-- a full disk can take the whole cluster down: refuse a new blob that
+	-- does not fit with room to spare before writing any of it
+	IF NOT EXISTS (SELECT 1 FROM nx.blobs b WHERE b.sha256 = report.sha256) THEN
+		PERFORM nx._check_disk_space(report.size);
+	END IF;
 	INSERT INTO nx.blobs (sha256, size, bytes, machine, linkage, interpreter)
 	VALUES (report.sha256, report.size, push.binary, report.machine, report.linkage, report.interpreter)
 	ON CONFLICT (sha256) DO NOTHING;
