@@ -7,7 +7,7 @@
 #   never answers, a client killed mid-request, 300 slow clients and a
 #   lost route-table connection do not stop it; over --max-connections it
 #   answers 503, past --idle-timeout 504; IPv6 listening works; SIGTERM
-#   ends it.  NX_ROUTER_BENCH=SECONDS adds wrk figures (diag only).
+#   drains it (no new connections, open ones finish) and ends it.  NX_ROUTER_BENCH=SECONDS adds wrk figures (diag only).
 use strict;
 use warnings FATAL => 'all';
 
@@ -302,9 +302,31 @@ close $ka;
 	like(request("GET /hang HTTP/1.1\r\nHost: $slug{echo}.preview.localhost\r\n\r\n", $port2),
 		qr{^HTTP/1.1 504 Gateway Timeout\r\n}, '504 when the app does not answer within --idle-timeout');
 	ok(Time::HiRes::time() - $t0 < 5, 'the 504 comes after about --idle-timeout');
+
+	# graceful drain: after SIGTERM no new connection is accepted, an open
+	# keep-alive connection is still served, and the router exits when it
+	# closes
+	my $ka = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port2, Proto => 'tcp');
+	$ka->autoflush(1);
+	print $ka "GET /before HTTP/1.1\r\nHost: $slug{echo}.preview.localhost\r\n\r\n";
+	like(read_response($ka), qr{200 OK.*GET /before}s, 'a keep-alive connection before SIGTERM');
 	$r2->signal('TERM');
+	my $refused = 0;
+	for (1 .. 50)
+	{
+		my $n = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port2, Proto => 'tcp');
+		if (!$n) { $refused = 1; last; }
+		close $n;
+		usleep(50_000);
+	}
+	ok($refused, 'draining: new connections are refused');
+	print $ka "GET /during HTTP/1.1\r\nHost: $slug{echo}.preview.localhost\r\nConnection: close\r\n\r\n";
+	like(read_all($ka), qr{200 OK.*GET /during}s, 'draining: the open connection is still served');
+	close $ka;
 	$r2->finish;
-	is($r2->full_result(0), 0, 'SIGTERM: the second router exits with status 0');
+	is($r2->full_result(0), 0, 'SIGTERM: the second router exits with status 0 once drained');
+	like(slurp_file($node->basedir . "/router_$port2.log"), qr{stopping: every connection finished},
+		'it says it drained');
 }
 
 # --- slowloris: many connections trickling a head do not delay others
@@ -381,7 +403,7 @@ for (1 .. 200)
 ok($served, 'the supervisor\'s router serves the production host');
 my $spid = router_pid();
 ok($spid > 0, 'the supervisor started the router');
-is($node->safe_psql('postgres', "SELECT usename FROM pg_stat_activity WHERE application_name = 'nx router'"),
+is($node->safe_psql('postgres', "SELECT usename FROM pg_stat_activity WHERE application_name = 'nx-router'"),
 	'nx_router', 'it is logged in as nx_router');
 is($node->safe_psql('postgres', q{SELECT has_table_privilege('nx_router', 'nx.deployments', 'SELECT')
 	OR has_table_privilege('nx_router', 'nx.sandboxes', 'SELECT')}), 'f', 'nx_router cannot read the tables');

@@ -11,8 +11,12 @@
  *
  * Usage: nx-router [-d CONNINFO] [--listen ADDR:PORT]... [--run-dir DIR]
  *		  [--ready-timeout SEC] [--head-timeout SEC] [--idle-timeout SEC]
- *		  [--max-connections N]
- *		  [--max-head-size BYTES]
+ *		  [--max-connections N] [--max-head-size BYTES] [--drain-timeout SEC]
+ *
+ * SIGTERM or SIGINT drain it: the listening sockets close at once (a new
+ * router can take the port), open connections finish, and it exits when
+ * the last one closes or --drain-timeout has passed; a second signal ends
+ * it at once.
  */
 #include "router.h"
 
@@ -42,6 +46,7 @@ RouterSettings router_settings = {
 	.max_connections = 10000,
 	.head_limit = HTTP_HEAD_DEFAULT_LIMIT,
 	.buffer_size = 64 * 1024,
+	.drain_timeout_ms = 10000,
 };
 
 static int	listeners[MAX_LISTENERS];
@@ -68,6 +73,8 @@ usage(FILE *out)
 			"                             (504 if the app never answered; default: never)\n"
 			"  --max-connections=N        more are answered 503 and closed (10000)\n"
 			"  --max-head-size=BYTES      longer request heads get 431 (65536)\n"
+			"  --drain-timeout=SEC        on SIGTERM, let open connections finish for up\n"
+			"                             to this long (10; 0: exit at once)\n"
 			"  --help                     this help\n");
 }
 
@@ -194,6 +201,7 @@ main(int argc, char **argv)
 		{"max-connections", required_argument, NULL, 'm'},
 		{"max-head-size", required_argument, NULL, 's'},
 		{"exit-with-parent", no_argument, NULL, 'P'},
+		{"drain-timeout", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -206,6 +214,8 @@ main(int argc, char **argv)
 	Tag			sig_tag = {TAG_SIGNAL, NULL};
 	uint32_t	sig_events = 0;
 	int64_t		next_tick = 0;
+	bool		draining = false;
+	int64_t		drain_deadline = 0;
 
 	while ((c = getopt_long(argc, argv, "d:", options, NULL)) != -1)
 	{
@@ -239,6 +249,9 @@ main(int argc, char **argv)
 				break;
 			case 's':
 				router_settings.head_limit = (size_t) parse_count("--max-head-size", optarg, 1024 * 1024);
+				break;
+			case 'D':
+				router_settings.drain_timeout_ms = parse_seconds("--drain-timeout", optarg);
 				break;
 			case 'P':
 				/* started by the supervisor: never outlive it */
@@ -315,10 +328,24 @@ main(int argc, char **argv)
 					ConnAccept(*(int *) tag->owner);
 					break;
 				case TAG_SIGNAL:
+					{
+						struct signalfd_siginfo si;
+
+						while (read(sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+							;
+					}
+					if (draining || router_settings.drain_timeout_ms == 0)
+					{
+						RouterLog("stopping (signal), %d connections dropped", conn_count);
+						return 0;
+					}
 					for (c = 0; c < n_listeners; c++)
 						close(listeners[c]);
-					RouterLog("stopping (signal), %d connections open", conn_count);
-					return 0;
+					n_listeners = 0;
+					draining = true;
+					drain_deadline = NowMs() + router_settings.drain_timeout_ms;
+					RouterLog("draining (signal): not accepting, %d connections open", conn_count);
+					break;
 				case TAG_PG:
 					RoutesEvent(events[i].events);
 					break;
@@ -339,5 +366,13 @@ main(int argc, char **argv)
 			RoutesTimers(now, &next_tick);
 		}
 		ConnFreeClosed();
+		if (draining && (conn_count == 0 || now >= drain_deadline))
+		{
+			if (conn_count == 0)
+				RouterLog("stopping: every connection finished");
+			else
+				RouterLog("stopping: --drain-timeout passed, %d connections dropped", conn_count);
+			return 0;
+		}
 	}
 }

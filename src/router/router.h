@@ -39,6 +39,7 @@ typedef struct RouterSettings
 	int			max_connections;	/* --max-connections */
 	size_t		head_limit;		/* --max-head-size */
 	size_t		buffer_size;	/* relay buffer per direction */
+	int64_t		drain_timeout_ms;	/* --drain-timeout */
 } RouterSettings;
 
 extern RouterSettings router_settings;
