@@ -245,7 +245,9 @@ diag(sprintf('chatty app: %.1f MB/s logged; supervisor CPU %.0f%%; log files %d 
 	  . 'nx.status query %.0f ms before, %.0f ms during (medians of 5); push to ready %.2f s before, %.2f s during',
 	$mb_per_s, 100 * $cpu_s / (time - $w0), $logged, $status_before, (sort { $a <=> $b } @status_ms)[2],
 	$start_before, $start_during));
-ok($mb_per_s > 1, 'the app really writes more than 1 MB/s');
+# how fast depends on the machine; what matters is that it wrote well past
+# what the logs may keep, so that the cap is what kept them small
+ok(($l1 - $l0) * 100 > 2 * 256 * 1024, 'the app wrote more than twice nx.log_size meanwhile');
 ok($logged <= 2 * 256 * 1024 + 64 * 1024, 'its logs on disk stay within about twice nx.log_size');
 ok(-e "$logdir/d$loud.log.1", 'the log was rotated');
 ok((sort { $a <=> $b } @status_ms)[2] < 2000, 'nx.status answers promptly meanwhile');

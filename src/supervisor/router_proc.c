@@ -119,7 +119,7 @@ SpawnRouter(const NxHostSetup *host)
 	envp[envc++] = psprintf("PGDATABASE=%s", nx_database);
 	envp[envc++] = "PGUSER=nx_router";
 	envp[envc++] = psprintf("PGPASSWORD=%s", password);
-	envp[envc++] = "PGAPPNAME=nx router";
+	envp[envc++] = "PGAPPNAME=nx-router";
 	envp[envc] = NULL;
 
 	/* like every child of ours: no inherited descriptor, signal or mask */
