@@ -15,8 +15,11 @@
 #   4. memory, 3 s later: PSS/RSS of every process in the deployments' pids
 #      cgroups (app, nx-init, bwrap), memory cgroup usage, system deltas
 #      (MemAvailable, Slab, KernelStack, PageTables, ...) per instance
-#   5. with all N running: 10 start -> ready samples of one more deployment
-#   6. pg_ctl stop (the supervisor stops all N), timed; no cgroup left
+#   5. the router (run by the supervisor) answers each one: every sandbox's
+#      deployment is promoted, then one request per production host, each
+#      on its own connection (curl --connect-to), counting 200s
+#   6. with all N running: 10 start -> ready samples of one more deployment
+#   7. pg_ctl stop (the supervisor stops all N), timed; no cgroup left
 #
 # Usage (as root): bench/density.sh      env: S=500 D=1 (N = S*D)
 source "$(dirname "$0")/lib.sh"
@@ -45,7 +48,8 @@ bg_user "$WORK/sbx" mass -n "$N" -k "$N" -m -- "${SB[@]}" /app/srv -p 8080 -r 3 
 sleep 3
 
 echo "## nx_sandbox"
-nx_up "nx.max_sandboxes = $((S + 10))" "nx.max_deployments_per_sandbox = $((D > 20 ? D + 1 : 20))"
+HTTP_PORT=${NX_HTTP_PORT:-18391}
+NX_ROUTER=on NX_HTTP_PORT=$HTTP_PORT nx_up "nx.max_sandboxes = $((S + 10))" "nx.max_deployments_per_sandbox = $((D > 20 ? D + 1 : 20))"
 t=$(date +%s.%N)
 sql "SELECT count(nx.create_sandbox('dn' || g)) FROM generate_series(1, $S) g" >/dev/null
 sql "SELECT 1 FROM nx.create_sandbox('dx')" >/dev/null
@@ -90,6 +94,16 @@ echo "## idle cost with all $N running: supervisor CPU over 20 s (two periodic p
 cpu_s() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }	# utime+stime, USER_HZ 100
 c0=$(cpu_s "$SUP"); sleep 20; c1=$(cpu_s "$SUP")
 echo "supervisor CPU: $(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f s in 20 s (%.1f%% of one CPU)", b - a, (b - a) / 20 * 100}')"
+
+echo "## the router answers each of the $S production hosts (one request each, own connection)"
+sql "SELECT count(nx.promote(s.name, (SELECT max(d.id) FROM nx.deployments d WHERE d.sandbox = s.name), force => true))
+	FROM nx.sandboxes s WHERE s.name LIKE 'dn%'" >/dev/null
+sleep 2		# the router reloads on the notification
+seq 1 "$S" | sed "s|.*|http://dn&.localhost:$HTTP_PORT/|" >"$RAW/urls"
+t=$(date +%s.%N)
+xargs -a "$RAW/urls" curl -s --max-time 30 --connect-to "::127.0.0.1:$HTTP_PORT" -o /dev/null -w '%{http_code} %{time_total}\n' >"$RAW/router" 2>/dev/null || true
+ok=$(grep -c '^200 ' "$RAW/router" || true)
+echo "router: $ok of $S hosts answered 200 in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s; per request ms: $(awk '$1 == 200 {printf "%.3f\n", $2 * 1000}' "$RAW/router" | pctl)"
 
 echo "## start -> ready of one more deployment while $N run (nxbench push -m start, 10 samples)"
 PERF=
