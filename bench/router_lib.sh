@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/router_lib.sh - what the router benchmarks (router_proxy.sh,
 # promote_load.sh) share, on top of lib.sh (source lib.sh first): the
 # upstream app, nx-router in front of the throwaway cluster, background
