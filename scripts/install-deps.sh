@@ -24,7 +24,7 @@ PACKAGES=(
 	libipc-run-perl curl wrk golang-go golang-github-lib-pq-dev
 )
 if [ "${1:-}" = --bench ]; then
-	PACKAGES+=(haproxy nginx-light caddy hyperfine)
+	PACKAGES+=(haproxy nginx-light caddy hyperfine strace)
 fi
 
 if [ "$(id -u)" != 0 ]; then
