@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,15 +203,13 @@ set_interest(Conn *conn)
 			break;
 		case CONN_RELAY:
 			/* read a side only while the buffer after it has room */
-			if (conn->app_connected && !conn->client_eof &&
-				conn->up.end - conn->up.start < conn->up.cap)
+			if (!conn->client_eof && conn->up.end - conn->up.start < conn->up.cap)
 				client |= EPOLLIN;
 			if (conn->down.end > conn->down.start)
 				client |= EPOLLOUT;
-			if (!conn->app_connected || conn->up.end > conn->up.start)
+			if (conn->up.end > conn->up.start)
 				app |= EPOLLOUT;
-			if (conn->app_connected && !conn->app_eof &&
-				conn->down.end - conn->down.start < conn->down.cap)
+			if (!conn->app_eof && conn->down.end - conn->down.start < conn->down.cap)
 				app |= EPOLLIN;
 			break;
 		case CONN_HANDOFF:
@@ -243,7 +240,12 @@ conn_close(Conn *conn)
 		return;
 	HandoffCancel(conn);
 	release_activity(conn);
-	EpollDel(conn->client_fd, &conn->client_events);
+	/*
+	 * no EPOLL_CTL_DEL for the client socket: we accepted it and hold its
+	 * only reference, so close() unregisters it (the app socket came from
+	 * another process and is unregistered explicitly)
+	 */
+	conn->client_events = 0;
 	close(conn->client_fd);
 	if (conn->app_fd >= 0)
 	{
@@ -549,15 +551,21 @@ rewrite_head(Conn *conn)
 
 /*
  * ConnGotApp is called by the hand-off with the app socket for `conn`
- * (connected or still connecting): relaying starts.
+ * (connected or still connecting): relaying starts at once.  On loopback
+ * the connection is nearly always established by now; if not, sending the
+ * head fails with EAGAIN and epoll reports when it can go (a failed
+ * connection shows up as an error on that send or the next read).
  */
 void
 ConnGotApp(Conn *conn, int app_fd)
 {
 	int			one = 1;
+	int			flags = fcntl(app_fd, F_GETFL);
 
 	conn->app_fd = app_fd;
-	SetNonBlocking(app_fd);
+	/* nx-init makes it non-blocking; never trust that a blocking one is not */
+	if (flags < 0 || !(flags & O_NONBLOCK))
+		SetNonBlocking(app_fd);
 	(void) setsockopt(app_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!rewrite_head(conn) || !buf_alloc(&conn->down, router_settings.buffer_size))
 	{
@@ -570,7 +578,7 @@ ConnGotApp(Conn *conn, int app_fd)
 	conn->activity = ActivityGet(conn->deployment);
 	if (conn->activity)
 		ActivityOpened(conn->activity, conn->up.end - conn->up.start);
-	set_interest(conn);
+	conn_relay(conn, false, false);
 }
 
 /* ConnHandoffFailed answers `conn` with `status` when no app can be had. */
@@ -643,27 +651,6 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 {
 	ssize_t		n;
 
-	if (!conn->app_connected)
-	{
-		/* the handed-over socket may still be connecting */
-		struct pollfd p = {.fd = conn->app_fd, .events = POLLOUT};
-		int			err = 0;
-		socklen_t	len = sizeof(err);
-
-		if (poll(&p, 1, 0) == 0)
-			return;
-		if (getsockopt(conn->app_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-			err = errno;
-		if (err == EINPROGRESS || err == EALREADY)
-			return;
-		if (err != 0)
-		{
-			app_failed(conn, err);
-			return;
-		}
-		conn->app_connected = true;
-	}
-
 	/* client -> app */
 	buf_compact(&conn->up);
 	if (read_client && !conn->client_eof && conn->up.end < conn->up.cap)
@@ -700,6 +687,12 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 	}
 	if (conn->client_eof && conn->up.start == conn->up.end && !conn->app_shut)
 	{
+		if (conn->client_shut)
+		{
+			/* both directions done: close() sends the FIN */
+			conn_close(conn);
+			return;
+		}
 		shutdown(conn->app_fd, SHUT_WR);
 		conn->app_shut = true;
 	}
@@ -744,6 +737,12 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 		if (conn->down_bytes == 0)
 		{
 			app_failed(conn, 0);
+			return;
+		}
+		if (conn->app_shut)
+		{
+			/* both directions done: close() sends the FIN */
+			conn_close(conn);
 			return;
 		}
 		shutdown(conn->client_fd, SHUT_WR);

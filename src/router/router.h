@@ -112,7 +112,6 @@ typedef struct Conn
 	bool		app_eof;		/* app sent FIN */
 	bool		app_shut;		/* we sent FIN to the app */
 	bool		client_shut;	/* we sent FIN to the client */
-	bool		app_connected;	/* the handed-over socket finished connecting */
 	uint64_t	down_bytes;		/* bytes the app sent: 0 means we may still answer */
 
 	/* hand-off */
