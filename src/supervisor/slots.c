@@ -82,6 +82,8 @@ typedef struct NxSlot
 } NxSlot;
 
 static HTAB *slots = NULL;
+static int	starting_count = 0;	/* slots in NX_SLOT_STARTING */
+static bool starts_deferred = false;	/* a wanted slot waits for a start slot */
 static bool flush_needed = false;
 static bool wait_set_dirty = true;
 static WaitEventSet *wait_set = NULL;
@@ -100,10 +102,22 @@ NxSlotsInit(void)
 	NxEnsureStateDirs();
 }
 
-/* SlotSetState changes state and records that nx.runtime must follow. */
+/*
+ * SlotSetState changes state and records that nx.runtime must follow.  It
+ * also keeps count of the slots starting; when one is done starting and
+ * others wait for their turn, a converge pass starts the next ones.
+ */
 static void
 SlotSetState(NxSlot *slot, NxSlotState state)
 {
+	if (slot->state == NX_SLOT_STARTING && state != NX_SLOT_STARTING)
+	{
+		starting_count--;
+		if (starts_deferred)
+			NxRequestConverge();
+	}
+	else if (slot->state != NX_SLOT_STARTING && state == NX_SLOT_STARTING)
+		starting_count++;
 	slot->state = state;
 	slot->dirty = true;
 	flush_needed = true;
@@ -615,6 +629,24 @@ NxSlotsBeginPass(void)
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
 		slot->wanted = false;
+	starts_deferred = false;
+}
+
+/*
+ * MaxConcurrentStarts: nx.max_concurrent_starts, or 4 per CPU (at least
+ * 8).  Starting a sandbox is mostly CPU (namespaces, bwrap, the app's own
+ * start-up); starting a thousand at once on two CPUs measured 835 of
+ * 1,000 failing nx.start_timeout (bench/density.sh).
+ */
+static int
+MaxConcurrentStarts(void)
+{
+	long		cpus;
+
+	if (nx_max_concurrent_starts > 0)
+		return nx_max_concurrent_starts;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return Max(8, 4 * (int) Max(cpus, 1));
 }
 
 /* SlotWaitFor records why a wanted slot cannot start yet. */
@@ -626,6 +658,24 @@ SlotWaitFor(NxSlot *slot, const char *why)
 		strlcpy(slot->last_error, why, sizeof(slot->last_error));
 		SlotSetState(slot, NX_SLOT_PENDING);
 	}
+}
+
+/*
+ * MayStartNow says whether a start slot is free; if not, the slot waits
+ * (state pending, with the reason) and a later pass starts it.
+ */
+static bool
+MayStartNow(NxSlot *slot)
+{
+	int			max = MaxConcurrentStarts();
+
+	if (starting_count < max)
+		return true;
+	starts_deferred = true;
+	if (slot->state != NX_SLOT_CRASHED)
+		SlotWaitFor(slot, psprintf("waiting for its turn to start: %d deployments are starting (nx.max_concurrent_starts = %d)",
+								   starting_count, max));
+	return false;
 }
 
 /*
@@ -690,7 +740,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 										   row->uid_offset, host->uid_count, nx_subuid_file, nx_subgid_file));
 			else if (!database_ready)
 				SlotWaitFor(slot, "waiting for the sandbox's database and role");
-			else
+			else if (MayStartNow(slot))
 			{
 				if (slot->state == NX_SLOT_IDLE || slot->restart_pending)
 					slot->restarts++;
@@ -699,7 +749,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 			}
 			break;
 		case NX_SLOT_CRASHED:
-			if (slot->deadline == 0 && host->ok && database_ready)
+			if (slot->deadline == 0 && host->ok && database_ready && MayStartNow(slot))
 			{
 				slot->restarts++;
 				SlotStart(slot, row, host);

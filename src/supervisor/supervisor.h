@@ -35,6 +35,7 @@ extern char *nx_cgroup_root;
 extern char *nx_cgroup_name;
 extern bool nx_require_cgroups;
 extern int	nx_log_size;		/* bytes per deployment log file */
+extern int	nx_max_concurrent_starts;	/* 0: automatic */
 extern bool nx_supervisor_enabled;
 extern char *nx_subuid_file;
 extern bool nx_router_enabled;

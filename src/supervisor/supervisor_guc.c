@@ -20,6 +20,7 @@ char	   *nx_cgroup_root = NULL;
 char	   *nx_cgroup_name = NULL;
 bool		nx_require_cgroups = true;
 int			nx_log_size = 1024 * 1024;
+int			nx_max_concurrent_starts = 0;
 bool		nx_supervisor_enabled = true;
 char	   *nx_subuid_file = NULL;
 bool		nx_router_enabled = true;
@@ -92,6 +93,12 @@ NxSupervisorGucInit(void)
 							   "File listing subordinate gid ranges (see subgid(5)).",
 							   NULL, &nx_subgid_file, "/etc/subgid", PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_concurrent_starts",
+							"Deployments started at the same time at most (0 = 4 per CPU, at least 8).",
+							"More wait (pending) until one of them is ready or failed, so that a burst of starts "
+							"(a cluster restart with many sandboxes) does not starve them all past nx.start_timeout.",
+							&nx_max_concurrent_starts, 0, 0, 100000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.log_size",
 							"Size at which a deployment's log file is rotated (one old file is kept).",
 							NULL, &nx_log_size, 1024 * 1024, 4096, INT_MAX,
