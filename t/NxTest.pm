@@ -13,14 +13,16 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(nx_node nx_require_host_setup nx_build_app nx_wait_state nx_cgroup_procs
-  nx_init_pid nx_diag_deployment nx_cgroup_v1_file);
+  nx_init_pid nx_diag_deployment nx_cgroup_v1_file nx_http_get);
 
-# nx_node(NAME, EXTRA_CONF, KEEP_TRUST) starts a cluster with the extension
-# created in database postgres (the default nx.database) and tenants'
-# pg_hba rules first; local trust lines become peer unless KEEP_TRUST.
+# nx_node(NAME, EXTRA_CONF, KEEP_TRUST, NO_EXTENSION) starts a cluster with
+# the extension created in database postgres (the default nx.database) and
+# tenants' pg_hba rules first; local trust lines become peer unless
+# KEEP_TRUST.  NO_EXTENSION leaves the extension out (a cluster to restore
+# a dump into).
 sub nx_node
 {
-	my ($name, $extra, $keep_trust) = @_;
+	my ($name, $extra, $keep_trust, $no_extension) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf('postgresql.conf', qq{
@@ -45,7 +47,7 @@ nx.router = off
 	  . "local postgres nx_router scram-sha-256\n" . $rules;
 	close $fh;
 	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION nx_sandbox');
+	$node->safe_psql('postgres', 'CREATE EXTENSION nx_sandbox') unless $no_extension;
 	return $node;
 }
 
@@ -138,6 +140,29 @@ sub nx_cgroup_v1_file
 	my $path = sprintf('/sys/fs/cgroup/%s/nx_sandbox/c%016x_d%d/%s',
 		$controller, $sysid{ $node->name }, $deployment, $file);
 	return -e $path ? slurp_file($path) : undef;
+}
+
+# nx_http_get(PORT, HOST, PATH): one HTTP/1.1 GET to 127.0.0.1:PORT with
+# that Host, everything read until the server closes (or 10 s of silence).
+sub nx_http_get
+{
+	my ($port, $host, $path) = @_;
+	require IO::Socket::INET;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
+	  or return "connect failed: $!";
+	$s->autoflush(1);
+	print $s 'GET ' . ($path // '/') . " HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n";
+	my $out = '';
+	my $rin = '';
+	vec($rin, fileno($s), 1) = 1;
+	while (select(my $r = $rin, undef, undef, 10))
+	{
+		my $n = sysread($s, my $buf, 65536);
+		last unless $n;
+		$out .= $buf;
+	}
+	close $s;
+	return $out;
 }
 
 1;

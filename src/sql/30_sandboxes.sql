@@ -50,6 +50,19 @@ BEGIN
 				DETAIL = format('Database %s is listed in nx.kept_databases.', quote_ident('nx_' || create_sandbox.name)),
 				HINT = 'Choose another name, or remove the kept database with nx.drop_kept_database().';
 	END IF;
+	-- the supervisor drops a dropped sandbox's database and role after
+	-- commit; until it has, the name is not free: a new sandbox would get
+	-- the old database (its rows, maybe another owner's) and a role whose
+	-- password is the old sandbox's, so its apps could not log in
+	IF EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = 'nx_' || create_sandbox.name)
+	   OR EXISTS (SELECT 1 FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid
+				  JOIN pg_roles t ON t.oid = m.roleid AND t.rolname = 'nx_tenant'
+				  WHERE r.rolname = 'nx_' || create_sandbox.name) THEN
+		RAISE EXCEPTION 'sandbox name "%" is not free yet: the database or role of a dropped sandbox of that name still exists', create_sandbox.name
+			USING ERRCODE = 'object_in_use',
+				DETAIL = format('Database or role %s has not been removed by the supervisor yet.', quote_ident('nx_' || create_sandbox.name)),
+				HINT = 'The supervisor removes them moments after the drop commits: try again.  If this persists, read the server log (lines starting with "nx supervisor").';
+	END IF;
 	IF (SELECT count(*) FROM nx.sandboxes) >= max_sandboxes THEN
 		RAISE EXCEPTION 'cannot create sandbox "%": the cluster already holds % sandboxes', create_sandbox.name, max_sandboxes
 			USING ERRCODE = 'configuration_limit_exceeded',
@@ -91,6 +104,30 @@ BEGIN
 END
 $$;
 
+-- _delete_unused_blobs deletes the binaries no deployment uses.  A
+-- concurrent push of the same bytes may be using one right now: it holds
+-- the blob's row with FOR KEY SHARE (nx.push), so the blobs are locked
+-- first, skipping those, and the delete looks again under the lock, with a
+-- newer snapshot that sees the deployments of pushes that committed
+-- meanwhile.  (A plain DELETE ... WHERE NOT EXISTS failed with 23503 when
+-- such a push committed after its snapshot: t/041_hammer.pl.)
+CREATE FUNCTION nx._delete_unused_blobs() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	unused text[];
+BEGIN
+	SELECT array_agg(b.sha256) INTO unused FROM (
+		SELECT b.sha256 FROM nx.blobs b
+		WHERE NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.blob = b.sha256)
+		FOR UPDATE SKIP LOCKED) b;
+	DELETE FROM nx.blobs b
+	WHERE b.sha256 = ANY (unused)
+	  AND NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.blob = b.sha256);
+END
+$$;
+
 -- drop_sandbox: remove a sandbox and everything it holds.  Its database and
 -- role are dropped by the supervisor after commit, unless keep_database,
 -- in which case they are recorded in nx.kept_databases and left alone.
@@ -110,7 +147,7 @@ BEGIN
 	DELETE FROM nx.promotions p WHERE p.sandbox = s.name;
 	DELETE FROM nx.deployments d WHERE d.sandbox = s.name;
 	DELETE FROM nx.sandboxes x WHERE x.name = s.name;
-	DELETE FROM nx.blobs b WHERE NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.blob = b.sha256);
+	PERFORM nx._delete_unused_blobs();
 	IF coalesce(keep_database, false) THEN
 		INSERT INTO nx.kept_databases (database_name, role_name, sandbox, owner, kept_by)
 		VALUES (s.database_name, s.role_name, s.name, s.owner, nx._caller());

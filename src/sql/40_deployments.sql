@@ -148,9 +148,18 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM nx.blobs b WHERE b.sha256 = report.sha256) THEN
 		PERFORM nx._check_disk_space(report.size);
 	END IF;
-	INSERT INTO nx.blobs (sha256, size, bytes, machine, linkage, interpreter)
-	VALUES (report.sha256, report.size, push.binary, report.machine, report.linkage, report.interpreter)
-	ON CONFLICT (sha256) DO NOTHING;
+	-- store the blob, or hold the stored one with FOR KEY SHARE so that a
+	-- concurrent drop_sandbox cannot delete it before this deployment
+	-- references it (nx._delete_unused_blobs); if one deleted it after the
+	-- conflict check, store it again
+	LOOP
+		INSERT INTO nx.blobs (sha256, size, bytes, machine, linkage, interpreter)
+		VALUES (report.sha256, report.size, push.binary, report.machine, report.linkage, report.interpreter)
+		ON CONFLICT (sha256) DO NOTHING;
+		EXIT WHEN FOUND;
+		PERFORM 1 FROM nx.blobs b WHERE b.sha256 = report.sha256 FOR KEY SHARE;
+		EXIT WHEN FOUND;
+	END LOOP;
 
 	BEGIN
 		INSERT INTO nx.deployments (sandbox, blob, label, args, env, port, slug, created_by)
