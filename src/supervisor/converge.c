@@ -205,7 +205,13 @@ TextArrayToCStrings(Datum array, int extra)
 	return out;
 }
 
-/* the deployments converge wants running, with everything a start needs */
+/*
+ * the deployments converge wants running, with everything a start needs;
+ * database_ready: the sandbox's database exists, owned by its role, and
+ * that role is a member of nx_tenant, so that the pg_hba.conf rules that
+ * confine tenants apply to it (a role restored without the membership
+ * would not be confined: nothing of the sandbox starts until it is)
+ */
 static const char *const deployments_sql =
 "SELECT d.id, d.sandbox, s.owner, s.database_name, s.role_name, d.blob, d.restart_generation, "
 "       s.uid_offset, s.memory_limit, s.pids_limit, s.open_files_limit, s.cpu_weight, s.tmp_size, "
@@ -222,6 +228,8 @@ static const char *const deployments_sql =
 "       || coalesce((SELECT pg_catalog.array_agg(k || '=' || v ORDER BY k) "
 "                    FROM pg_catalog.jsonb_each_text(d.env) AS x(k, v)), '{}') AS envp, "
 "       EXISTS (SELECT 1 FROM pg_catalog.pg_database db JOIN pg_catalog.pg_roles r ON r.oid = db.datdba "
+"               JOIN pg_catalog.pg_auth_members m ON m.member = r.oid "
+"               JOIN pg_catalog.pg_roles t ON t.oid = m.roleid AND t.rolname = 'nx_tenant' "
 "               WHERE db.datname = s.database_name AND r.rolname = s.role_name) AS database_ready "
 "FROM nx.deployments d JOIN nx.sandboxes s ON s.name = d.sandbox "
 "WHERE d.desired_state = 'running' AND d.asleep_since IS NULL ORDER BY d.id";
