@@ -802,25 +802,17 @@ NxSlotsKillAll(void)
 }
 
 /*
- * NxSlotsStopAllGracefully: SIGTERM to every sandbox, wait up to
- * nx.stop_timeout for them to exit, then SIGKILL the rest.
+ * ReapUntil reaps exited children (releasing their slots: cgroup, run dir)
+ * until none of our sandboxes runs or `until` passes; returns how many
+ * still run.
  */
-void
-NxSlotsStopAllGracefully(void)
+static int
+ReapUntil(TimestampTz until)
 {
 	HASH_SEQ_STATUS seq;
 	NxSlot	   *slot;
-	TimestampTz give_up;
 	int			running;
 
-	hash_seq_init(&seq, slots);
-	while ((slot = hash_seq_search(&seq)) != NULL)
-	{
-		slot->wanted = false;
-		if (slot->pid > 0)
-			SlotStop(slot);
-	}
-	give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout);
 	do
 	{
 		int			status;
@@ -839,8 +831,34 @@ NxSlotsStopAllGracefully(void)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 20, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-	} while (running > 0 && GetCurrentTimestamp() < give_up);
+	} while (running > 0 && GetCurrentTimestamp() < until);
+	return running;
+}
+
+/*
+ * NxSlotsStopAllGracefully: SIGTERM to every sandbox, wait up to
+ * nx.stop_timeout for them to exit, then SIGKILL the rest and reap them
+ * for up to 2 more seconds, so that their cgroups are removed too (with
+ * 1,000 sandboxes on 2 CPUs, 930 had not exited within a 3 s grace and
+ * their cgroups were left for the next start to sweep).
+ */
+void
+NxSlotsStopAllGracefully(void)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		slot->wanted = false;
+		if (slot->pid > 0)
+			SlotStop(slot);
+	}
+	if (ReapUntil(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout)) == 0)
+		return;
 	NxSlotsKillAll();
+	(void) ReapUntil(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 2000));
 }
 
 /*
