@@ -8,7 +8,8 @@
 #   bwrap-cold   the baselines' bare bwrap cold start of their server, to
 #                its first byte after listen() (sbx cold, no HTTP)
 #
-# Each sample: nx._mark_asleep(deployment) (what the supervisor does once
+# Each sample: nx._mark_asleep(deployment) and a wake-up of the supervisor
+# (what the supervisor does itself once
 # it decides a deployment is idle), wait until nothing of it runs and the
 # router's table says asleep, then one request with a fresh connection:
 # the router calls nx.wake, the supervisor (woken at commit) starts the
@@ -49,7 +50,7 @@ echo "# cluster: nx.naptime=10 (wakes come from commits, not the timer); router 
 # asleep: wait until its cgroup is empty and the router's table says so
 asleep() {
 	local i
-	sql "SELECT nx._mark_asleep($D)" >/dev/null
+	sql "SELECT nx._mark_asleep($D), nx._wake_supervisor()" >/dev/null
 	for ((i = 0; i < 1000; i++)); do
 		if [ "$(sql "SELECT state FROM nx.status WHERE deployment = $D")" = asleep ] &&
 			[ -z "$(cat "$CGROOT/pids/$CGNAME/$NX_PREFIX$D/cgroup.procs" 2>/dev/null)" ]; then
@@ -72,9 +73,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		[ "$code" = 200 ] || fails=$((fails + 1))
 		echo "$t" | awk '{printf "%.3f\n", $1 * 1000}' >>"$RAW/awake"
 		asleep
+		t0=$(date +%s.%N)
 		read -r code t < <(ttfb)
 		[ "$code" = 200 ] || fails=$((fails + 1))
 		echo "$t" | awk '{printf "%.3f\n", $1 * 1000}' >>"$RAW/wake"
+		# where the time went: request -> wake committed -> sandbox
+		# launched -> app listening -> first byte (the same clock: the host's)
+		sql "SELECT extract(epoch FROM e.at), extract(epoch FROM r.started_at), extract(epoch FROM r.ready_at)
+			FROM nx.events e, nx.runtime r WHERE e.action = 'wake' AND e.deployment = $D AND r.deployment = $D
+			ORDER BY e.id DESC LIMIT 1" | awk -F'|' -v t0="$t0" -v ttfb="$t" '{
+				printf "%.3f %.3f %.3f %.3f\n", ($1 - t0) * 1000, ($2 - $1) * 1000, ($3 - $2) * 1000, (t0 + ttfb - $3) * 1000 }' >>"$RAW/phases"
 	done
 done
 wakes=$(sql "SELECT count(*) FROM nx.events WHERE action = 'wake' AND deployment = $D")
@@ -82,6 +90,11 @@ echo "awake:      $(pctl <"$RAW/awake")"
 echo "wake:       $(pctl <"$RAW/wake")"
 awk '{printf "%.3f\n", $1 / 1000}' "$RAW/bwrap-cold" >"$RAW/bwrap-cold-ms"
 echo "bwrap-cold: $(pctl <"$RAW/bwrap-cold-ms")   (bare bwrap to listen(), no HTTP)"
+echo "wake, by phase (ms; the wake event's time is its transaction's start):"
+echo "  request -> nx.wake called:     $(cut -d' ' -f1 "$RAW/phases" | pctl)"
+echo "  nx.wake -> sandbox launched:   $(cut -d' ' -f2 "$RAW/phases" | pctl)"
+echo "  launched -> app listening:     $(cut -d' ' -f3 "$RAW/phases" | pctl)"
+echo "  listening -> first byte:       $(cut -d' ' -f4 "$RAW/phases" | pctl)"
 echo
 W50=$(med <"$RAW/wake"); W99=$(p99 <"$RAW/wake"); B50=$(med <"$RAW/bwrap-cold-ms")
 echo "wake p50 / bwrap-cold p50: $(ratio "$W50" "$B50")x"

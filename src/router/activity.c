@@ -146,7 +146,7 @@ ActivityReport(bool full, char *arrays[6])
 
 			a->connections = a->bytes_in = a->bytes_out = 0;
 			a->reported_open = a->open;
-			if (a->open == 0 && loop_now - a->wake_sent_ms > 60000)
+			if (a->open == 0 && !a->waking)
 			{
 				*link = a->next;
 				free(a);

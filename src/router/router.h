@@ -80,7 +80,7 @@ typedef struct Activity
 	uint64_t	bytes_in;		/* from clients, since the last report */
 	uint64_t	bytes_out;		/* to clients, since the last report */
 	int64_t		last_ms;		/* when a byte last moved (0: never) */
-	int64_t		wake_sent_ms;	/* when nx.wake was last asked for it */
+	bool		waking;			/* nx.wake asked for it, answer not in yet */
 	struct Activity *next;		/* hash chain */
 } Activity;
 

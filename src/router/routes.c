@@ -35,7 +35,6 @@
 #define BACKOFF_MAX_MS	5000
 #define CONNECT_TIMEOUT_MS 10000
 #define REPORT_INTERVAL_MS 1000
-#define WAKE_RESEND_MS	1000	/* ask again for a deployment still asleep */
 #define MAX_WAKES		256		/* deployments in one nx.wake round trip */
 
 typedef struct Route
@@ -86,6 +85,10 @@ static QueryKind query_kind;
 
 static int64_t wakes[MAX_WAKES];	/* deployments to wake, not asked yet */
 static int	n_wakes;
+static int64_t wakes_sent[MAX_WAKES];	/* those of the nx.wake call in flight */
+static int	n_wakes_sent;
+
+static void wakes_answered(void);
 static int64_t next_report_at;
 static bool full_report_pending = true;	/* after each (re)connect */
 static bool report_failed_logged;
@@ -292,6 +295,8 @@ pg_drop(const char *why)
 		PQfinish(pg);
 	pg = NULL;
 	pg_state = PG_DOWN;
+	if (query_busy && query_kind == QUERY_WAKE)
+		wakes_answered();
 	query_busy = false;
 	full_report_pending = true;
 	pg_retry_at = NowMs() + pg_backoff_ms;
@@ -365,6 +370,8 @@ send_wakes(void)
 		return;
 	}
 	free(list);
+	memcpy(wakes_sent, wakes, n_wakes * sizeof(int64_t));
+	n_wakes_sent = n_wakes;
 	n_wakes = 0;
 	query_busy = true;
 	query_kind = QUERY_WAKE;
@@ -425,24 +432,39 @@ send_next(void)
 }
 
 /*
+ * wakes_answered: the nx.wake call in flight is over (answered, failed, or
+ * the connection is gone): those deployments may be asked for again (the
+ * requests still waiting ask on their next retry if the route still says
+ * asleep).
+ */
+static void
+wakes_answered(void)
+{
+	int			i;
+
+	for (i = 0; i < n_wakes_sent; i++)
+	{
+		Activity   *a = ActivityGet(wakes_sent[i]);
+
+		if (a)
+			a->waking = false;
+	}
+	n_wakes_sent = 0;
+}
+
+/*
  * RoutesWake asks the cluster to wake an asleep deployment (nx.wake),
- * unless that was asked less than WAKE_RESEND_MS ago: many requests for
+ * unless a wake of it is already queued or in flight: many requests for
  * one sleeping deployment cause one wake.
  */
 void
 RoutesWake(int64_t deployment)
 {
 	Activity   *a = ActivityGet(deployment);
-	int			i;
 
-	if (a == NULL || (a->wake_sent_ms && loop_now - a->wake_sent_ms < WAKE_RESEND_MS))
-		return;
-	for (i = 0; i < n_wakes; i++)
-		if (wakes[i] == deployment)
-			return;
-	if (n_wakes == MAX_WAKES)
-		return;					/* asked again on its next retry */
-	a->wake_sent_ms = loop_now;
+	if (a == NULL || a->waking || n_wakes == MAX_WAKES)
+		return;					/* a full queue: asked again on the next retry */
+	a->waking = true;
 	wakes[n_wakes++] = deployment;
 	send_next();
 }
@@ -576,6 +598,8 @@ RoutesEvent(uint32_t events)
 		if (res == NULL)
 		{
 			query_busy = false;
+			if (query_kind == QUERY_WAKE)
+				wakes_answered();
 			break;
 		}
 		if (PQresultStatus(res) == PGRES_FATAL_ERROR && query_kind == QUERY_LOAD)
