@@ -7,7 +7,8 @@
 #   never answers, a client killed mid-request, 300 slow clients and a
 #   lost route-table connection do not stop it; over --max-connections it
 #   answers 503, past --idle-timeout 504; IPv6 listening works; SIGTERM
-#   drains it (no new connections, open ones finish) and ends it.  NX_ROUTER_BENCH=SECONDS adds wrk figures (diag only).
+#   drains it (no new connections, open ones finish) and ends it; it runs
+#   with no_new_privs and a seccomp filter.  NX_ROUTER_BENCH=SECONDS adds wrk figures (diag only).
 use strict;
 use warnings FATAL => 'all';
 
@@ -120,6 +121,14 @@ for (1 .. 300)
 	usleep(100_000);
 }
 ok($up, 'the router serves after start') or diag(slurp_file($router_log));
+
+# it runs jailed: no new privileges, a seccomp filter
+{
+	my $status = slurp_file('/proc/' . $router->{KIDS}[0]{PID} . '/status');
+	like($status, qr/^NoNewPrivs:\s+1$/m, 'the router runs with no_new_privs');
+	like($status, qr/^Seccomp:\s+2$/m, 'and under a seccomp filter');
+	like(slurp_file($router_log), qr/jailed: no new privileges; \d+ system calls refused/, 'and says so');
+}
 
 # --- routing on Host
 like(get('app.localhost'), qr{^HTTP/1.1 200 OK.*hello from sandbox app, deployment $id{hello}\n}s,
@@ -403,6 +412,7 @@ for (1 .. 200)
 ok($served, 'the supervisor\'s router serves the production host');
 my $spid = router_pid();
 ok($spid > 0, 'the supervisor started the router');
+like(slurp_file("/proc/$spid/status"), qr/^Seccomp:\s+2$/m, 'the supervisor\'s router is jailed too');
 is($node->safe_psql('postgres', "SELECT usename FROM pg_stat_activity WHERE application_name = 'nx-router'"),
 	'nx_router', 'it is logged in as nx_router');
 is($node->safe_psql('postgres', q{SELECT has_table_privilege('nx_router', 'nx.deployments', 'SELECT')

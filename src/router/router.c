@@ -47,6 +47,7 @@ RouterSettings router_settings = {
 	.head_limit = HTTP_HEAD_DEFAULT_LIMIT,
 	.buffer_size = 64 * 1024,
 	.drain_timeout_ms = 10000,
+	.jail = true,
 };
 
 static int	listeners[MAX_LISTENERS];
@@ -75,6 +76,7 @@ usage(FILE *out)
 			"  --max-head-size=BYTES      longer request heads get 431 (65536)\n"
 			"  --drain-timeout=SEC        on SIGTERM, let open connections finish for up\n"
 			"                             to this long (10; 0: exit at once)\n"
+			"  --no-jail                  do not apply the seccomp filter (debugging)\n"
 			"  --help                     this help\n");
 }
 
@@ -202,6 +204,7 @@ main(int argc, char **argv)
 		{"max-head-size", required_argument, NULL, 's'},
 		{"exit-with-parent", no_argument, NULL, 'P'},
 		{"drain-timeout", required_argument, NULL, 'D'},
+		{"no-jail", no_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -249,6 +252,9 @@ main(int argc, char **argv)
 				break;
 			case 's':
 				router_settings.head_limit = (size_t) parse_count("--max-head-size", optarg, 1024 * 1024);
+				break;
+			case 'J':
+				router_settings.jail = false;
 				break;
 			case 'D':
 				router_settings.drain_timeout_ms = parse_seconds("--drain-timeout", optarg);
@@ -301,6 +307,9 @@ main(int argc, char **argv)
 	}
 	EpollSet(sigfd, &sig_tag, EPOLLIN, &sig_events);
 
+	/* listening: from here on nothing needs more than a relay does */
+	if (router_settings.jail && RouterJail() != 0)
+		return 1;
 	RoutesStart();
 	for (i = 0; i < n_specs; i++)
 		RouterLog("listening on %s", listen_specs[i]);

@@ -40,6 +40,7 @@ typedef struct RouterSettings
 	size_t		head_limit;		/* --max-head-size */
 	size_t		buffer_size;	/* relay buffer per direction */
 	int64_t		drain_timeout_ms;	/* --drain-timeout */
+	bool		jail;			/* not --no-jail */
 } RouterSettings;
 
 extern RouterSettings router_settings;
@@ -156,6 +157,9 @@ typedef enum RouteState
 	ROUTE_ASLEEP,				/* stopped for being idle: wake it, then hand over */
 	ROUTE_STOPPED				/* stopped on purpose: 503 */
 } RouteState;
+
+/* jail.c */
+extern int	RouterJail(void);
 
 /* activity.c */
 extern Activity *ActivityGet(int64_t deployment);

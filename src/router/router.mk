@@ -21,7 +21,7 @@ ROUTER_TEST_FLAGS = -std=gnu99 -g -O1 -Wall -Wextra -Werror \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 
 ROUTER_SRC = src/router/router.c src/router/conn.c src/router/routes.c \
-	src/router/handoff.c src/router/activity.c src/router/http_head.c src/router/util.c
+	src/router/handoff.c src/router/activity.c src/router/jail.c src/router/http_head.c src/router/util.c
 ROUTER_HDR = src/router/router.h src/router/http_head.h src/include/nx_handoff.h
 
 ROUTER_FUZZ_CC ?= clang
@@ -36,7 +36,7 @@ all: build/nx-router
 build/nx-router: $(ROUTER_SRC) $(ROUTER_HDR)
 	@mkdir -p build
 	$(ROUTER_CC) $(ROUTER_CFLAGS) $(ROUTER_CPPFLAGS) $(ROUTER_SRC) \
-		-L$(ROUTER_PG_LIBDIR) -lpq -o $@
+		-L$(ROUTER_PG_LIBDIR) -lpq -lseccomp -o $@
 
 build/test_http_head: src/router/test_http_head.c src/router/http_head.c src/router/http_head.h
 	@mkdir -p build
@@ -73,4 +73,4 @@ fuzz-http-head-smoke:
 build/nx-router-asan: $(ROUTER_SRC) $(ROUTER_HDR)
 	@mkdir -p build
 	$(ROUTER_CC) $(ROUTER_TEST_FLAGS) $(ROUTER_CPPFLAGS) $(ROUTER_SRC) \
-		-L$(ROUTER_PG_LIBDIR) -lpq -o $@
+		-L$(ROUTER_PG_LIBDIR) -lpq -lseccomp -o $@
