@@ -17,7 +17,6 @@ use lib $FindBin::RealBin;
 use NxTest;
 use IO::Socket::INET;
 use IO::Socket::IP;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -46,44 +45,11 @@ my %slug = map {
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my ($router, $router_log) = start_router($port, '--head-timeout', '1', '--ready-timeout', '3');
 
-# start_router(PORT, OPTIONS...) runs nx-router in the background
-sub start_router
-{
-	my ($p, @opts) = @_;
-	my $bin = $ENV{NX_ROUTER} // 'build/nx-router';
-	my $log = $node->basedir . "/router_$p.log";
-	my $h = IPC::Run::start([ $bin, '-d', $node->connstr('postgres'), '--listen', "127.0.0.1:$p", @opts ],
-		'<', '/dev/null', '>', $log, '2>&1');
-	return ($h, $log);
-}
-
-# request(DATA, PORT): send raw bytes, return everything read until the
-# router closes (or 10 s pass)
-sub request
-{
-	my ($data, $p) = @_;
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p // $port, Proto => 'tcp')
-	  or return "connect failed: $!";
-	$s->autoflush(1);
-	print $s $data;
-	return read_all($s);
-}
-
-# read_all reads from a socket until EOF or 10 s of silence
-sub read_all
-{
-	my ($s) = @_;
-	my $out = '';
-	my $rin = '';
-	vec($rin, fileno($s), 1) = 1;
-	while (select(my $r = $rin, undef, undef, 10))
-	{
-		my $n = sysread($s, my $buf, 65536);
-		last unless $n;
-		$out .= $buf;
-	}
-	return $out;
-}
+# the shared helpers of NxTest.pm, for this test's node and router port
+sub start_router { return nx_start_router($node, @_); }
+sub request { my ($data, $p) = @_; return nx_http_request($p // $port, $data); }
+sub read_all { return nx_read_all($_[0]); }
+sub get { return nx_http_get($port, @_); }
 
 # read_response reads exactly one response (head + Content-Length body)
 sub read_response
@@ -105,12 +71,6 @@ sub read_response
 		}
 	}
 	return $out;
-}
-
-sub get
-{
-	my ($host, $path) = @_;
-	return request("GET " . ($path // '/') . " HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n");
 }
 
 # wait until the router serves the production host

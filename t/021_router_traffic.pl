@@ -41,10 +41,7 @@ nx_wait_state($node, $_, 'ready') for ($da, $db, $w);
 $node->safe_psql('postgres', "SELECT nx.promote('flip', $da), nx.promote('ws', $w)");
 
 my $port = $ENV{NX_TEST_HTTP_PORT} // PostgreSQL::Test::Cluster::get_free_port();
-my $router_log = $node->basedir . '/router.log';
-my $router = IPC::Run::start(
-	[ $ENV{NX_ROUTER} // 'build/nx-router', '-d', $node->connstr('postgres'), '--listen', "127.0.0.1:$port" ],
-	'<', '/dev/null', '>', $router_log, '2>&1');
+my ($router, $router_log) = nx_start_router($node, $port);
 
 # connect_router opens a blocking connection to the router
 sub connect_router
@@ -81,26 +78,10 @@ sub read_exactly
 }
 
 # read_all: everything until EOF (or 60 s of silence)
-sub read_all
-{
-	my ($s) = @_;
-	my $out = '';
-	while (defined(my $more = read_some($s, 60)))
-	{
-		last if $more eq '';
-		$out .= $more;
-	}
-	return $out;
-}
+sub read_all { return nx_read_all($_[0], 60); }
 
 # get(HOST, PATH): one request on a new connection, the whole answer
-sub get
-{
-	my ($host, $path) = @_;
-	my $s = connect_router();
-	print $s "GET " . ($path // '/') . " HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n";
-	return read_all($s);
-}
+sub get { return nx_http_get($port, $_[0], $_[1], 60); }
 
 # split_responses parses a byte string of Content-Length responses into
 # [ head, body ] pairs (what is left unparsed is dropped)

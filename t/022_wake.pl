@@ -13,7 +13,6 @@ use FindBin;
 use lib $FindBin::RealBin;
 use NxTest;
 use IO::Socket::INET;
-use IPC::Run;
 use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -37,31 +36,11 @@ is(sql(qq{SELECT state FROM nx.status WHERE deployment = $d}), 'ready',
 	'without a router reporting, an idle deployment keeps running');
 
 my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $bin = $ENV{NX_ROUTER} // 'build/nx-router';
-my $router_log = $node->basedir . '/router.log';
-my $router = IPC::Run::start([ $bin, '-d', $node->connstr('postgres'), '--listen', "127.0.0.1:$port",
-		'--ready-timeout', '20' ], '<', '/dev/null', '>', $router_log, '2>&1');
+my ($router, $router_log) = nx_start_router($node, $port, '--ready-timeout', '20');
 
-# get(HOST[, PATH]): one request on its own connection; the whole response
-sub get
-{
-	my ($host, $path) = @_;
-	$path //= '/';
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
-	  or return "connect failed: $!";
-	$s->autoflush(1);
-	print $s "GET $path HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n";
-	my $out = '';
-	my $rin = '';
-	vec($rin, fileno($s), 1) = 1;
-	while (select(my $r = $rin, undef, undef, 30))
-	{
-		my $n = sysread($s, my $buf, 65536);
-		last unless $n;
-		$out .= $buf;
-	}
-	return $out;
-}
+# get(HOST[, PATH]): one request on its own connection, the whole response
+# (30 s of silence allowed: a wake holds the request)
+sub get { return nx_http_get($port, $_[0], $_[1], 30); }
 
 my $up = 0;
 for (1 .. 300)

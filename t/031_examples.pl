@@ -92,25 +92,10 @@ sub free_port
 	die 'no free port in 18200-18249';
 }
 
-# request(DATA): send raw bytes to the router, read until it closes
 my $port = free_port();
-sub request
-{
-	my ($data) = @_;
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
-	  or return "connect failed: $!";
-	$s->autoflush(1);
-	print $s $data;
-	my ($out, $rin) = ('', '');
-	vec($rin, fileno($s), 1) = 1;
-	while (select(my $r = $rin, undef, undef, 10))
-	{
-		my $n = sysread($s, my $buf, 65536);
-		last unless $n;
-		$out .= $buf;
-	}
-	return $out;
-}
+
+# request(DATA): raw bytes to the router, everything until it closes
+sub request { return nx_http_request($port, $_[0]); }
 
 sub get
 {
@@ -160,9 +145,7 @@ else
 }
 
 # --- the router in front, on a port of this test's range
-my $router_log = "$dir/router.log";
-my $router = IPC::Run::start([ $router_bin, '-d', $node->connstr('postgres'), '--listen', "127.0.0.1:$port" ],
-	'<', '/dev/null', '>', $router_log, '2>&1');
+my ($router, $router_log) = nx_start_router($node, $port);
 
 for my $name (sort keys %apps)
 {

@@ -86,9 +86,7 @@ my ($router, $router_log);
 sub start_router
 {
 	my ($node) = @_;
-	$router_log = $node->basedir . '/router.log';
-	$router = IPC::Run::start([ $ENV{NX_ROUTER} // 'build/nx-router', '-d', $node->connstr('postgres'),
-		'--listen', "127.0.0.1:$router_port" ], '<', '/dev/null', '>', $router_log, '2>&1');
+	($router, $router_log) = nx_start_router($node, $router_port);
 }
 
 # get_ok(HOST, PATTERN): the router answers HOST with 200 matching PATTERN

@@ -1,7 +1,8 @@
 # t/NxTest.pm
 #   What the TAP tests that run real sandboxes share: a cluster set up the
 #   way nx-setup sets one up (preloaded library, pg_hba lines for tenants),
-#   the test apps built from t/apps/, and waiting for a deployment's state.
+#   the test apps built from t/apps/, waiting for a deployment's state, and
+#   a router in front of it with plain HTTP requests to it.
 package NxTest;
 
 use strict;
@@ -13,7 +14,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(nx_node nx_require_host_setup nx_build_app nx_wait_state nx_cgroup_procs
-  nx_init_pid nx_diag_deployment nx_cgroup_v1_file nx_http_get);
+  nx_init_pid nx_diag_deployment nx_cgroup_v1_file nx_start_router nx_read_all nx_http_request
+  nx_http_get);
 
 # nx_node(NAME, EXTRA_CONF, KEEP_TRUST, NO_EXTENSION) starts a cluster with
 # the extension created in database postgres (the default nx.database) and
@@ -142,27 +144,61 @@ sub nx_cgroup_v1_file
 	return -e $path ? slurp_file($path) : undef;
 }
 
-# nx_http_get(PORT, HOST, PATH): one HTTP/1.1 GET to 127.0.0.1:PORT with
-# that Host, everything read until the server closes (or 10 s of silence).
-sub nx_http_get
+# nx_start_router(NODE, PORT, OPTIONS...): nx-router ($NX_ROUTER, else
+# build/nx-router) in front of NODE on 127.0.0.1:PORT, in the background;
+# returns the IPC::Run handle and the log file (NODE's basedir/router_PORT.log).
+sub nx_start_router
 {
-	my ($port, $host, $path) = @_;
-	require IO::Socket::INET;
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
-	  or return "connect failed: $!";
-	$s->autoflush(1);
-	print $s 'GET ' . ($path // '/') . " HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n";
+	my ($node, $port, @opts) = @_;
+	require IPC::Run;
+	my $log = $node->basedir . "/router_$port.log";
+	my $h = IPC::Run::start(
+		[ $ENV{NX_ROUTER} // 'build/nx-router', '-d', $node->connstr('postgres'),
+			'--listen', "127.0.0.1:$port", @opts ],
+		'<', '/dev/null', '>', $log, '2>&1');
+	return ($h, $log);
+}
+
+# nx_read_all(SOCKET, SILENCE): everything read from SOCKET until the other
+# side closes or SILENCE seconds (default 10) pass without a byte.
+sub nx_read_all
+{
+	my ($s, $silence) = @_;
 	my $out = '';
 	my $rin = '';
 	vec($rin, fileno($s), 1) = 1;
-	while (select(my $r = $rin, undef, undef, 10))
+	while (select(my $r = $rin, undef, undef, $silence // 10))
 	{
 		my $n = sysread($s, my $buf, 65536);
 		last unless $n;
 		$out .= $buf;
 	}
+	return $out;
+}
+
+# nx_http_request(PORT, DATA, SILENCE): raw bytes to 127.0.0.1:PORT on a new
+# connection, and everything read back (nx_read_all).
+sub nx_http_request
+{
+	my ($port, $data, $silence) = @_;
+	require IO::Socket::INET;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
+	  or return "connect failed: $!";
+	$s->autoflush(1);
+	print $s $data;
+	my $out = nx_read_all($s, $silence);
 	close $s;
 	return $out;
+}
+
+# nx_http_get(PORT, HOST, PATH, SILENCE): one HTTP/1.1 GET to 127.0.0.1:PORT
+# with that Host, everything read until the server closes (or SILENCE
+# seconds, default 10, of silence).
+sub nx_http_get
+{
+	my ($port, $host, $path, $silence) = @_;
+	return nx_http_request($port,
+		'GET ' . ($path // '/') . " HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n", $silence);
 }
 
 1;
