@@ -61,6 +61,20 @@ ActivityClosed(Activity *a)
 	a->last_ms = loop_now;
 }
 
+/*
+ * ActivityMoved counts bytes relayed from clients (in) and to them (out);
+ * a connection whose entry could not be made (a: NULL) is not counted.
+ */
+void
+ActivityMoved(Activity *a, size_t in, size_t out)
+{
+	if (a == NULL)
+		return;
+	a->bytes_in += in;
+	a->bytes_out += out;
+	a->last_ms = loop_now;
+}
+
 /* append_number appends ",n" (or "n" first) to an array literal being built. */
 static bool
 append_number(char **buf, size_t *len, size_t *cap, long long value, bool null)

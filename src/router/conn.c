@@ -659,11 +659,7 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 		if (n > 0)
 		{
 			conn->up.end += n;
-			if (conn->activity)
-			{
-				conn->activity->bytes_in += n;
-				conn->activity->last_ms = loop_now;
-			}
+			ActivityMoved(conn->activity, n, 0);
 		}
 		else if (n == 0)
 			conn->client_eof = true;
@@ -706,11 +702,7 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 		{
 			conn->down.end += n;
 			conn->down_bytes += n;
-			if (conn->activity)
-			{
-				conn->activity->bytes_out += n;
-				conn->activity->last_ms = loop_now;
-			}
+			ActivityMoved(conn->activity, 0, n);
 		}
 		else if (n == 0)
 			conn->app_eof = true;

@@ -165,6 +165,7 @@ extern int	RouterJail(void);
 extern Activity *ActivityGet(int64_t deployment);
 extern void ActivityOpened(Activity *a, size_t head_bytes);
 extern void ActivityClosed(Activity *a);
+extern void ActivityMoved(Activity *a, size_t in, size_t out);
 extern bool ActivityReport(bool full, char *arrays[6]);
 
 /* routes.c */
