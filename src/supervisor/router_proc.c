@@ -18,6 +18,7 @@
 
 #include <signal.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -196,6 +197,22 @@ NxRouterStop(int sig)
 {
 	if (router_pid > 0)
 		kill(router_pid, sig);
+}
+
+/*
+ * NxRouterFinish ends the router at the supervisor's own exit: it got
+ * SIGTERM when the shutdown began and drains meanwhile, but once the
+ * sandboxes are stopped there is nothing left to drain, and it must not
+ * outlive the cluster (an orphan would hold the port).  Killed and reaped.
+ */
+void
+NxRouterFinish(void)
+{
+	if (router_pid <= 0)
+		return;
+	kill(router_pid, SIGKILL);
+	(void) waitpid(router_pid, NULL, 0);
+	router_pid = 0;
 }
 
 /* NxRouterPid: the router's pid, 0 when none runs. */

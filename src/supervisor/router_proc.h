@@ -15,6 +15,7 @@ struct NxHostSetup;
 extern void NxRouterEnsure(const struct NxHostSetup *host);
 extern bool NxRouterExited(pid_t pid, int wait_status);
 extern void NxRouterStop(int sig);
+extern void NxRouterFinish(void);
 extern pid_t NxRouterPid(void);
 
 #endif							/* NX_ROUTER_PROC_H */

@@ -168,6 +168,7 @@ NxSupervisorMain(Datum arg)
 		{
 			NxRouterStop(SIGTERM);
 			NxSlotsStopAllGracefully();
+			NxRouterFinish();
 			proc_exit(0);
 		}
 
