@@ -215,11 +215,23 @@ my $start_before = time - $t0;
 my $loud = push_app($node, 'loud', $bad, 'chatty');
 nx_wait_state($node, $loud, 'ready', 'the chatty app is ready');
 my $logdir = $node->data_dir . '/nx/logs';
+# last_line: the number of the newest complete line on disk.  The log
+# rotates hundreds of times a second, so the current file may be empty or
+# hold only part of a line: look in both files, and try again if neither
+# has a whole line yet.
 my $last_line = sub {
-	my $f = "$logdir/d$loud.log";
-	my $tail = `tail -c 200 $f 2>/dev/null`;
-	my @n = $tail =~ /chatty line (\d+)/g;
-	return @n ? $n[-1] : 0;
+	for (1 .. 100)
+	{
+		my @n;
+		for my $f ("$logdir/d$loud.log", "$logdir/d$loud.log.1")
+		{
+			my $tail = `tail -c 300 $f 2>/dev/null`;
+			push @n, $tail =~ /chatty line (\d{20}) x/g;
+		}
+		return (sort { $b <=> $a } @n)[0] if @n;
+		usleep(10_000);
+	}
+	return 0;
 };
 # status_ms: milliseconds of one nx.status query (with psql's start)
 my $status_ms = sub {
