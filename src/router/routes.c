@@ -18,8 +18,11 @@
  * PQconsumeInput) and driven by the main epoll loop, so a slow or vanished
  * cluster never stops the router from serving.  When the connection is
  * lost the last table stays in use and reconnecting is retried with a
- * growing delay (100 ms doubling up to 5 s).  LISTEN is sent before the
- * SELECT in the same round trip, so no change between them is missed.
+ * growing delay (100 ms doubling up to 5 s).  LISTEN is committed before
+ * the SELECT reads the table, in the same round trip: a LISTEN takes effect
+ * only when its transaction commits, so in one implicit transaction with
+ * the SELECT a change committed between the SELECT's snapshot and that
+ * commit would be neither read nor notified.
  * One query is in flight at a time; what waits goes in this order: a table
  * reload, wakes, the report.
  */
@@ -327,7 +330,7 @@ send_load(bool after_connect)
 	char		sql[512];
 
 	snprintf(sql, sizeof(sql), "%s%s%s",
-			 after_connect ? "LISTEN nx_routes; " : "",
+			 after_connect ? "BEGIN; LISTEN nx_routes; COMMIT; " : "",
 			 after_connect && run_dir == NULL ?
 			 "SELECT pg_catalog.current_setting('data_directory') OPERATOR(pg_catalog.||) '/nx/run'; " : "",
 			 "SELECT host, deployment, desired_state FROM nx.router_routes()");
