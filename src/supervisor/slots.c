@@ -88,6 +88,9 @@ static bool flush_needed = false;
 static bool wait_set_dirty = true;
 static WaitEventSet *wait_set = NULL;
 
+static void SlotReadStatus(NxSlot *slot);
+static void SlotReadOutput(NxSlot *slot);
+
 /* NxSlotsInit creates the table and the state directories. */
 void
 NxSlotsInit(void)
@@ -360,9 +363,21 @@ SlotLogTail(NxSlot *slot, int max_bytes)
 static void
 SlotProcessEnded(NxSlot *slot, int wait_status)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	NxSlotState was = slot->state;
+	TimestampTz now;
+	NxSlotState was;
 	int			backoff;
+
+	/*
+	 * What it wrote just before exiting may still sit in the pipes: nx-init's
+	 * exit status line, and the app's last output (often why it crashed).
+	 * One more bounded read of each, before the pipes are closed.
+	 */
+	if (slot->status_fd >= 0)
+		SlotReadStatus(slot);
+	if (slot->output_fd >= 0)
+		SlotReadOutput(slot);
+	now = GetCurrentTimestamp();
+	was = slot->state;
 
 	/* nx-init reported the app's own status on its pipe; else use bwrap's */
 	if (slot->exit_code < 0 && slot->exit_signal == 0)
