@@ -20,7 +20,6 @@ use warnings FATAL => 'all';
 use FindBin;
 use lib $FindBin::RealBin;
 use File::Copy qw(copy);
-use IO::Socket::INET;
 use IPC::Run;
 use JSON::PP;
 use NxTest;
@@ -77,20 +76,9 @@ sub build
 	return "$src/$name";
 }
 
-# free_port(FROM): the first port of 18200-18249 (from FROM) nothing
-# listens on
-sub free_port
-{
-	my ($from) = @_;
-	for my $p (($from // 18200) .. 18249)
-	{
-		my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Listen => 1, ReuseAddr => 1)
-		  or next;
-		close $s;
-		return $p;
-	}
-	die 'no free port in 18200-18249';
-}
+# free_port: a port nothing listens on, reserved against concurrent test
+# runs (PostgreSQL::Test::Cluster keeps a lock per port)
+sub free_port { return PostgreSQL::Test::Cluster::get_free_port(); }
 
 my $port = free_port();
 
@@ -268,7 +256,7 @@ SKIP:
 	$conf =~ s{/run/nginx-nx\.pid}{$dir/nginx.pid}g;
 	# nginx -t binds its ports: unprivileged ones of this test's range
 	my $p80 = free_port();
-	my $p443 = free_port($p80 + 1);
+	my $p443 = free_port();
 	$conf =~ s{^\s*listen \[::\]:\d+[^;]*;\n}{}mg;
 	$conf =~ s{listen 80;}{listen 127.0.0.1:$p80;}g;
 	$conf =~ s{listen 443 }{listen 127.0.0.1:$p443 }g;

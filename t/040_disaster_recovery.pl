@@ -16,7 +16,6 @@ use warnings FATAL => 'all';
 use FindBin;
 use lib $FindBin::RealBin;
 use NxTest;
-use IO::Socket::INET;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -69,17 +68,9 @@ for my $db (qw(nx_shop nx_blog nx_old))
 	});
 }
 
-# the router's port: the first free one of 18300-18349 (the same for A
-# and B: same URLs)
-my $router_port;
-for my $p (18300 .. 18349)
-{
-	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Listen => 1, ReuseAddr => 1) or next;
-	close $s;
-	$router_port = $p;
-	last;
-}
-die 'no free port in 18300-18349' unless $router_port;
+# the router's port, the same for A and B (same URLs); reserved against
+# concurrent test runs
+my $router_port = PostgreSQL::Test::Cluster::get_free_port();
 my ($router, $router_log);
 
 # start_router(NODE) runs build/nx-router for NODE on $router_port

@@ -166,7 +166,7 @@ my $events_before = $node->safe_psql('postgres', 'SELECT coalesce(max(id), 0) FR
 
 # run_pgbench(SECONDS, RATE) runs the clients (RATE undef: as fast as they
 # can), sampling the invariants every 3 s meanwhile
-my ($samples, @sample_violations) = (0);
+my (@phase_samples, @sample_violations);
 sub run_pgbench
 {
 	my ($secs, $rate_limit) = @_;
@@ -190,7 +190,7 @@ sub run_pgbench
 		usleep(200_000);
 	}
 	$h->finish;
-	$samples += $sampled;
+	push @phase_samples, $sampled;
 	is($h->full_result(0), 0, 'pgbench ran to the end (no client aborted), ' . ($rate_limit ? "$rate_limit calls/s" : 'unlimited'))
 	  or diag($err);
 	diag(join('', $out =~ /(number of transactions actually processed.*?\n|tps = \d.*?\n)/g));
@@ -203,7 +203,10 @@ sub run_pgbench
 run_pgbench($storm, undef) if $storm;
 my $calls_storm = $node->safe_psql('postgres', 'SELECT count(*) FROM hammer.log');
 run_pgbench($seconds, $rate);
-ok($samples >= ($storm + $seconds) / 10, "invariants sampled $samples times during the run");
+# each sample is about ten psql runs, slow on a loaded machine: what
+# matters is that every phase was sampled while it ran
+ok(!grep({ $_ < 1 } @phase_samples),
+	'invariants sampled during every phase (' . join(' + ', @phase_samples) . ' times)');
 is(join("\n", @sample_violations), '', 'no invariant broken in any sample');
 
 # --- what the callers saw

@@ -262,8 +262,10 @@ diag(sprintf('chatty app: %.1f MB/s logged; supervisor CPU %.0f%%; log files %d 
 ok(($l1 - $l0) * 100 > 2 * 256 * 1024, 'the app wrote more than twice nx.log_size meanwhile');
 ok($logged <= 2 * 256 * 1024 + 64 * 1024, 'its logs on disk stay within about twice nx.log_size');
 ok(-e "$logdir/d$loud.log.1", 'the log was rotated');
-ok((sort { $a <=> $b } @status_ms)[2] < 2000, 'nx.status answers promptly meanwhile');
-ok($start_during < 20, 'a second sandbox starts promptly meanwhile');
+# bounds relative to the same steps just before, so that a loaded machine
+# does not fail them; a supervisor stuck behind the logs would miss them by far
+ok((sort { $a <=> $b } @status_ms)[2] < 2000 + 10 * $status_before, 'nx.status answers promptly meanwhile');
+ok($start_during < 20 + 5 * $start_before, 'a second sandbox starts promptly meanwhile');
 like(query("SELECT string_agg(line, E'\\n') FROM nx.logs('loud', $loud, 3)"), qr/chatty line \d+ x+/,
 	'nx.logs reads the newest lines');
 $t0 = time;

@@ -344,7 +344,10 @@ sub wrk_result
 # chaos_run(CTX, SECONDS, %opts): the run; opts: clients (3), gap ([4, 8]
 # seconds between converge and the next kill), postmaster_every (every
 # Nth kill is of the cluster, 8), deadline (seconds a converge may take
-# before it counts as failed, 120), log (a sub called with progress lines)
+# before it counts as failed, 120), every_kind (kinds that must each be
+# killed once: on a slow machine, where converging takes long, the run
+# goes on past SECONDS, up to 180 s more, killing only the kinds still
+# missing), log (a sub called with progress lines)
 sub chaos_run
 {
 	my ($ctx, $secs, %o) = @_;
@@ -354,6 +357,9 @@ sub chaos_run
 	my $deadline = $o{deadline} // 120;
 	my $say = $o{log} // sub { };
 	my $until = time + $secs;
+	my $overtime_until = $until + 180;
+	my %killed;
+	my $missing = sub { return grep { !$killed{$_} } @{ $o{every_kind} // [] }; };
 
 	my @kids;
 	for my $i (1 .. $clients)
@@ -371,14 +377,29 @@ sub chaos_run
 
 	my @kills;
 	my @order;
-	while (time < $until - 5)
+	while (time < $until - 5 || ($missing->() && time < $overtime_until))
 	{
 		usleep(1e6 * ($gmin + rand($gmax - $gmin)));
-		last if time >= $until - 5;
-		# each kind in turn in a shuffled order, the cluster every Nth kill
-		@order = shuffle(qw(app nx-init router supervisor)) unless @order;
-		my $kind = (@kills + 1) % $pm_every == 0 ? 'postmaster' : shift @order;
-		my $k = kill_one($ctx, $kind) or next;
+		my ($kind, $overtime);
+		if (time >= $until - 5)
+		{
+			($kind) = $missing->() or last;
+			$overtime = 1;
+		}
+		else
+		{
+			# each kind in turn in a shuffled order, the cluster every Nth kill
+			@order = shuffle(qw(app nx-init router supervisor)) unless @order;
+			$kind = (@kills + 1) % $pm_every == 0 ? 'postmaster' : shift @order;
+		}
+		my $k = kill_one($ctx, $kind);
+		if (!$k)
+		{
+			# nothing of that kind to kill right now: its turn comes again
+			push @order, $kind unless $kind eq 'postmaster' || $overtime;
+			next;
+		}
+		$killed{$kind} = 1;
 		my ($ok, $last) = (0, '');
 		$k->{trace} = [];
 		while (time - $k->{t0} < $deadline)
@@ -446,32 +467,39 @@ sub chaos_invariants
 	push @r, [ 'ports are unique', $dup eq '', $dup ];
 
 	# processes and cgroups: exactly one nx-init per desired-running
-	# deployment, none for anything else, one router
-	my %want = map { $_ => 1 } split ' ',
-	  $q->(q{SELECT string_agg(id::text, ' ') FROM nx.deployments WHERE desired_state = 'running'});
+	# deployment, none for anything else, one router.  A client's last stop
+	# or remove may still be in its stop grace: look again for up to 30 s.
 	my $sysid = sprintf('%016x', $q->('SELECT system_identifier FROM pg_control_system()'));
-	my (@unwanted, @wrong_count);
-	for my $dir (glob("/sys/fs/cgroup/pids/nx_sandbox/c${sysid}_d* /sys/fs/cgroup/nx_sandbox/c${sysid}_d*"))
+	my $run = $node->data_dir . '/nx/run';
+	my (@unwanted, @wrong_count, $routers);
+	for (my $until = time + 30;; usleep(200_000))
 	{
-		my ($id) = $dir =~ /_d(\d+)$/;
-		my @procs = grep { /\d/ } split /\n/, (eval { slurp_file("$dir/cgroup.procs") } // '');
-		push @unwanted, "d$id(" . scalar(@procs) . ' procs)' if !$want{$id} && @procs;
-	}
-	for my $id (sort keys %want)
-	{
-		my $inits = grep { proc_cmdline($_) =~ m{^/nx/nx-init } } nx_cgroup_procs($node, $id);
-		push @wrong_count, "d$id:$inits" if $inits != 1;
+		my %want = map { $_ => 1 } split ' ',
+		  $q->(q{SELECT string_agg(id::text, ' ') FROM nx.deployments WHERE desired_state = 'running'});
+		(@unwanted, @wrong_count) = ();
+		for my $dir (glob("/sys/fs/cgroup/pids/nx_sandbox/c${sysid}_d* /sys/fs/cgroup/nx_sandbox/c${sysid}_d*"))
+		{
+			my ($id) = $dir =~ /_d(\d+)$/;
+			my @procs = grep { /\d/ } split /\n/, (eval { slurp_file("$dir/cgroup.procs") } // '');
+			push @unwanted, "d$id(" . scalar(@procs) . ' procs)' if !$want{$id} && @procs;
+		}
+		for my $id (sort keys %want)
+		{
+			my $inits = grep { proc_cmdline($_) =~ m{^/nx/nx-init } } nx_cgroup_procs($node, $id);
+			push @wrong_count, "d$id:$inits" if $inits != 1;
+		}
+		$routers = 0;
+		opendir my $d, '/proc';
+		for my $p (grep { /^\d+$/ } readdir $d)
+		{
+			my $c = proc_cmdline($p);
+			$routers++ if $c =~ /nx-router / && index($c, $run) >= 0;
+		}
+		closedir $d;
+		last if (!@unwanted && !@wrong_count && $routers == 1) || time >= $until;
 	}
 	push @r, [ 'no process without a row that wants it', !@unwanted, join(' ', @unwanted) ];
 	push @r, [ 'exactly one nx-init per desired-running deployment', !@wrong_count, join(' ', @wrong_count) ];
-	my $run = $node->data_dir . '/nx/run';
-	my $routers = 0;
-	opendir my $d, '/proc';
-	for my $p (grep { /^\d+$/ } readdir $d)
-	{
-		my $c = proc_cmdline($p);
-		$routers++ if $c =~ /nx-router / && index($c, $run) >= 0;
-	}
 	push @r, [ 'exactly one router', $routers == 1, $routers ];
 
 	# zero lost rows: every push and promotion a client saw commit

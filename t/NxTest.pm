@@ -30,7 +30,8 @@ sub nx_node
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'nx_sandbox'
 nx.naptime = 1
-nx.start_timeout = '20s'
+# generous: a loaded CI machine can take seconds to start an app
+nx.start_timeout = '60s'
 nx.stop_timeout = '3s'
 nx.database_pool_size = 1
 # the test harness turns this off; the platform relies on it (the default)

@@ -57,6 +57,12 @@
 
 #include <libpq-fe.h>
 
+/*
+ * seconds an attempt run by in_child may take: each is a few system calls,
+ * so this only has to outlast a heavily loaded machine
+ */
+#define CHILD_TIMEOUT 30
+
 #ifndef AF_PACKET
 #define AF_PACKET 17
 #endif
@@ -606,22 +612,22 @@ c_setuid_root(const char *name)
 static void
 attempt_syscalls(void)
 {
-	in_child("ptrace_attach_init", c_ptrace_attach, 3);
-	in_child("ptrace_traceme", c_ptrace_traceme, 3);
-	in_child("process_vm_readv_init", c_process_vm_readv, 3);
-	in_child("unshare_user", c_unshare_user, 3);
-	in_child("unshare_ns", c_unshare_ns, 3);
-	in_child("setns_net", c_setns_net, 3);
-	in_child("clone_newuser", c_clone_newuser, 3);
-	in_child("clone3_newuser", c_clone3_newuser, 3);
-	in_child("fsopen", c_fsopen, 3);
-	in_child("keyctl", c_keyctl, 3);
-	in_child("add_key", c_add_key, 3);
-	in_child("request_key", c_request_key, 3);
-	in_child("bpf", c_bpf, 3);
-	in_child("perf_event_open", c_perf_event_open, 3);
-	in_child("userfaultfd", c_userfaultfd, 3);
-	in_child("setuid_root", c_setuid_root, 3);
+	in_child("ptrace_attach_init", c_ptrace_attach, CHILD_TIMEOUT);
+	in_child("ptrace_traceme", c_ptrace_traceme, CHILD_TIMEOUT);
+	in_child("process_vm_readv_init", c_process_vm_readv, CHILD_TIMEOUT);
+	in_child("unshare_user", c_unshare_user, CHILD_TIMEOUT);
+	in_child("unshare_ns", c_unshare_ns, CHILD_TIMEOUT);
+	in_child("setns_net", c_setns_net, CHILD_TIMEOUT);
+	in_child("clone_newuser", c_clone_newuser, CHILD_TIMEOUT);
+	in_child("clone3_newuser", c_clone3_newuser, CHILD_TIMEOUT);
+	in_child("fsopen", c_fsopen, CHILD_TIMEOUT);
+	in_child("keyctl", c_keyctl, CHILD_TIMEOUT);
+	in_child("add_key", c_add_key, CHILD_TIMEOUT);
+	in_child("request_key", c_request_key, CHILD_TIMEOUT);
+	in_child("bpf", c_bpf, CHILD_TIMEOUT);
+	in_child("perf_event_open", c_perf_event_open, CHILD_TIMEOUT);
+	in_child("userfaultfd", c_userfaultfd, CHILD_TIMEOUT);
+	in_child("setuid_root", c_setuid_root, CHILD_TIMEOUT);
 }
 
 /* ---- capabilities and the filter's presence ---- */
@@ -1122,7 +1128,7 @@ attempt_tty(void)
 		syscall_result("tiocsti_dev_tty", rc, errno);
 		close(fd);
 	}
-	in_child("tiocsti_pty", c_tiocsti_pty, 3);
+	in_child("tiocsti_pty", c_tiocsti_pty, CHILD_TIMEOUT);
 }
 
 /* ---- writing the read-only filesystem ---- */
@@ -1298,8 +1304,8 @@ main(int argc, char **argv)
 	attempt_tmp_fill();
 	attempt_memory_bomb();
 	/* last: a mount or unmount that worked would change the probe's view */
-	in_child("mount_tmpfs", c_mount_tmpfs, 3);
-	in_child("umount", c_umount, 3);
+	in_child("mount_tmpfs", c_mount_tmpfs, CHILD_TIMEOUT);
+	in_child("umount", c_umount, CHILD_TIMEOUT);
 
 	printf("PROBE DONE\n");
 	fflush(stdout);
