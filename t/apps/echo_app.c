@@ -21,31 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_app.h"
+
 static char head[65536];
-
-/* field copies the value of header `name` from the head into out. */
-static void
-field(const char *name, char *out, size_t size)
-{
-	char		pattern[64];
-	const char *p;
-	size_t		n = 0;
-
-	snprintf(pattern, sizeof(pattern), "\r\n%s:", name);
-	out[0] = '\0';
-	for (p = head; (p = strchr(p, '\r')) != NULL; p++)
-		if (strncasecmp(p, pattern, strlen(pattern)) == 0)
-			break;
-	if (p == NULL)
-		return;
-	p += strlen(pattern);
-	while (*p == ' ')
-		p++;
-	while (p[n] && p[n] != '\r' && n < size - 1)
-		n++;
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
 
 /* serve answers the requests of one connection until it ends. */
 static void
@@ -85,11 +63,11 @@ serve(int fd)
 		head_len = end + 4 - head;
 		end[2] = '\0';
 		sscanf(head, "%15s %255s", method, target);
-		field("Content-Length", cl, sizeof(cl));
-		field("X-Forwarded-For", xff, sizeof(xff));
-		field("X-Forwarded-Host", xfh, sizeof(xfh));
-		field("X-Forwarded-Proto", xfp, sizeof(xfp));
-		field("Connection", conn, sizeof(conn));
+		header_value(head, "Content-Length", cl, sizeof(cl));
+		header_value(head, "X-Forwarded-For", xff, sizeof(xff));
+		header_value(head, "X-Forwarded-Host", xfh, sizeof(xfh));
+		header_value(head, "X-Forwarded-Proto", xfp, sizeof(xfp));
+		header_value(head, "Connection", conn, sizeof(conn));
 		if (strcmp(target, "/hang") == 0)
 		{
 			sleep(120);
@@ -130,32 +108,5 @@ serve(int fd)
 int
 main(void)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	int			one = 1;
-	int			lfd = socket(AF_INET, SOCK_STREAM, 0);
-
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, SIG_IGN);	/* no zombies */
-	addr.sin_port = htons(atoi(getenv("PORT") ? getenv("PORT") : "8000"));
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		bind(lfd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(lfd, 128) < 0)
-	{
-		perror("echo_app: listen");
-		return 1;
-	}
-	fprintf(stderr, "echo_app: listening\n");
-	for (;;)
-	{
-		int			fd = accept(lfd, NULL, NULL);
-
-		if (fd < 0)
-			continue;
-		if (fork() == 0)
-		{
-			close(lfd);
-			serve(fd);
-			_exit(0);
-		}
-		close(fd);
-	}
+	return serve_forever("echo_app", 128, serve);
 }

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE				/* memmem */
 
+#include "http_app.h"
 #include "sha1.h"
 
 #include <arpa/inet.h>
@@ -110,48 +111,6 @@ body_bytes(Reader *r, unsigned long long n, Sha1 *sha)
 		sha1_update(sha, r->buf + r->start, have);
 		r->start += have;
 		n -= have;
-	}
-	return 1;
-}
-
-/* header_value copies the value of field `name` of a NUL-terminated head. */
-static void
-header_value(const char *head, const char *name, char *out, size_t size)
-{
-	const char *p = head;
-	size_t		len = strlen(name);
-
-	out[0] = '\0';
-	while ((p = strstr(p, "\r\n")) != NULL)
-	{
-		size_t		n = 0;
-
-		p += 2;
-		if (strncasecmp(p, name, len) != 0 || p[len] != ':')
-			continue;
-		p += len + 1;
-		while (*p == ' ')
-			p++;
-		while (p[n] && p[n] != '\r' && n < size - 1)
-			n++;
-		memcpy(out, p, n);
-		out[n] = '\0';
-		return;
-	}
-}
-
-/* write_full writes all n bytes; false on error. */
-static int
-write_full(int fd, const char *p, size_t n)
-{
-	while (n > 0)
-	{
-		ssize_t		w = write(fd, p, n);
-
-		if (w <= 0)
-			return 0;
-		p += w;
-		n -= w;
 	}
 	return 1;
 }
@@ -278,34 +237,7 @@ serve(int fd)
 int
 main(void)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	int			one = 1;
-	int			lfd = socket(AF_INET, SOCK_STREAM, 0);
-
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, SIG_IGN);	/* no zombies */
 	if (getenv("NX_DEPLOYMENT"))
 		deployment = getenv("NX_DEPLOYMENT");
-	addr.sin_port = htons(atoi(getenv("PORT") ? getenv("PORT") : "8000"));
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		bind(lfd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(lfd, 512) < 0)
-	{
-		perror("stream_app: listen");
-		return 1;
-	}
-	fprintf(stderr, "stream_app: listening\n");
-	for (;;)
-	{
-		int			fd = accept(lfd, NULL, NULL);
-
-		if (fd < 0)
-			continue;
-		if (fork() == 0)
-		{
-			close(lfd);
-			serve(fd);
-			_exit(0);
-		}
-		close(fd);
-	}
+	return serve_forever("stream_app", 512, serve);
 }

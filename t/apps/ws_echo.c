@@ -10,6 +10,7 @@
  * One process per connection (fork).  Only what the test needs: client
  * frames must be masked (as the RFC requires), payloads up to 16 MiB.
  */
+#include "http_app.h"
 #include "sha1.h"
 
 #include <arpa/inet.h>
@@ -44,24 +45,6 @@ read_full(int fd, void *buf, size_t n)
 	return 1;
 }
 
-/* write_full writes all n bytes; false on error. */
-static int
-write_full(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0)
-	{
-		ssize_t		w = write(fd, p, n);
-
-		if (w <= 0)
-			return 0;
-		p += w;
-		n -= w;
-	}
-	return 1;
-}
-
 /* base64 encodes n bytes of in into out (NUL-terminated). */
 static void
 base64(const uint8_t *in, size_t n, char *out)
@@ -89,37 +72,6 @@ base64(const uint8_t *in, size_t n, char *out)
 		*out++ = '=';
 	}
 	*out = '\0';
-}
-
-/*
- * header_value finds field `name` in a NUL-terminated head and copies its
- * value (without surrounding blanks) into out; false when absent.
- */
-static int
-header_value(const char *head, const char *name, char *out, size_t size)
-{
-	const char *p = head;
-	size_t		len = strlen(name);
-
-	while ((p = strstr(p, "\r\n")) != NULL)
-	{
-		size_t		n = 0;
-
-		p += 2;
-		if (strncasecmp(p, name, len) != 0 || p[len] != ':')
-			continue;
-		p += len + 1;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		while (p[n] && p[n] != '\r' && n < size - 1)
-			n++;
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		memcpy(out, p, n);
-		out[n] = '\0';
-		return 1;
-	}
-	return 0;
 }
 
 /* send_frame writes one unmasked, unfragmented frame. */
@@ -252,32 +204,5 @@ serve(int fd)
 int
 main(void)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	int			one = 1;
-	int			lfd = socket(AF_INET, SOCK_STREAM, 0);
-
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, SIG_IGN);	/* no zombies */
-	addr.sin_port = htons(atoi(getenv("PORT") ? getenv("PORT") : "8000"));
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		bind(lfd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(lfd, 128) < 0)
-	{
-		perror("ws_echo: listen");
-		return 1;
-	}
-	fprintf(stderr, "ws_echo: listening\n");
-	for (;;)
-	{
-		int			fd = accept(lfd, NULL, NULL);
-
-		if (fd < 0)
-			continue;
-		if (fork() == 0)
-		{
-			close(lfd);
-			serve(fd);
-			_exit(0);
-		}
-		close(fd);
-	}
+	return serve_forever("ws_echo", 128, serve);
 }
