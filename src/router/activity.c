@@ -2,12 +2,12 @@
  * src/router/activity.c
  *	  Per-deployment traffic counters, reported to the cluster every second
  *	  (nx.report_activity) so that the supervisor can stop idle deployments
- *	  and nx.stat_deployments can show them.  Also remembers when a wake was
- *	  last asked for each deployment, so that a burst of requests for a
+ *	  and nx.stat_deployments can show them.  Also marks a deployment whose
+ *	  nx.wake is queued or in flight, so that a burst of requests for a
  *	  sleeping deployment causes one nx.wake.
  *
  * An entry is made on first use and kept while anything refers to it (an
- * open connection, counters not reported yet, a recent wake); relayed
+ * open connection, counters not reported yet, a wake in flight); relayed
  * connections keep a pointer to their entry, so counting a byte costs no
  * lookup.  Counters are deltas
  * since the last report; open is the current number of relayed

@@ -52,7 +52,6 @@ static Conn *closed;			/* closed during this loop pass, freed after */
 static int	reserve_fd = -1;	/* spare fd to shed connections on EMFILE */
 
 static void conn_close(Conn *conn);
-static void release_activity(Conn *conn);
 static void conn_reply(Conn *conn, int status, const char *why);
 static void conn_relay(Conn *conn, bool read_client, bool read_app);
 
@@ -252,7 +251,6 @@ conn_close(Conn *conn)
 		EpollDel(conn->app_fd, &conn->app_events);
 		close(conn->app_fd);
 		conn->app_fd = -1;
-		release_activity(conn);
 	}
 	conn->state = CONN_CLOSED;
 	if (conn->prev)
@@ -560,12 +558,10 @@ void
 ConnGotApp(Conn *conn, int app_fd)
 {
 	int			one = 1;
-	int			flags = fcntl(app_fd, F_GETFL);
 
 	conn->app_fd = app_fd;
 	/* nx-init makes it non-blocking; never trust that a blocking one is not */
-	if (flags < 0 || !(flags & O_NONBLOCK))
-		SetNonBlocking(app_fd);
+	SetNonBlocking(app_fd);
 	(void) setsockopt(app_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!rewrite_head(conn) || !buf_alloc(&conn->down, router_settings.buffer_size))
 	{
@@ -574,7 +570,6 @@ ConnGotApp(Conn *conn, int app_fd)
 	}
 	conn->state = CONN_RELAY;
 	conn->retry_at = 0;
-	conn->last_active = NowMs();
 	conn->activity = ActivityGet(conn->deployment);
 	if (conn->activity)
 		ActivityOpened(conn->activity, conn->up.end - conn->up.start);
@@ -740,12 +735,6 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 		shutdown(conn->client_fd, SHUT_WR);
 		conn->client_shut = true;
 		conn->deadline = NowMs() + DONE_TIMEOUT_MS;
-	}
-
-	if (conn->client_shut && conn->app_shut)
-	{
-		conn_close(conn);
-		return;
 	}
 	conn->last_active = loop_now;
 	set_interest(conn);

@@ -42,7 +42,10 @@ RouterLog(const char *fmt,...)
 	fprintf(stderr, "nx-router: %s\n", line);
 }
 
-/* SetNonBlocking puts fd in non-blocking mode; returns 0 or -1. */
+/*
+ * SetNonBlocking puts fd in non-blocking mode (no second fcntl when it
+ * already is); returns 0 or -1.
+ */
 int
 SetNonBlocking(int fd)
 {
@@ -50,6 +53,8 @@ SetNonBlocking(int fd)
 
 	if (flags < 0)
 		return -1;
+	if (flags & O_NONBLOCK)
+		return 0;
 	return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
