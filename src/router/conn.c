@@ -587,8 +587,8 @@ ConnHandoffFailed(Conn *conn, int status, const char *why)
  * ConnRetryHandoff schedules another CONNECT for `conn`, or answers 503
  * when the app was not ready in time.  It asks every RETRY_FAST_MS at
  * first (a sandbox starting or waking is usually up within tens of
- * milliseconds, and each attempt is one failed connect() or one packet),
- * then backs off.  If the deployment has gone to sleep meanwhile (idle
+ * milliseconds, and each attempt is one packet, or a failed connect()
+ * shared by every connection due in the same loop pass), then backs off.  If the deployment has gone to sleep meanwhile (idle
  * stop raced with this request), it is woken.
  */
 void

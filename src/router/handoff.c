@@ -15,7 +15,7 @@
  * A missing socket means the deployment's sandbox is not up (starting,
  * restarting, or stopped by the supervisor): the connection waits and
  * asks again until --ready-timeout, then gets 503 "not running".  Waking
- * an idle-stopped deployment is not done here (see README.md).
+ * an idle-stopped deployment is asked for by conn.c (RoutesWake), not here.
  */
 #define _GNU_SOURCE				/* MSG_CMSG_CLOEXEC */
 
@@ -43,6 +43,8 @@ typedef struct Deployment
 	Conn	   *queue[QUEUE_SIZE];	/* waiting for a reply; NULL: gone */
 	int			qhead;
 	int			qlen;
+	int64_t		refused_at;		/* loop_now of the last failed connect */
+	const char *refused_why;	/* and why it failed */
 	struct Deployment *next;	/* hash chain */
 } Deployment;
 
@@ -155,10 +157,24 @@ HandoffRequest(Conn *conn)
 		ConnHandoffFailed(conn, 503, "out of memory");
 		return;
 	}
-	if (d->fd < 0 && !open_connection(d, &why))
+	if (d->fd < 0)
 	{
-		ConnRetryHandoff(conn, why);
-		return;
+		/*
+		 * Connections waiting for a sandbox that is not up come due together:
+		 * one failed connect() per loop pass answers them all.
+		 */
+		if (d->refused_why != NULL && d->refused_at == loop_now)
+		{
+			ConnRetryHandoff(conn, d->refused_why);
+			return;
+		}
+		if (!open_connection(d, &why))
+		{
+			d->refused_at = loop_now;
+			d->refused_why = why;
+			ConnRetryHandoff(conn, why);
+			return;
+		}
 	}
 	if (d->qlen == QUEUE_SIZE)
 	{
