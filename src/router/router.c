@@ -80,14 +80,17 @@ usage(FILE *out)
 			"  --help                     this help\n");
 }
 
-/* parse_seconds reads "SEC" (fractions allowed) as milliseconds, or exits. */
+/*
+ * parse_seconds reads "SEC" (fractions allowed) as milliseconds, or exits;
+ * 0 only where zero_ok (--drain-timeout 0: exit at once).
+ */
 static int64_t
-parse_seconds(const char *opt, const char *s)
+parse_seconds(const char *opt, const char *s, bool zero_ok)
 {
 	char	   *end;
 	double		v = strtod(s, &end);
 
-	if (*s == '\0' || *end != '\0' || !(v > 0) || v > 86400)
+	if (*s == '\0' || *end != '\0' || !(v > 0 || (zero_ok && v == 0)) || v > 86400)
 	{
 		fprintf(stderr, "nx-router: error: %s wants seconds (e.g. 10 or 0.5), not \"%s\"\n", opt, s);
 		exit(2);
@@ -239,13 +242,13 @@ main(int argc, char **argv)
 				router_settings.run_dir = optarg;
 				break;
 			case 'R':
-				router_settings.ready_timeout_ms = parse_seconds("--ready-timeout", optarg);
+				router_settings.ready_timeout_ms = parse_seconds("--ready-timeout", optarg, false);
 				break;
 			case 'H':
-				router_settings.head_timeout_ms = parse_seconds("--head-timeout", optarg);
+				router_settings.head_timeout_ms = parse_seconds("--head-timeout", optarg, false);
 				break;
 			case 'I':
-				router_settings.idle_timeout_ms = parse_seconds("--idle-timeout", optarg);
+				router_settings.idle_timeout_ms = parse_seconds("--idle-timeout", optarg, false);
 				break;
 			case 'm':
 				router_settings.max_connections = (int) parse_count("--max-connections", optarg, 1000000);
@@ -257,7 +260,7 @@ main(int argc, char **argv)
 				router_settings.jail = false;
 				break;
 			case 'D':
-				router_settings.drain_timeout_ms = parse_seconds("--drain-timeout", optarg);
+				router_settings.drain_timeout_ms = parse_seconds("--drain-timeout", optarg, true);
 				break;
 			case 'P':
 				/* started by the supervisor: never outlive it */
