@@ -228,9 +228,8 @@ static const char *const deployments_sql =
 "       || coalesce((SELECT pg_catalog.array_agg(k || '=' || v ORDER BY k) "
 "                    FROM pg_catalog.jsonb_each_text(d.env) AS x(k, v)), '{}') AS envp, "
 "       EXISTS (SELECT 1 FROM pg_catalog.pg_database db JOIN pg_catalog.pg_roles r ON r.oid = db.datdba "
-"               JOIN pg_catalog.pg_auth_members m ON m.member = r.oid "
-"               JOIN pg_catalog.pg_roles t ON t.oid = m.roleid AND t.rolname = 'nx_tenant' "
-"               WHERE db.datname = s.database_name AND r.rolname = s.role_name) AS database_ready "
+"               WHERE db.datname = s.database_name AND r.rolname = s.role_name "
+"               AND " IS_TENANT("r.oid") ") AS database_ready "
 "FROM nx.deployments d JOIN nx.sandboxes s ON s.name = d.sandbox "
 "WHERE d.desired_state = 'running' AND d.asleep_since IS NULL ORDER BY d.id";
 

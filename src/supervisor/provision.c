@@ -46,11 +46,6 @@ SpiColumn(const char *sql, int column)
 	return values;
 }
 
-/* membership in nx_tenant, tested without inheriting superuser rights */
-#define IS_TENANT(oid_expr) \
-	"EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = " oid_expr \
-	" AND m.roleid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'nx_tenant'))"
-
 /*
  * NxProvisionRoles creates the missing tenant roles and corrects connection
  * limits, inside the caller's transaction.

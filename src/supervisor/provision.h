@@ -19,6 +19,14 @@ typedef struct NxDatabasePlan
 	List	   *pool;			/* existing pool databases */
 } NxDatabasePlan;
 
+/*
+ * IS_TENANT(oid_expr): SQL that says whether the role is a member of
+ * nx_tenant, tested without inheriting superuser rights
+ */
+#define IS_TENANT(oid_expr) \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = " oid_expr \
+	" AND m.roleid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'nx_tenant'))"
+
 extern void NxProvisionRoles(void);
 extern void NxPlanDatabases(NxDatabasePlan *plan);
 extern bool NxApplyDatabases(NxDatabasePlan *plan);

@@ -84,12 +84,14 @@ typedef struct NxSlot
 static HTAB *slots = NULL;
 static int	starting_count = 0;	/* slots in NX_SLOT_STARTING */
 static bool starts_deferred = false;	/* a wanted slot waits for a start slot */
+static int	max_starts = 8;		/* MaxConcurrentStarts(), read once per pass */
 static bool flush_needed = false;
 static bool wait_set_dirty = true;
 static WaitEventSet *wait_set = NULL;
 
 static void SlotReadStatus(NxSlot *slot);
 static void SlotReadOutput(NxSlot *slot);
+static int	MaxConcurrentStarts(void);
 
 /* NxSlotsInit creates the table and the state directories. */
 void
@@ -443,6 +445,23 @@ NxSlotChildExited(pid_t pid, int wait_status)
 	}
 }
 
+/*
+ * NxReapChildren collects every exited child and tells its owner: the
+ * router, or the slot whose process it was.
+ */
+void
+NxReapChildren(void)
+{
+	int			status;
+	pid_t		pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+	{
+		if (!NxRouterExited(pid, status))
+			NxSlotChildExited(pid, status);
+	}
+}
+
 /* SlotStatusLine handles one line nx-init wrote on the status pipe. */
 static void
 SlotStatusLine(NxSlot *slot, const char *line)
@@ -645,6 +664,8 @@ NxSlotsBeginPass(void)
 	while ((slot = hash_seq_search(&seq)) != NULL)
 		slot->wanted = false;
 	starts_deferred = false;
+	/* settings change only between passes; sysconf reads a file each call */
+	max_starts = MaxConcurrentStarts();
 }
 
 /*
@@ -682,14 +703,12 @@ SlotWaitFor(NxSlot *slot, const char *why)
 static bool
 MayStartNow(NxSlot *slot)
 {
-	int			max = MaxConcurrentStarts();
-
-	if (starting_count < max)
+	if (starting_count < max_starts)
 		return true;
 	starts_deferred = true;
 	if (slot->state != NX_SLOT_CRASHED)
 		SlotWaitFor(slot, psprintf("waiting for its turn to start: %d deployments are starting (nx.max_concurrent_starts = %d)",
-								   starting_count, max));
+								   starting_count, max_starts));
 	return false;
 }
 
@@ -830,14 +849,7 @@ ReapUntil(TimestampTz until)
 
 	do
 	{
-		int			status;
-		pid_t		pid;
-
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		{
-			if (!NxRouterExited(pid, status))
-				NxSlotChildExited(pid, status);
-		}
+		NxReapChildren();
 		running = 0;
 		hash_seq_init(&seq, slots);
 		while ((slot = hash_seq_search(&seq)) != NULL)

@@ -36,6 +36,7 @@ typedef enum NxWaitResult
 /* slots.c */
 extern void NxSlotsInit(void);
 extern void NxSlotChildExited(pid_t pid, int wait_status);
+extern void NxReapChildren(void);
 extern void NxSlotsTick(TimestampTz now);
 extern long NxSlotsNextDeadlineMs(TimestampTz now);
 extern bool NxSlotsNeedFlush(void);

@@ -101,20 +101,6 @@ NxRaiseFileLimit(void)
 	}
 }
 
-/* NxReapChildren collects every exited child and tells its slot. */
-static void
-NxReapChildren(void)
-{
-	int			status;
-	pid_t		pid;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-	{
-		if (!NxRouterExited(pid, status))
-			NxSlotChildExited(pid, status);
-	}
-}
-
 /*
  * NxSupervisorMain is the worker's entry point: connect to the control
  * database, publish the latch, then loop until shutdown.
