@@ -90,11 +90,7 @@ is(count_inits(), 1, 'exactly one nx-init after the supervisor crash');
 
 # --- pg_ctl restart
 $node->restart;
-# nx.runtime is unlogged but survives a clean shutdown: until the new
-# supervisor's first pass rewrites it, it still says ready with the old pid
-ok($node->poll_query_until('postgres',
-	"SELECT state = 'ready' AND started_at > pg_postmaster_start_time() FROM nx.status WHERE deployment = $id"),
-	'ready again after pg_ctl restart');
+nx_wait_ready_since_start($node, $id, 'ready again after pg_ctl restart');
 is(count_inits(), 1, 'exactly one nx-init after restart');
 is($node->safe_psql('nx_app', 'SELECT count(*) >= 4 FROM starts'), 't', 'the database kept its rows');
 

@@ -387,9 +387,7 @@ like(slurp_file($router_log), qr{404 no site at this address}, 'errors are logge
 my $sport = PostgreSQL::Test::Cluster::get_free_port();
 $node->append_conf('postgresql.conf', "nx.router = on\nnx.http_port = $sport\n");
 $node->restart;
-ok($node->poll_query_until('postgres',
-	"SELECT state = 'ready' AND started_at > pg_postmaster_start_time() FROM nx.status WHERE deployment = $id{hello}"),
-	'hello runs again after the restart');
+nx_wait_ready_since_start($node, $id{hello}, 'hello runs again after the restart');
 # router_pid: the newest "router started (pid N)" line of the server log
 sub router_pid
 {

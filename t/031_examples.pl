@@ -76,11 +76,7 @@ sub build
 	return "$src/$name";
 }
 
-# free_port: a port nothing listens on, reserved against concurrent test
-# runs (PostgreSQL::Test::Cluster keeps a lock per port)
-sub free_port { return PostgreSQL::Test::Cluster::get_free_port(); }
-
-my $port = free_port();
+my $port = PostgreSQL::Test::Cluster::get_free_port();
 
 # request(DATA): raw bytes to the router, everything until it closes
 sub request { return nx_http_request($port, $_[0]); }
@@ -255,8 +251,8 @@ SKIP:
 	$conf =~ s{/var/log/nginx/}{$dir/}g;
 	$conf =~ s{/run/nginx-nx\.pid}{$dir/nginx.pid}g;
 	# nginx -t binds its ports: unprivileged ones of this test's range
-	my $p80 = free_port();
-	my $p443 = free_port();
+	my $p80 = PostgreSQL::Test::Cluster::get_free_port();
+	my $p443 = PostgreSQL::Test::Cluster::get_free_port();
 	$conf =~ s{^\s*listen \[::\]:\d+[^;]*;\n}{}mg;
 	$conf =~ s{listen 80;}{listen 127.0.0.1:$p80;}g;
 	$conf =~ s{listen 443 }{listen 127.0.0.1:$p443 }g;

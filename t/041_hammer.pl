@@ -38,7 +38,6 @@ my $storm = $ENV{NX_HAMMER_STORM_SECONDS} // 20;
 # sandboxes' worth of processes on a small machine, and push meets the limit
 my $node = nx_node('hammer', qq{
 nx.max_deployments_per_sandbox = 4
-nx.start_timeout = '60s'
 nx.stop_timeout = '2s'
 });
 nx_require_host_setup($node);

@@ -13,9 +13,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(nx_node nx_require_host_setup nx_build_app nx_wait_state nx_cgroup_procs
-  nx_init_pid nx_diag_deployment nx_cgroup_v1_file nx_start_router nx_read_all nx_http_request
-  nx_http_get);
+our @EXPORT = qw(nx_node nx_require_host_setup nx_build_app nx_wait_state nx_wait_ready_since_start
+  nx_cgroup_procs nx_init_pid nx_diag_deployment nx_cgroup_v1_file nx_start_router nx_read_all
+  nx_http_request nx_http_get);
 
 # nx_node(NAME, EXTRA_CONF, KEEP_TRUST, NO_EXTENSION) starts a cluster with
 # the extension created in database postgres (the default nx.database) and
@@ -91,6 +91,20 @@ sub nx_wait_state
 	my $ok = $node->poll_query_until('postgres',
 		"SELECT state FROM nx.status WHERE deployment = $deployment", $state);
 	ok($ok, $name // "deployment $deployment is $state");
+	nx_diag_deployment($node, $deployment) unless $ok;
+	return $ok;
+}
+
+# nx_wait_ready_since_start(NODE, DEPLOYMENT, NAME): after a restart, poll
+# until the deployment is ready in a process started since the postmaster
+# was.  nx.runtime is unlogged but survives a clean shutdown: until the new
+# supervisor's first pass rewrites it, it still says ready with the old pid.
+sub nx_wait_ready_since_start
+{
+	my ($node, $deployment, $name) = @_;
+	my $ok = $node->poll_query_until('postgres',
+		"SELECT state = 'ready' AND started_at > pg_postmaster_start_time() FROM nx.status WHERE deployment = $deployment");
+	ok($ok, $name);
 	nx_diag_deployment($node, $deployment) unless $ok;
 	return $ok;
 }
