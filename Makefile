@@ -22,6 +22,7 @@ OBJS = \
 	src/api/logs.o \
 	src/api/check_setup.o \
 	src/api/disk.o \
+	src/api/host_limits.o \
 	src/supervisor/supervisor_guc.o \
 	src/supervisor/shmem.o \
 	src/supervisor/wake.o \
@@ -39,8 +40,14 @@ OBJS = \
 	src/runtime/util.o
 
 # the current version is assembled from src/sql/*.sql; released versions
-# and upgrade scripts are frozen in src/sql/versions/
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# and upgrade scripts are frozen in src/sql/versions/.  The upgrade from
+# the last release to the current version is assembled too: its table
+# changes (src/sql/upgrade/) followed by every part but 10_tables.sql, so
+# functions and views are recreated from the same definitions a fresh
+# install uses (t/004_upgrade.pl compares the two).
+UPGRADE_FROM = 0.3.0
+SQL_PARTS = $(sort $(wildcard src/sql/[0-9][0-9]_*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql
 DATA = $(wildcard src/sql/versions/*.sql)
 
 REGRESS = setup verify sandboxes push promote env security events supervisor_api scale_to_zero
@@ -58,7 +65,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard src/sql/[0-9][0-9]_*.sql))
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $^ > $@
+
+$(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql: src/sql/00_roles.sql \
+		src/sql/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).sql \
+		$(filter-out src/sql/00_roles.sql src/sql/10_tables.sql,$(SQL_PARTS))
 	cat $^ > $@
 
 # programs outside the server: nx-init (inside each sandbox, static) and

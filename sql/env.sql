@@ -5,10 +5,10 @@ SELECT nx.set_env('app', 'GREETING', 'hello');
 SELECT nx.set_env('app', 'GREETING', 'hello again');
 SELECT nx.set_env('app', 'lower_case_ok', '');
 SELECT nx.set_env('app', '_UNDERSCORE', 'x');
-SELECT name, value, updated_by FROM nx.env ORDER BY name;
+SELECT sandbox, name, value, updated_by FROM nx.env_vars ORDER BY name;
 SELECT nx.unset_env('app', 'lower_case_ok');
 SELECT nx.unset_env('app', 'lower_case_ok');
-SELECT name FROM nx.env ORDER BY name;
+SELECT name FROM nx.env_vars ORDER BY name;
 
 \set VERBOSITY default
 SELECT nx.set_env('app', 'PORT', '80');
@@ -27,4 +27,4 @@ SELECT nx.set_env('app', 'BIG', repeat('x', 32769));
 SELECT nx.set_env('nope', 'OK', 'x');
 SELECT nx.unset_env('app', 'PORT');
 \set VERBOSITY terse
-SELECT name FROM nx.env ORDER BY name;
+SELECT name FROM nx.env_vars ORDER BY name;

@@ -7,7 +7,7 @@ SELECT actor, owner, action, sandbox, deployment FROM nx.events ORDER BY id;
 SELECT count(*) AS leaked FROM nx.events WHERE details::text LIKE '%hello%';
 -- a user sees the events of their own sandboxes only, even of dropped ones
 SET ROLE alice;
-SELECT DISTINCT sandbox FROM nx.events ORDER BY 1;
+SELECT DISTINCT sandbox FROM nx.event_log ORDER BY 1;
 SET ROLE bob;
-SELECT DISTINCT sandbox FROM nx.events ORDER BY 1;
+SELECT DISTINCT sandbox FROM nx.event_log ORDER BY 1;
 RESET ROLE;

@@ -20,11 +20,11 @@ SELECT state FROM nx.status WHERE deployment = 1;
 RESET ROLE;
 UPDATE nx.runtime SET state = 'ready';
 SET ROLE alice;
-SELECT desired_state FROM nx.stop(4);
-SELECT nx.promote('app', 4);
+SELECT desired_state FROM nx.stop(6);
+SELECT nx.promote('app', 6);
 -- force => true promotes anyway; an asleep deployment counts as ready
 -- (the first request wakes it)
-SELECT deployment, production FROM nx.promote('app', 4, force => true);
+SELECT deployment, production FROM nx.promote('app', 6, force => true);
 RESET ROLE;
 UPDATE nx.deployments SET asleep_since = now() WHERE id = 1;
 DELETE FROM nx.runtime WHERE deployment = 1;
@@ -33,7 +33,7 @@ SELECT deployment, production FROM nx.promote('app', 1);
 SELECT deployment, state, asleep_since IS NOT NULL AS asleep FROM nx.status WHERE deployment = 1;
 SELECT desired_state FROM nx.start(1);
 SELECT deployment, state, asleep_since IS NOT NULL AS asleep FROM nx.status WHERE deployment = 1;
-SELECT desired_state FROM nx.start(4);
+SELECT desired_state FROM nx.start(6);
 RESET ROLE;
 INSERT INTO nx.runtime (deployment, state) VALUES (1, 'ready');
 DELETE FROM nx.promotions;
@@ -49,49 +49,49 @@ SELECT deployment, production FROM nx.status WHERE sandbox = 'app' ORDER BY depl
 SELECT kind, host, deployment FROM nx.routes WHERE kind = 'production';
 SELECT production_deployment FROM nx.sandbox_info WHERE sandbox = 'app';
 
--- rollback: 3 -> 1 -> 5 -> nothing left
+-- rollback: 3 -> 1 -> 7 -> nothing left
 SELECT deployment FROM nx.rollback('app');
 SELECT deployment FROM nx.rollback('app');
 \set VERBOSITY default
 SELECT nx.rollback('app');
 \set VERBOSITY terse
 -- promoting after a rollback starts a new branch of history
-SELECT deployment FROM nx.promote('app', 4);
+SELECT deployment FROM nx.promote('app', 6);
 SELECT deployment FROM nx.rollback('app');
-SELECT deployment, previous, kind, reverts IS NOT NULL AS reverts_one, promoted_by FROM nx.promotions ORDER BY id;
+SELECT deployment, previous, kind, reverts IS NOT NULL AS reverts_one, promoted_by FROM nx.promotion_log ORDER BY id;
 
 -- promoting the production deployment again changes nothing
-SELECT deployment, production FROM nx.promote('app', 5);
-SELECT count(*) AS promotions FROM nx.promotions;
+SELECT deployment, production FROM nx.promote('app', 7);
+SELECT count(*) AS promotions FROM nx.promotion_log;
 
 -- refusals
 SELECT sandbox FROM nx.create_sandbox('other');
 SELECT p.sandbox, p.deployment FROM test_bin t, nx.push('other', t.bytes) p WHERE t.name = 'true';
 \set VERBOSITY default
-SELECT nx.promote('app', (SELECT max(id) FROM nx.deployments WHERE sandbox = 'other'));
+SELECT nx.promote('app', (SELECT max(deployment) FROM nx.status WHERE sandbox = 'other'));
 SELECT nx.promote('app', 424242);
 SELECT nx.promote('nope');
 SELECT nx.promote('other', 0);
-SELECT nx.remove(5);
+SELECT nx.remove(7);
 SELECT nx.remove(1);
 SELECT nx.promote('app', 1);
 -- the sandbox with nothing deployed
-SELECT nx.remove((SELECT max(id) FROM nx.deployments WHERE sandbox = 'other'));
+SELECT nx.remove((SELECT max(deployment) FROM nx.status WHERE sandbox = 'other'));
 SELECT nx.promote('other');
 \set VERBOSITY terse
 
 -- the previous production deployment was removed: rollback says so
 SELECT deployment FROM nx.promote('app', 3);
-SELECT nx.remove(5);
+SELECT nx.remove(7);
 \set VERBOSITY default
 SELECT nx.rollback('app');
 \set VERBOSITY terse
 
 -- at most one production deployment per sandbox, never a removed one
+RESET ROLE;
 SELECT sandbox, count(*) FILTER (WHERE is_production) AS production,
 	   count(*) FILTER (WHERE is_production AND desired_state = 'removed') AS removed_production
 FROM nx.deployments GROUP BY sandbox ORDER BY sandbox;
 
 -- the hand-written runtime rows are not the supervisor's: remove them
-RESET ROLE;
 DELETE FROM nx.runtime;

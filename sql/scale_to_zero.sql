@@ -61,7 +61,6 @@ SELECT nx.wake(424242) AS unknown;
 RESET ROLE;
 SELECT state, asleep_since IS NULL AS awake FROM nx.status WHERE deployment = :d;
 SELECT actor, action FROM nx.events WHERE action = 'wake';
-SELECT last_activity > now() - interval '1 minute' AS wake_counts_as_activity FROM nx.activity WHERE deployment = :d;
 -- stop and start clear it too; asleep is only for running deployments
 SELECT nx._mark_asleep(:d);
 SELECT desired_state, asleep_since IS NULL AS awake FROM nx.stop(:d);
@@ -69,33 +68,68 @@ SELECT nx._mark_asleep(:d) AS stopped_is_never_asleep;
 UPDATE nx.deployments SET asleep_since = now() WHERE id = :d;
 SELECT desired_state FROM nx.start(:d);
 
--- custom domains
-SELECT nx.add_domain('sleepy', 'Shop.Example.COM.');
-SELECT nx.add_domain('sleepy', 'shop.example.com') AS again_is_fine;
-SELECT domain, sandbox FROM nx.domains;
-SELECT host, kind, deployment = :d AS ours FROM nx.routes WHERE sandbox = 'sleepy' AND kind = 'domain';
+-- custom domains: a claim routes nowhere until it is verified
+SELECT domain, sandbox, state, txt_name, txt_value ~ '^nx-verify=[a-z2-7]{32}$' AS txt_ok
+FROM nx.add_domain('sleepy', 'Shop.Example.COM.');
+SELECT domain, state FROM nx.add_domain('sleepy', 'shop.example.com') AS again_is_fine;
+SELECT domain, sandbox, verified_at IS NULL AS pending FROM nx.domains;
 SELECT deployment FROM nx.promote('sleepy', :d, force => true) \gset p_
+SELECT count(*) AS routed_before_verification FROM nx.routes WHERE sandbox = 'sleepy' AND kind = 'domain';
+SELECT count(*) AS asked_before_verification FROM nx.route_hosts() WHERE kind = 'domain';
+-- the supervisor found the owner's TXT record (src/supervisor/domains.c)
+SELECT domain, sandbox FROM nx._domain_checks_due(10);
+SELECT nx._record_domain_check('shop.example.com', 'sleepy', false, 'no TXT record');
+SELECT count(*) AS due_right_after_a_check FROM nx._domain_checks_due(10);
+SELECT nx._record_domain_check('shop.example.com', 'sleepy', true, 'found');
+SELECT domain, state, verified_by FROM nx.domain_info;
 SELECT host, kind, deployment = :d AS ours FROM nx.routes WHERE sandbox = 'sleepy' AND kind = 'domain';
 SELECT host, kind FROM nx.route_hosts() WHERE sandbox = 'sleepy' AND kind <> 'preview';
 \set VERBOSITY default
 SELECT nx.add_domain('sleepy', 'localhost');
 SELECT nx.add_domain('sleepy', 'x.sleepy.localhost');
+SELECT nx.add_domain('sleepy', 'app.localhost');
+SELECT nx.add_domain('sleepy', '127.0.0.1');
+SELECT nx.add_domain('sleepy', '0.0.0.0');
+SELECT nx.add_domain('sleepy', '10.1.2.3');
+SELECT nx.add_domain('sleepy', 'printer.local');
+SELECT nx.add_domain('sleepy', 'db.internal');
 SELECT nx.add_domain('sleepy', 'http://a.example.com/');
 SELECT nx.add_domain('sleepy', '-a.example.com');
 SELECT nx.add_domain('sleepy', repeat('a', 64) || '.com');
 SELECT nx.add_domain('sleepy', NULL);
+-- a name won by one sandbox cannot be claimed by another
 SELECT nx.add_domain('app', 'shop.example.com');
 SET ROLE bob;
 SELECT nx.remove_domain('shop.example.com');
-SELECT count(*) AS bob_sees FROM nx.domains;
+SELECT count(*) AS bob_sees FROM nx.domain_info;
+-- nor verified by hand except by nx_admin
+SELECT nx.approve_domain('shop.example.com', 'sleepy');
 RESET ROLE;
 SELECT nx.remove_domain('nope.example.com');
 \set VERBOSITY terse
+-- two claims of one name: the first verified wins, the other is taken
+SET ROLE alice;
+SELECT domain, state FROM nx.add_domain('app', 'race.example.com');
+RESET ROLE;
+SELECT domain, state FROM nx.add_domain('sleepy', 'race.example.com');
+SELECT domain, sandbox, state, verified_by FROM nx.approve_domain('race.example.com', 'sleepy');
+SET ROLE alice;
+SELECT domain, sandbox, state FROM nx.domain_info WHERE domain = 'race.example.com';
+SELECT domain, state FROM nx.check_domain('race.example.com');
+RESET ROLE;
+SELECT nx._record_domain_check('race.example.com', 'app', true, 'found') AS second_verification;
+\set VERBOSITY default
+SELECT nx.approve_domain('race.example.com', 'app');
+\set VERBOSITY terse
+SET ROLE alice;
+SELECT nx.remove_domain('race.example.com');
+RESET ROLE;
+SELECT nx.remove_domain('race.example.com');
 SELECT nx.remove_domain('SHOP.example.com');
 SELECT count(*) FROM nx.domains;
 SELECT action, details->>'domain' AS domain FROM nx.events WHERE action LIKE '%domain' ORDER BY id;
 -- dropping a sandbox drops its domains
-SELECT nx.add_domain('sleepy', 'other.example.org');
+SELECT domain FROM nx.add_domain('sleepy', 'other.example.org');
 SELECT nx.drop_sandbox('sleepy');
 SELECT count(*) AS domains_left FROM nx.domains;
 DROP ROLE test_router;

@@ -11,15 +11,29 @@ SELECT deployment, desired_state FROM nx.stop(3);
 SELECT deployment, desired_state, state, last_error FROM nx.status WHERE deployment = 3;
 SELECT deployment, desired_state, state FROM nx.start(3);
 
--- every sandbox gets the lowest free uid offset; freed offsets are reused
+-- every sandbox gets the lowest free uid offset; a dropped sandbox's
+-- offset is retired until the supervisor has seen its processes gone (I15)
+RESET ROLE;
 SELECT name, uid_offset FROM nx.sandboxes ORDER BY uid_offset;
+SET ROLE alice;
 SELECT sandbox FROM nx.create_sandbox('u1');
 SELECT sandbox FROM nx.create_sandbox('u2');
 SELECT nx.drop_sandbox('u1');
 SELECT sandbox FROM nx.create_sandbox('u3');
+RESET ROLE;
 SELECT name, uid_offset FROM nx.sandboxes ORDER BY uid_offset;
+SELECT uid_offset FROM nx.retired_uid_offsets ORDER BY 1;
+-- once nothing runs as it (the supervisor deletes the row), it is free
+DELETE FROM nx.retired_uid_offsets;
+SET ROLE alice;
 SELECT nx.drop_sandbox('u2');
+SELECT sandbox FROM nx.create_sandbox('u4');
+RESET ROLE;
+SELECT name, uid_offset FROM nx.sandboxes WHERE name LIKE 'u%' ORDER BY uid_offset;
+DELETE FROM nx.retired_uid_offsets;
+SET ROLE alice;
 SELECT nx.drop_sandbox('u3');
+SELECT nx.drop_sandbox('u4');
 
 -- logs: nothing ran, so nothing to show; bad arguments are refused
 SELECT * FROM nx.logs('app');

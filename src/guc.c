@@ -28,6 +28,16 @@ int			nx_default_cpu_weight = 100;
 int			nx_default_tmp_size = 64;
 int			nx_default_idle_timeout = 900;
 int			nx_default_connection_limit = 20;
+int			nx_default_database_quota = 1024;
+int			nx_max_memory_limit = 4096;
+int			nx_max_pids_limit = 1024;
+int			nx_max_open_files_limit = 65536;
+int			nx_max_cpu_weight = 1000;
+int			nx_max_tmp_size = 1024;
+int			nx_max_connection_limit = 50;
+int			nx_max_database_quota = 10240;
+int			nx_max_sandboxes_per_owner = 20;
+int			nx_max_deployments_per_owner = 100;
 
 /* The parsed form of nx.port_range, handed from check to assign hook. */
 typedef struct PortRange
@@ -119,6 +129,8 @@ CheckDomain(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+static void NxCeilingGucInit(void);
+
 /* NxGucInit defines the control plane's nx.* settings. */
 void
 NxGucInit(void)
@@ -144,7 +156,8 @@ NxGucInit(void)
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.max_sandboxes",
 							"Most sandboxes the cluster may hold.",
-							NULL, &nx_max_sandboxes, 1000, 1, 1000000,
+							"At most 65535: each sandbox takes one uid offset of the cluster's slice.",
+							&nx_max_sandboxes, 1000, 1, 65535,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.max_deployments_per_sandbox",
 							"Most deployments (not removed) one sandbox may hold.",
@@ -178,5 +191,59 @@ NxGucInit(void)
 	DefineCustomIntVariable("nx.default_connection_limit",
 							"Connection limit of a new sandbox's database role.",
 							NULL, &nx_default_connection_limit, 20, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.default_database_quota",
+							"Size a new sandbox's database may reach before it refuses writes.",
+							NULL, &nx_default_database_quota, 1024, 1, 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	NxCeilingGucInit();
+}
+
+/*
+ * NxCeilingGucInit defines the ceilings: whatever a developer asks of
+ * nx.create_sandbox (or nx.alter_sandbox) must lie at or below them, so
+ * that one tenant cannot take what the cluster and the other tenants need
+ * (I14).  The defaults fit a 2-CPU, 24 GiB host running a few hundred
+ * sandboxes; docs/settings.md says how to size them.
+ */
+static void
+NxCeilingGucInit(void)
+{
+	DefineCustomIntVariable("nx.max_memory_limit",
+							"Largest memory_limit a sandbox may have.",
+							NULL, &nx_max_memory_limit, 4096, 16, 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_pids_limit",
+							"Largest pids_limit (processes and threads) a sandbox may have.",
+							"Never more than the host's kernel.pid_max either.",
+							&nx_max_pids_limit, 1024, 8, 65536,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_open_files_limit",
+							"Largest open_files_limit a sandbox may have.",
+							NULL, &nx_max_open_files_limit, 65536, 64, 1048576,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_cpu_weight",
+							"Largest cpu_weight a sandbox may have.",
+							NULL, &nx_max_cpu_weight, 1000, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_tmp_size",
+							"Largest tmp_size (its /tmp and /dev/shm) a sandbox may have.",
+							NULL, &nx_max_tmp_size, 1024, 1, 65536,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_connection_limit",
+							"Largest connection_limit a sandbox's database role may have.",
+							NULL, &nx_max_connection_limit, 50, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_database_quota",
+							"Largest database_quota a sandbox may have.",
+							NULL, &nx_max_database_quota, 10240, 1, 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_sandboxes_per_owner",
+							"Most sandboxes one owner (role) may hold.",
+							NULL, &nx_max_sandboxes_per_owner, 20, 1, 65535,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_deployments_per_owner",
+							"Most deployments (not removed) one owner may hold across its sandboxes.",
+							NULL, &nx_max_deployments_per_owner, 100, 1, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 }

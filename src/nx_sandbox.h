@@ -31,6 +31,21 @@ extern int	nx_default_cpu_weight;
 extern int	nx_default_tmp_size;	/* MB */
 extern int	nx_default_idle_timeout;	/* seconds, 0 = never */
 extern int	nx_default_connection_limit;
+extern int	nx_default_database_quota;	/* MB */
+
+/*
+ * ceilings: the most any sandbox may ask for (invariant I14); nx_user chooses
+ * limits below them, nx_admin raises them in postgresql.conf
+ */
+extern int	nx_max_memory_limit;	/* MB */
+extern int	nx_max_pids_limit;
+extern int	nx_max_open_files_limit;
+extern int	nx_max_cpu_weight;
+extern int	nx_max_tmp_size;		/* MB */
+extern int	nx_max_connection_limit;
+extern int	nx_max_database_quota;	/* MB */
+extern int	nx_max_sandboxes_per_owner;
+extern int	nx_max_deployments_per_owner;
 
 /* NxGucInit defines every nx.* setting; called once from _PG_init. */
 extern void NxGucInit(void);

@@ -52,12 +52,14 @@ $source->safe_psql('control', q{
 # every table as text, in a stable order; blobs by digest of their bytes
 my %queries = (
 	sandboxes => 'SELECT s::text FROM nx.sandboxes s ORDER BY name',
-	blobs => q{SELECT sha256, size, machine, linkage, interpreter, created_at,
-		encode(sha256(bytes), 'hex') FROM nx.blobs ORDER BY sha256},
+	secrets => 'SELECT x::text FROM nx.sandbox_secrets x ORDER BY sandbox',
+	owners => 'SELECT o::text FROM nx.owners o ORDER BY owner',
+	blobs => q{SELECT sandbox, sha256, size, machine, linkage, interpreter, created_at,
+		encode(sha256(bytes), 'hex') FROM nx.blobs ORDER BY sandbox, sha256},
 	deployments => 'SELECT d::text FROM nx.deployments d ORDER BY id',
 	promotions => 'SELECT p::text FROM nx.promotions p ORDER BY id',
 	env => 'SELECT e::text FROM nx.env e ORDER BY sandbox, name',
-	domains => 'SELECT m::text FROM nx.domains m ORDER BY domain',
+	domains => 'SELECT m::text FROM nx.domains m ORDER BY domain, sandbox',
 	kept_databases => 'SELECT k::text FROM nx.kept_databases k ORDER BY database_name',
 	events => 'SELECT e::text FROM nx.events e ORDER BY id',
 	sequences => q{SELECT last_value FROM nx.deployments_id_seq UNION ALL
@@ -66,7 +68,7 @@ my %queries = (
 );
 my %before = map { $_ => $source->safe_psql('control', $queries{$_}) } keys %queries;
 cmp_ok(scalar(split /\n/, $before{deployments}), '==', 4, 'source has 4 deployments (dropped sandbox gone)');
-cmp_ok(scalar(split /\n/, $before{blobs}), '==', 3, 'source has 3 distinct blobs');
+cmp_ok(scalar(split /\n/, $before{blobs}), '==', 4, 'source has 4 blobs (3 in app, 1 in web: blobs belong to a sandbox)');
 
 my $dump = $PostgreSQL::Test::Utils::tmp_check . '/control.dump';
 $source->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $source->connstr('control') ],
@@ -90,8 +92,10 @@ is($target->safe_psql('control', q{SELECT count(*) FROM pg_roles WHERE rolname I
 # the restored platform keeps working where the source left off
 $target->safe_psql('control', 'CREATE ROLE alice IN ROLE nx_user');
 my $new = $target->safe_psql('control', q{
+	CREATE TEMP TABLE bin AS SELECT pg_read_binary_file('/usr/bin/true') AS t;
+	GRANT SELECT ON bin TO alice;
 	SET ROLE alice;
-	SELECT deployment || ' ' || port FROM nx.push('app', (SELECT bytes FROM nx.blobs ORDER BY size LIMIT 1));
+	SELECT deployment || ' ' || port FROM bin, nx.push('app', bin.t, label => 'after');
 });
 my ($max_id, $max_port) = split / /, $source->safe_psql('control',
 	q{SELECT max(id) || ' ' || max(port) FROM nx.deployments});
@@ -102,7 +106,7 @@ is($target->safe_psql('control', 'SELECT count(*) = count(DISTINCT port) FROM nx
 	't', 'ports stay unique after restore');
 is($target->safe_psql('control', q{SET ROLE alice; SELECT deployment FROM nx.rollback('app', force => true)}),
 	'1', 'rollback continues the restored promotion history');
-is($target->safe_psql('control', q{SET ROLE alice; SELECT count(*) FROM nx.sandboxes}),
+is($target->safe_psql('control', q{SET ROLE alice; SELECT count(*) FROM nx.sandbox_info}),
 	'1', 'row-level security applies to the restored rows');
 
 $source->stop;

@@ -16,6 +16,7 @@ $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'nx_sandbox'
 nx.supervisor = off
 nx.max_deployments_per_sandbox = 10000
+nx.max_deployments_per_owner = 100000
 max_connections = 40
 });
 $node->start;
@@ -52,7 +53,8 @@ is($node->safe_psql('postgres', q{SELECT min(port) >= 20000 AND max(port) <= 299
 	't', 'every port inside nx.port_range');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM nx.deployments WHERE is_production}),
 	'4', 'exactly one production deployment per sandbox');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM nx.blobs}), '1', 'one blob for 400 pushes of the same bytes');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM nx.blobs}), '4',
+	'one blob per sandbox for 400 pushes of the same bytes into 4 sandboxes');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM nx.events WHERE action = 'push'}),
 	'400', 'one push event per push');
 

@@ -24,7 +24,11 @@ SELECT string_agg(x, E'\n' ORDER BY x) FROM (
 		|| c.relrowsecurity || ' ' || coalesce(c.relacl::text, '') || ' ' || coalesce(obj_description(c.oid), '')
 	FROM pg_class c WHERE c.relnamespace = 'nx'::regnamespace
 	UNION ALL
-	SELECT 'column ' || c.relname || '.' || a.attname || ' ' || a.attnum || ' '
+	-- a column's place among the live ones: an upgrade that drops a
+	-- column leaves a gap in attnum that a fresh install does not have
+	SELECT 'column ' || c.relname || '.' || a.attname || ' '
+		|| (SELECT count(*) FROM pg_attribute b WHERE b.attrelid = a.attrelid AND b.attnum > 0
+			AND NOT b.attisdropped AND b.attnum <= a.attnum) || ' '
 		|| format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' ' || a.attcompression::text || ' '
 		|| coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || coalesce(col_description(c.oid, a.attnum), '')
 	FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid

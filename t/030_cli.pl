@@ -256,7 +256,7 @@ is($rc, 0, 'push of a large file, not on a terminal');
 is($err, '', 'no progress bar when stderr is not a terminal');
 
 # --- db url, psql (password in the environment only), dump and restore
-my $password = sql(q{SELECT db_password FROM nx.sandboxes WHERE name = 'app'});
+my $password = sql(q{SELECT db_password FROM nx.sandbox_secrets WHERE sandbox = 'app'});
 like(nx_ok('db url', 'db', 'url', 'app'), qr{^postgresql://nx_app:$password@/nx_app\?host=}, 'db url');
 is(nx_ok('db psql', 'db', 'psql', 'app', '--', '-XAtc', 'SELECT current_user'), "nx_app\n",
 	'db psql connects as the sandbox role');

@@ -34,6 +34,9 @@ nx.naptime = 1
 nx.start_timeout = '60s'
 nx.stop_timeout = '3s'
 nx.database_pool_size = 1
+# tests push and create far more than one developer would
+nx.max_deployments_per_owner = 100000
+nx.max_sandboxes_per_owner = 65535
 # the test harness turns this off; the platform relies on it (the default)
 restart_after_crash = on
 # tests start their own router on a free port (t/020_router.pl also tests

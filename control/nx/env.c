@@ -50,7 +50,7 @@ cmd_env(int argc, char **argv)
 		nx_require_sandbox(conn, pos[0]);
 		res = nx_query(conn,
 					   "SELECT name, CASE WHEN $2::boolean THEN value ELSE '***' END AS value, "
-					   "updated_by, updated_at FROM nx.env WHERE sandbox = $1 ORDER BY name",
+					   "updated_by, updated_at FROM nx.env_vars WHERE sandbox = $1 ORDER BY name",
 					   2, params);
 		if (nx_global.json)
 			nx_json_rows(stdout, res);

@@ -12,7 +12,6 @@ CREATE TABLE nx.sandboxes (
 	owner			name NOT NULL,
 	role_name		name NOT NULL UNIQUE,
 	database_name	name NOT NULL UNIQUE,
-	db_password		text NOT NULL CHECK (db_password ~ '^[a-z2-7]{32}$'),
 	memory_limit	bigint NOT NULL CHECK (memory_limit BETWEEN 16777216 AND 1099511627776),
 	pids_limit		integer NOT NULL CHECK (pids_limit BETWEEN 8 AND 65536),
 	open_files_limit integer NOT NULL CHECK (open_files_limit BETWEEN 64 AND 1048576),
@@ -22,22 +21,39 @@ CREATE TABLE nx.sandboxes (
 	connection_limit integer NOT NULL CHECK (connection_limit BETWEEN 1 AND 10000),
 	created_by		name NOT NULL,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	uid_offset		integer NOT NULL UNIQUE CHECK (uid_offset BETWEEN 1 AND 16777215)
+	uid_offset		integer NOT NULL UNIQUE CHECK (uid_offset BETWEEN 1 AND 65535),
+	database_quota	bigint NOT NULL CHECK (database_quota BETWEEN 1048576 AND 1099511627776)
 );
 COMMENT ON TABLE nx.sandboxes IS 'One row per sandbox (app): owner, limits, database and role names';
-COMMENT ON COLUMN nx.sandboxes.uid_offset IS 'The sandbox runs as host uid (start of the cluster user''s /etc/subuid range) + uid_offset';
+COMMENT ON COLUMN nx.sandboxes.uid_offset IS 'The sandbox runs as host uid (start of this cluster''s slice of the cluster user''s /etc/subuid range) + uid_offset';
+COMMENT ON COLUMN nx.sandboxes.database_quota IS 'Size its database may reach; past it the supervisor makes it refuse writes';
 
--- A pushed binary, stored once however often it is pushed (content address).
+-- The secrets of a sandbox, apart from everything a user may read (I12):
+-- nx_user has no privilege on this table, not even through a view.  Only
+-- the supervisor and functions that check ownership first read it.
+CREATE TABLE nx.sandbox_secrets (
+	sandbox			text PRIMARY KEY REFERENCES nx.sandboxes (name),
+	db_password		text NOT NULL CHECK (db_password ~ '^[a-z2-7]{32}$')
+);
+COMMENT ON TABLE nx.sandbox_secrets IS 'Password of each sandbox''s database role (read by the supervisor and nx.database_url only)';
+
+-- A pushed binary, stored once per sandbox however often it is pushed there
+-- (content address).  Blobs are not shared between sandboxes: a shared row
+-- let one user's open transaction stall another user's push of the same
+-- bytes (the unique-key insert waits), and told a user that someone else
+-- had pushed them.  sandbox is the last column because 0.4.0 added it.
 CREATE TABLE nx.blobs (
-	sha256			text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+	sha256			text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
 	size			bigint NOT NULL CHECK (size > 0),
 	bytes			bytea NOT NULL,
 	machine			text NOT NULL,
 	linkage			text NOT NULL CHECK (linkage IN ('static', 'dynamic')),
 	interpreter		text,
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	sandbox			text NOT NULL REFERENCES nx.sandboxes (name),
+	PRIMARY KEY (sandbox, sha256)
 );
-COMMENT ON TABLE nx.blobs IS 'Pushed binaries, content-addressed by sha256';
+COMMENT ON TABLE nx.blobs IS 'Pushed binaries of each sandbox, content-addressed by sha256';
 -- lz4 instead of pglz: storing a 767 kB binary took 34.6 ms with pglz,
 -- 18.0 ms with lz4 (bench/push_to_ready.sh), for nearly the same size.
 -- Servers built without lz4 keep the default.
@@ -55,7 +71,7 @@ $lz4$;
 CREATE TABLE nx.deployments (
 	id				bigserial PRIMARY KEY,
 	sandbox			text NOT NULL REFERENCES nx.sandboxes (name),
-	blob			text NOT NULL REFERENCES nx.blobs (sha256),
+	blob			text NOT NULL,
 	label			text CHECK (label ~ '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$'),
 	args			text[] NOT NULL DEFAULT '{}',
 	env				jsonb NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(env) = 'object'),
@@ -69,16 +85,20 @@ CREATE TABLE nx.deployments (
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	removed_at		timestamptz,
 	asleep_since	timestamptz,
+	binary_name		text NOT NULL CHECK (binary_name ~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$'),
 	CHECK ((desired_state = 'removed') = (port IS NULL)),
 	CHECK ((desired_state = 'removed') = (removed_at IS NOT NULL)),
 	CHECK (NOT (is_production AND desired_state = 'removed')),
-	CONSTRAINT deployments_asleep_only_running CHECK (asleep_since IS NULL OR desired_state = 'running')
+	CONSTRAINT deployments_asleep_only_running CHECK (asleep_since IS NULL OR desired_state = 'running'),
+	FOREIGN KEY (sandbox, blob) REFERENCES nx.blobs (sandbox, sha256)
 );
 CREATE UNIQUE INDEX deployments_one_production ON nx.deployments (sandbox) WHERE is_production;
 CREATE INDEX deployments_sandbox ON nx.deployments (sandbox, id);
-CREATE INDEX deployments_blob ON nx.deployments (blob);
+CREATE INDEX deployments_blob ON nx.deployments (sandbox, blob);
 COMMENT ON TABLE nx.deployments IS 'Pushed binaries placed in a sandbox, each with a port and a preview URL';
 COMMENT ON COLUMN nx.deployments.restart_generation IS 'Bumped by nx.restart; the supervisor restarts a deployment whose generation changed';
+COMMENT ON COLUMN nx.deployments.binary_name IS 'The app''s file name inside the sandbox (/app/<binary_name>) and its argv[0]';
+COMMENT ON COLUMN nx.deployments.args IS 'Arguments after argv[0]; $NAME and ${NAME} expand to the platform''s non-secret variables at each start, $$ is a literal $';
 COMMENT ON COLUMN nx.deployments.asleep_since IS 'Set when the supervisor stopped it for being idle (scale to zero); the next request for it wakes it (nx.wake)';
 
 -- Promotion history.  kind = 'rollback' rows undo the promotion in reverts;
@@ -157,17 +177,29 @@ CREATE UNLOGGED TABLE nx.runtime (
 COMMENT ON TABLE nx.runtime IS 'Supervisor''s view of running deployments (derived state, not dumped)';
 
 -- Custom domains: a host name of the owner's that reaches the sandbox's
--- production deployment, like <sandbox>.<nx.domain> does.
+-- production deployment, like <sandbox>.<nx.domain> does.  Adding one is a
+-- claim: it routes (and /.nx/ask approves it for a certificate) only once
+-- verified, by a DNS TXT record with the owner's token or by an nx_admin.
+-- Several sandboxes may claim a name; the first verified one wins it.
 CREATE TABLE nx.domains (
-	domain			text PRIMARY KEY
+	domain			text NOT NULL
 					CHECK (pg_catalog.length(domain) <= 253
 						   AND domain ~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
 	sandbox			text NOT NULL REFERENCES nx.sandboxes (name),
 	created_by		name NOT NULL,
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	verified_at		timestamptz,
+	verified_by		text,
+	checked_at		timestamptz,
+	check_result	text,
+	PRIMARY KEY (domain, sandbox),
+	CHECK ((verified_at IS NULL) = (verified_by IS NULL))
 );
 CREATE INDEX domains_sandbox ON nx.domains (sandbox);
-COMMENT ON TABLE nx.domains IS 'Custom host names routed to a sandbox''s production deployment';
+CREATE UNIQUE INDEX domains_one_verified ON nx.domains (domain) WHERE verified_at IS NOT NULL;
+COMMENT ON TABLE nx.domains IS 'Custom host names claimed for a sandbox; routed to its production deployment once verified';
+COMMENT ON COLUMN nx.domains.verified_by IS '''dns'' (TXT record found) or ''admin:<role>'' (nx.approve_domain)';
+COMMENT ON COLUMN nx.domains.checked_at IS 'When the supervisor last looked for the TXT record';
 
 -- What the router sees of each deployment's traffic (derived state, like
 -- nx.runtime: unlogged, not dumped).  The router reports every second
@@ -193,3 +225,41 @@ CREATE UNLOGGED TABLE nx.router_heartbeat (
 	reporter		name NOT NULL
 );
 COMMENT ON TABLE nx.router_heartbeat IS 'Time of the router''s last activity report (one row)';
+
+-- Per-owner state: the row each owner's quota checks lock (so that
+-- concurrent creations by one owner count each other, while other owners
+-- never wait), and the owner's domain verification token.  Dumped: the
+-- tokens in DNS records must stay valid after a restore.
+CREATE TABLE nx.owners (
+	owner			name PRIMARY KEY,
+	domain_token	text NOT NULL CHECK (domain_token ~ '^[a-z2-7]{32}$')
+);
+COMMENT ON TABLE nx.owners IS 'One row per sandbox owner: quota lock and domain verification token';
+
+-- Every TCP port a deployment may get, as a row to lock: nx.push takes the
+-- lowest free one with FOR UPDATE SKIP LOCKED, so concurrent pushes never
+-- wait for each other (a global lock let one user's open transaction stall
+-- every other user's push).  Derived: filled at install, not dumped.
+CREATE TABLE nx.ports (
+	port			integer PRIMARY KEY CHECK (port BETWEEN 1024 AND 65535)
+);
+INSERT INTO nx.ports SELECT g FROM pg_catalog.generate_series(1024, 65535) g;
+COMMENT ON TABLE nx.ports IS 'Lock targets for port allocation (one row per port; derived, not dumped)';
+
+-- Every sandbox uid offset, as a row to lock, the same way: a new sandbox
+-- takes the lowest free offset not above nx.max_sandboxes, which also
+-- enforces that limit exactly without serializing creations.
+CREATE TABLE nx.uid_slots (
+	uid_offset		integer PRIMARY KEY CHECK (uid_offset BETWEEN 1 AND 65535)
+);
+INSERT INTO nx.uid_slots SELECT g FROM pg_catalog.generate_series(1, 65535) g;
+COMMENT ON TABLE nx.uid_slots IS 'Lock targets for uid offset allocation (one row per offset; derived, not dumped)';
+
+-- Offsets of dropped sandboxes whose processes may still run (stop grace):
+-- not given to a new sandbox until the supervisor has seen them all gone
+-- (I15).  Derived state: not dumped (nothing runs after a restore).
+CREATE TABLE nx.retired_uid_offsets (
+	uid_offset		integer PRIMARY KEY,
+	retired_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE nx.retired_uid_offsets IS 'Uid offsets of dropped sandboxes, kept from reuse until nothing runs as them';

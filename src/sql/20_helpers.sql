@@ -14,6 +14,10 @@ CREATE FUNCTION nx._setting(setting text) RETURNS text
 CREATE FUNCTION nx._random_token(length integer) RETURNS text
 	AS 'MODULE_PATHNAME', 'nx_random_token' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
+-- (src/api/host_limits.c) the host's kernel.pid_max: no pids_limit above it
+CREATE FUNCTION nx._host_pid_max() RETURNS integer
+	AS 'MODULE_PATHNAME', 'nx_host_pid_max' LANGUAGE C STABLE PARALLEL SAFE;
+
 -- (src/api/disk.c) raises disk_full unless a new blob of this size fits
 -- on the server's disk with room to spare
 CREATE FUNCTION nx._check_disk_space(size bigint) RETURNS void
@@ -102,7 +106,7 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'sandbox "%" does not exist', left(sandbox, 60)
 			USING ERRCODE = 'undefined_object',
-				HINT = 'Create it with nx.create_sandbox(), or list yours with SELECT name FROM nx.sandboxes.';
+				HINT = 'Create it with nx.create_sandbox(); nx.sandbox_info lists yours.';
 	END IF;
 	IF NOT nx._may_act(s.owner, nx._caller()) THEN
 		RAISE EXCEPTION 'permission denied for sandbox "%"', sandbox
@@ -135,6 +139,24 @@ BEGIN
 END
 $$;
 
+-- _owner_for_update locks the nx.owners row of owner (creating it, with a
+-- fresh domain token, the first time), so that the per-owner quota checks
+-- of concurrent calls count each other.  Only this owner's own calls (or
+-- its team's) ever wait on that row: no other user can lock it.
+CREATE FUNCTION nx._owner_for_update(owner name) RETURNS nx.owners
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	o nx.owners;
+BEGIN
+	INSERT INTO nx.owners (owner, domain_token) VALUES (_owner_for_update.owner, nx._random_token(32))
+	ON CONFLICT ON CONSTRAINT owners_pkey DO NOTHING;
+	SELECT * INTO STRICT o FROM nx.owners x WHERE x.owner = _owner_for_update.owner FOR NO KEY UPDATE;
+	RETURN o;
+END
+$$;
+
 -- _deployment_for_update finds a deployment by id, locks its sandbox (and
 -- checks the caller may act on it), then locks the deployment.
 CREATE FUNCTION nx._deployment_for_update(deployment bigint) RETURNS nx.deployments
@@ -157,10 +179,18 @@ BEGIN
 	IF NOT FOUND OR NOT nx._may_act(owning_owner, nx._caller()) THEN
 		RAISE EXCEPTION 'deployment % does not exist', deployment
 			USING ERRCODE = 'undefined_object',
-				HINT = 'SELECT sandbox, deployment FROM nx.status lists yours.';
+				HINT = 'nx.status lists yours.';
 	END IF;
 	PERFORM nx._sandbox_for_update(owning_sandbox);
-	SELECT * INTO d FROM nx.deployments dep WHERE dep.id = deployment FOR UPDATE;
+	-- the sandbox may have been dropped (and a namesake created) between
+	-- the lookup and the lock: then the deployment is gone
+	SELECT * INTO d FROM nx.deployments dep
+	WHERE dep.id = deployment AND dep.sandbox = owning_sandbox FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'deployment % does not exist', deployment
+			USING ERRCODE = 'undefined_object',
+				HINT = 'nx.status lists yours.';
+	END IF;
 	RETURN d;
 END
 $$;
@@ -229,3 +259,17 @@ AS $$
 		|| CASE nx._setting('nx.http_port') WHEN '80' THEN '' ELSE ':' || nx._setting('nx.http_port') END
 		|| '/'
 $$;
+
+-- Custom domains are proven by a DNS TXT record: at _nx-verify.<domain>,
+-- the value nx-verify=<token of the sandbox's owner> (nx.owners).  The
+-- token is per owner, so one record serves every sandbox of that owner,
+-- and no other user of this host can produce it.
+CREATE FUNCTION nx._domain_txt_name(domain text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '_nx-verify.' || domain $$;
+
+CREATE FUNCTION nx._domain_txt_value(owner name) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'nx-verify=' || o.domain_token FROM nx.owners o WHERE o.owner = _domain_txt_value.owner $$;

@@ -27,38 +27,27 @@ CREATE FUNCTION nx._require_runnable(binary bytea) RETURNS nx.binary_report
 	AS 'MODULE_PATHNAME', 'nx_require_runnable' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- _allocate_port returns the lowest port of nx.port_range that no
--- deployment holds.  The advisory lock, held to the end of the transaction,
--- makes concurrent pushes take turns; the UNIQUE constraint on
--- deployments.port backs it up.
+-- deployment holds and no concurrent push has taken: its nx.ports row is
+-- locked to the end of this transaction, and concurrent pushes skip locked
+-- rows instead of waiting (a global lock let one user's open transaction
+-- stall every other user's push).  NULL when none is left.
 CREATE FUNCTION nx._allocate_port() RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	port_range text := nx._setting('nx.port_range');
-	first_port integer := split_part(port_range, '-', 1)::integer;
-	last_port integer := split_part(port_range, '-', 2)::integer;
-	free_port integer;
-BEGIN
-	PERFORM pg_advisory_xact_lock(28280, 1);
-	SELECT g INTO free_port
-	FROM generate_series(first_port, last_port) g
-	WHERE NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.port = g)
-	ORDER BY g LIMIT 1;
-	IF free_port IS NULL THEN
-		RAISE EXCEPTION 'no free port left in nx.port_range (%)', port_range
-			USING ERRCODE = 'configuration_limit_exceeded',
-				DETAIL = format('All %s ports are held by deployments that have not been removed.', last_port - first_port + 1),
-				HINT = 'Remove unused deployments with nx.remove(), or widen nx.port_range.';
-	END IF;
-	RETURN free_port;
-END
+	SELECT p.port FROM nx.ports p
+	WHERE p.port BETWEEN split_part(nx._setting('nx.port_range'), '-', 1)::integer
+					 AND split_part(nx._setting('nx.port_range'), '-', 2)::integer
+	  AND NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.port = p.port)
+	ORDER BY p.port
+	LIMIT 1
+	FOR UPDATE SKIP LOCKED
 $$;
 
 -- _new_slug returns a preview slug no deployment has: 16 characters of
 -- base32 from the CSPRNG (80 bits), so preview URLs cannot be guessed.
 CREATE FUNCTION nx._new_slug() RETURNS text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -72,8 +61,73 @@ BEGIN
 END
 $$;
 
--- _check_push_options raises on a bad label, argument list or env override.
-CREATE FUNCTION nx._check_push_options(label text, args text[], env jsonb) RETURNS void
+-- _arg_variables: the variables $NAME in args may name, with a sample
+-- value each (for checking at push).  Only names whose values are not
+-- secret: a command line is visible to every process on the host.
+CREATE FUNCTION nx._arg_variables() RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY['PORT', 'NX_SANDBOX', 'NX_DEPLOYMENT', 'PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER'] $$;
+
+-- _expand_arg replaces $NAME and ${NAME} in arg with vars->>NAME, and $$
+-- with $.  Raises for a name not in vars and for a $ followed by anything
+-- else; arg_index is the argument's index, for the message.
+CREATE FUNCTION nx._expand_arg(arg text, vars jsonb, arg_index integer) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	done text := '';
+	rest text := arg;
+	at integer;
+	m text[];
+	var text;
+BEGIN
+	LOOP
+		at := strpos(rest, '$');
+		EXIT WHEN at = 0;
+		done := done || left(rest, at - 1);
+		rest := substr(rest, at);
+		IF left(rest, 2) = '$$' THEN
+			done := done || '$';
+			rest := substr(rest, 3);
+			CONTINUE;
+		END IF;
+		m := regexp_match(rest, '^\$(\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))');
+		IF m IS NULL THEN
+			RAISE EXCEPTION 'argument % (%) has a $ that does not start a variable', arg_index, quote_literal(left(arg, 80))
+				USING ERRCODE = 'invalid_parameter_value',
+					DETAIL = 'In args, $NAME and ${NAME} expand to a platform variable when the deployment starts.',
+					HINT = 'Write $$ for a literal $.';
+		END IF;
+		var := coalesce(m[2], m[3]);
+		IF NOT vars ? var THEN
+			RAISE EXCEPTION 'argument % (%) uses $%, which is not a variable the platform expands', arg_index, quote_literal(left(arg, 80)), var
+				USING ERRCODE = 'invalid_parameter_value',
+					DETAIL = format('args may use %s; secrets (DATABASE_URL, PGPASSWORD, your own env) are never put on a command line, where every process on the host can read them.',
+								  array_to_string(nx._arg_variables(), ', ')),
+					HINT = 'Read other values from the environment inside the app; write $$ for a literal $.';
+		END IF;
+		done := done || (vars ->> var);
+		rest := substr(rest, length(m[1]) + 2);
+	END LOOP;
+	RETURN done || rest;
+END
+$fn$;
+
+-- _expand_args expands every argument (the supervisor calls it at each
+-- start, with the deployment's values).
+CREATE FUNCTION nx._expand_args(args text[], vars jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(array_agg(nx._expand_arg(a, vars, i::integer) ORDER BY i), '{}')
+	FROM unnest(args) WITH ORDINALITY AS u(a, i)
+$$;
+
+-- _check_push_options raises on a bad label, binary name, argument list
+-- or env override.
+CREATE FUNCTION nx._check_push_options(label text, args text[], env jsonb, binary_name text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -87,6 +141,12 @@ BEGIN
 				DETAIL = 'A label is 1 to 64 letters, digits, dots, underscores, plus and minus signs, starting with a letter or digit.',
 				HINT = 'For example ''v1.2.4'' or a git commit hash.';
 	END IF;
+	IF binary_name IS NULL OR binary_name !~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$' THEN
+		RAISE EXCEPTION 'invalid binary name %', coalesce(quote_literal(left(binary_name, 80)), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = 'The binary name is the app''s file name in the sandbox (/app/<name>) and its argv[0]: 1 to 128 letters, digits, dots, underscores and hyphens, not starting with a dot.',
+				HINT = 'For a multi-call binary give the name it dispatches on, e.g. name => ''busybox''.';
+	END IF;
 	IF args IS NULL OR array_ndims(args) > 1 OR array_position(args, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'args must be a one-dimensional text array without nulls'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ARRAY[''--verbose''].';
@@ -96,6 +156,8 @@ BEGIN
 			cardinality(args), octet_length(array_to_string(args, ' '))
 			USING ERRCODE = 'program_limit_exceeded';
 	END IF;
+	-- every $NAME must be one the platform expands
+	PERFORM nx._expand_args(args, (SELECT jsonb_object_agg(n, '') FROM unnest(nx._arg_variables()) n));
 	IF env IS NULL OR jsonb_typeof(env) <> 'object' THEN
 		RAISE EXCEPTION 'env must be a JSON object of strings'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ''{"LOG_LEVEL": "debug"}''.';
@@ -114,11 +176,46 @@ BEGIN
 END
 $$;
 
--- push: store a binary (once per content) and create a deployment of it in
--- the sandbox, with its own port and preview URL, desired state running.
--- Refuses, before storing anything, what nx.verify_binary says cannot run.
+-- _insert_deployment inserts a deployment with the lowest free port,
+-- trying another when a push that committed after this statement's
+-- snapshot took the one chosen (READ COMMITTED sees it on the next try).
+CREATE FUNCTION nx._insert_deployment(d nx.deployments) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	new_id bigint;
+BEGIN
+	FOR attempt IN 1..5 LOOP
+		d.port := nx._allocate_port();
+		IF d.port IS NULL THEN
+			RAISE EXCEPTION 'no free port left in nx.port_range (%)', nx._setting('nx.port_range')
+				USING ERRCODE = 'configuration_limit_exceeded',
+					DETAIL = 'Every port of the range is held by a deployment that has not been removed, or is being taken by a push that has not committed yet.',
+					HINT = 'Remove unused deployments with nx.remove(), or ask an administrator to widen nx.port_range.';
+		END IF;
+		BEGIN
+			INSERT INTO nx.deployments (sandbox, blob, label, args, env, port, slug, created_by, binary_name)
+			VALUES (d.sandbox, d.blob, d.label, d.args, d.env, d.port, nx._new_slug(), d.created_by, d.binary_name)
+			RETURNING id INTO new_id;
+			RETURN new_id;
+		EXCEPTION WHEN unique_violation THEN
+			IF attempt = 5 THEN
+				RAISE EXCEPTION 'could not allocate a port: concurrent pushes took every one tried'
+					USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
+			END IF;
+		END;
+	END LOOP;
+END
+$$;
+
+-- push: store a binary (once per content and sandbox) and create a
+-- deployment of it in the sandbox, with its own port and preview URL,
+-- desired state running.  Refuses, before storing anything, what
+-- nx.verify_binary says cannot run.  name is the app's file name and
+-- argv[0] (default: the sandbox's name).
 CREATE FUNCTION nx.push(sandbox text, binary bytea, label text DEFAULT NULL,
-						args text[] DEFAULT '{}', env jsonb DEFAULT '{}')
+						args text[] DEFAULT '{}', env jsonb DEFAULT '{}', name text DEFAULT NULL)
 RETURNS nx.status
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -128,57 +225,61 @@ DECLARE
 	report nx.binary_report;
 	live_deployments bigint;
 	max_deployments integer := nx._setting('nx.max_deployments_per_sandbox')::integer;
+	max_per_owner integer := nx._setting('nx.max_deployments_per_owner')::integer;
+	d nx.deployments;
 	new_id bigint;
+	result nx.status;
 BEGIN
 	IF push.binary IS NULL THEN
 		RAISE EXCEPTION 'binary must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM nx._check_push_options(push.label, push.args, push.env);
-	SELECT count(*) INTO live_deployments FROM nx.deployments d
-	WHERE d.sandbox = s.name AND d.desired_state <> 'removed';
+	d.binary_name := coalesce(push.name, s.name);
+	PERFORM nx._check_push_options(push.label, push.args, push.env, d.binary_name);
+	SELECT count(*) INTO live_deployments FROM nx.deployments x
+	WHERE x.sandbox = s.name AND x.desired_state <> 'removed';
 	IF live_deployments >= max_deployments THEN
 		RAISE EXCEPTION 'sandbox "%" already has % deployments', s.name, live_deployments
 			USING ERRCODE = 'configuration_limit_exceeded',
-				HINT = 'Remove old ones with nx.remove(deployment), or raise nx.max_deployments_per_sandbox.';
+				HINT = 'Remove old ones with nx.remove(deployment), or ask an administrator to raise nx.max_deployments_per_sandbox.';
+	END IF;
+	-- per-owner quota: the owner's row is locked, so the owner's concurrent
+	-- pushes (to any of its sandboxes) count each other
+	PERFORM nx._owner_for_update(s.owner);
+	SELECT count(*) INTO live_deployments FROM nx.deployments x JOIN nx.sandboxes y ON y.name = x.sandbox
+	WHERE y.owner = s.owner AND x.desired_state <> 'removed';
+	IF live_deployments >= max_per_owner THEN
+		RAISE EXCEPTION 'role "%" already has % deployments', s.owner, live_deployments
+			USING ERRCODE = 'configuration_limit_exceeded',
+				DETAIL = format('nx.max_deployments_per_owner is %s; deployments that were not removed count, in every sandbox of the owner.', max_per_owner),
+				HINT = 'Remove old ones with nx.remove(deployment), or ask an administrator to raise nx.max_deployments_per_owner.';
 	END IF;
 
 	report := nx._require_runnable(push.binary);
 	-- a full disk can take the whole cluster down: refuse a new blob that
-	-- does not fit with room to spare before writing any of it
-	IF NOT EXISTS (SELECT 1 FROM nx.blobs b WHERE b.sha256 = report.sha256) THEN
+	-- does not fit with room to spare before writing any of it.  Blobs
+	-- belong to one sandbox, whose row this transaction holds: nothing
+	-- else can be storing or deleting this one meanwhile.
+	IF NOT EXISTS (SELECT 1 FROM nx.blobs b WHERE b.sandbox = s.name AND b.sha256 = report.sha256) THEN
 		PERFORM nx._check_disk_space(report.size);
+		INSERT INTO nx.blobs (sandbox, sha256, size, bytes, machine, linkage, interpreter)
+		VALUES (s.name, report.sha256, report.size, push.binary, report.machine, report.linkage, report.interpreter);
 	END IF;
-	-- store the blob, or hold the stored one with FOR KEY SHARE so that a
-	-- concurrent drop_sandbox cannot delete it before this deployment
-	-- references it (nx._delete_unused_blobs); if one deleted it after the
-	-- conflict check, store it again
-	LOOP
-		INSERT INTO nx.blobs (sha256, size, bytes, machine, linkage, interpreter)
-		VALUES (report.sha256, report.size, push.binary, report.machine, report.linkage, report.interpreter)
-		ON CONFLICT (sha256) DO NOTHING;
-		EXIT WHEN FOUND;
-		PERFORM 1 FROM nx.blobs b WHERE b.sha256 = report.sha256 FOR KEY SHARE;
-		EXIT WHEN FOUND;
-	END LOOP;
 
-	BEGIN
-		INSERT INTO nx.deployments (sandbox, blob, label, args, env, port, slug, created_by)
-		VALUES (s.name, report.sha256, push.label, push.args, push.env,
-				nx._allocate_port(), nx._new_slug(), nx._caller())
-		RETURNING id INTO new_id;
-	EXCEPTION WHEN unique_violation THEN
-		-- only possible when this transaction's snapshot predates a
-		-- concurrent push that took the same port (REPEATABLE READ or
-		-- SERIALIZABLE): a retry will see it
-		RAISE EXCEPTION 'could not allocate a port: a concurrent push took it'
-			USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
-	END;
+	d.sandbox := s.name;
+	d.blob := report.sha256;
+	d.label := push.label;
+	d.args := push.args;
+	d.env := push.env;
+	d.created_by := nx._caller();
+	new_id := nx._insert_deployment(d);
 
 	PERFORM nx._event('push', s.name, new_id, s.owner,
 		jsonb_build_object('sha256', report.sha256, 'size', report.size,
-						   'label', push.label, 'linkage', report.linkage));
+						   'label', push.label, 'linkage', report.linkage,
+						   'name', d.binary_name));
 	PERFORM nx._routes_changed();
-	RETURN (SELECT st FROM nx.status st WHERE st.deployment = new_id);
+	SELECT * INTO result FROM nx._status_rows(new_id);
+	RETURN result;
 END
 $$;
 
@@ -196,6 +297,7 @@ DECLARE
 	owner name := (SELECT s.owner FROM nx.sandboxes s WHERE s.name = d.sandbox);
 	running boolean := EXISTS (SELECT 1 FROM nx.runtime r WHERE r.deployment = d.id
 							   AND r.state IN ('starting', 'ready'));
+	result nx.status;
 BEGIN
 	PERFORM nx._require_live(d, action);
 	IF action = 'start' AND NOT running THEN
@@ -209,7 +311,8 @@ BEGIN
 	PERFORM nx._event(action, d.sandbox, d.id, owner,
 		jsonb_build_object('from', d.desired_state, 'to', new_state));
 	PERFORM nx._routes_changed();
-	RETURN (SELECT st FROM nx.status st WHERE st.deployment = d.id);
+	SELECT * INTO result FROM nx._status_rows(d.id);
+	RETURN result;
 END
 $$;
 

@@ -64,6 +64,7 @@ AS $$
 DECLARE
 	s nx.sandboxes := nx._sandbox_for_update(promote.sandbox);
 	d nx.deployments;
+	result nx.status;
 BEGIN
 	IF promote.deployment IS NULL THEN
 		SELECT * INTO d FROM nx.deployments x
@@ -74,17 +75,15 @@ BEGIN
 				USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Push a binary first with nx.push().';
 		END IF;
 	ELSE
-		SELECT * INTO d FROM nx.deployments x WHERE x.id = promote.deployment FOR UPDATE;
+		-- a missing deployment and another sandbox's (maybe another
+		-- user's) answer the same: ids are sequential, and the error must
+		-- not tell which exist
+		SELECT * INTO d FROM nx.deployments x
+		WHERE x.id = promote.deployment AND x.sandbox = s.name FOR UPDATE;
 		IF NOT FOUND THEN
-			RAISE EXCEPTION 'deployment % does not exist', promote.deployment
+			RAISE EXCEPTION 'deployment % is not a deployment of sandbox "%"', promote.deployment, s.name
 				USING ERRCODE = 'undefined_object',
-					HINT = format('SELECT deployment FROM nx.status WHERE sandbox = %L lists the deployments of this sandbox.', s.name);
-		END IF;
-		IF d.sandbox <> s.name THEN
-			-- do not say which sandbox it belongs to: it may be another user's
-			RAISE EXCEPTION 'deployment % is not a deployment of sandbox "%"', d.id, s.name
-				USING ERRCODE = 'invalid_parameter_value',
-					HINT = format('SELECT deployment FROM nx.status WHERE sandbox = %L lists the deployments of this sandbox.', s.name);
+					HINT = format('nx.status lists the deployments of sandbox "%s".', s.name);
 		END IF;
 		PERFORM nx._require_live(d, 'promote');
 	END IF;
@@ -97,7 +96,8 @@ BEGIN
 		PERFORM nx._require_ready(d, 'promote', force);
 		PERFORM nx._make_production(s, d.id, 'promote', NULL);
 	END IF;
-	RETURN (SELECT st FROM nx.status st WHERE st.deployment = d.id);
+	SELECT * INTO result FROM nx._status_rows(d.id);
+	RETURN result;
 END
 $$;
 
@@ -114,6 +114,7 @@ DECLARE
 	s nx.sandboxes := nx._sandbox_for_update(rollback.sandbox);
 	last_promotion nx.promotions;
 	target nx.deployments;
+	result nx.status;
 BEGIN
 	SELECT * INTO last_promotion FROM nx.promotions p
 	WHERE p.sandbox = s.name AND p.kind = 'promote'
@@ -132,6 +133,7 @@ BEGIN
 	END IF;
 	PERFORM nx._require_ready(target, 'roll back to', force);
 	PERFORM nx._make_production(s, target.id, 'rollback', last_promotion.id);
-	RETURN (SELECT st FROM nx.status st WHERE st.deployment = target.id);
+	SELECT * INTO result FROM nx._status_rows(target.id);
+	RETURN result;
 END
 $$;

@@ -45,8 +45,13 @@ DECLARE
 	last timestamptz;
 	event_id bigint;
 BEGIN
+	-- a row its owner holds locked (an open transaction) is skipped, never
+	-- waited for (I13): the next pass tries again
 	UPDATE nx.deployments x SET asleep_since = now()
-	WHERE x.id = _mark_asleep.deployment AND x.desired_state = 'running' AND x.asleep_since IS NULL
+	WHERE x.id = (SELECT y.id FROM nx.deployments y
+				  WHERE y.id = _mark_asleep.deployment AND y.desired_state = 'running'
+					AND y.asleep_since IS NULL
+				  FOR NO KEY UPDATE SKIP LOCKED)
 	RETURNING * INTO d;
 	IF NOT FOUND THEN
 		RETURN false;
@@ -79,7 +84,10 @@ BEGIN
 		RAISE EXCEPTION 'deployment id must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF pg_has_role(nx._caller(), 'nx_router', 'MEMBER') THEN
-		SELECT * INTO d FROM nx.deployments x WHERE x.id = wake.deployment FOR UPDATE;
+		-- the router never waits for a row a user holds locked (I13): it
+		-- asks again on its next retry
+		SELECT * INTO d FROM nx.deployments x WHERE x.id = wake.deployment
+		FOR NO KEY UPDATE SKIP LOCKED;
 		IF NOT FOUND THEN
 			RETURN false;
 		END IF;
@@ -89,11 +97,10 @@ BEGIN
 	IF d.asleep_since IS NULL THEN
 		RETURN false;
 	END IF;
+	-- no write to nx.activity: a user's open transaction must never hold a
+	-- row the router's reports write (I13).  The idle timeout starts again
+	-- from the new start's ready_at anyway.
 	UPDATE nx.deployments x SET asleep_since = NULL WHERE x.id = d.id;
-	-- the wake is activity: the idle timeout starts again from now
-	INSERT INTO nx.activity AS a (deployment, last_activity) VALUES (d.id, now())
-	ON CONFLICT ON CONSTRAINT activity_pkey DO UPDATE
-		SET last_activity = greatest(a.last_activity, excluded.last_activity), updated_at = now();
 	SELECT s.owner INTO owner FROM nx.sandboxes s WHERE s.name = d.sandbox;
 	PERFORM nx._event('wake', d.sandbox, d.id, owner,
 		jsonb_build_object('asleep_since', d.asleep_since));

@@ -33,7 +33,8 @@ BEGIN
 		END IF;
 	ELSIF NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id = target AND d.sandbox = s.name) THEN
 		RAISE EXCEPTION 'deployment % is not a deployment of sandbox "%"', target, s.name
-			USING ERRCODE = 'invalid_parameter_value';
+			USING ERRCODE = 'undefined_object',
+				HINT = format('nx.status lists the deployments of sandbox "%s".', s.name);
 	END IF;
 	RETURN QUERY SELECT l FROM nx._read_log(target, lines) AS l;
 END
@@ -141,4 +142,64 @@ $$;
 CREATE FUNCTION nx.router_routes() RETURNS TABLE (host text, deployment bigint, desired_state text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT r.host, r.deployment, CASE WHEN r.asleep THEN 'asleep' ELSE r.desired_state END FROM nx.routes r $$;
+AS $$ SELECT r.host, r.deployment, CASE WHEN r.asleep THEN 'asleep' ELSE r.desired_state END FROM nx._all_routes() r $$;
+
+-- _is_tenant: is the role a direct member of nx_tenant (so that the
+-- pg_hba.conf rules that confine tenants apply to it)?  Tested on
+-- pg_auth_members, without inheriting superuser rights.
+CREATE FUNCTION nx._is_tenant(role oid) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT 1 FROM pg_auth_members m
+				   WHERE m.member = role
+					 AND m.roleid = (SELECT r.oid FROM pg_roles r WHERE r.rolname = 'nx_tenant'))
+$$;
+
+-- _desired_deployments: what the supervisor must have running, with
+-- everything a start needs: limits, the app's argv (args with $NAME
+-- expanded) and its whole environment (the platform's variables, then the
+-- sandbox's env, then the deployment's own overrides: the last one wins).
+-- pg_socket_dir and pg_port say where the cluster's unix socket is (the
+-- parameters are not named after columns: in a SQL function a column of
+-- the same name would win).
+-- database_ready: the sandbox's database exists, owned by its role, and
+-- that role is a member of nx_tenant (a role restored without the
+-- membership would not be confined: nothing of the sandbox starts until it
+-- is).  Only the supervisor calls this: it returns secrets.
+CREATE FUNCTION nx._desired_deployments(pg_socket_dir text, pg_port text)
+RETURNS TABLE (deployment bigint, sandbox text, owner name, database_name name, role_name name,
+			   blob text, restart_generation integer, uid_offset integer,
+			   memory_limit bigint, pids_limit integer, open_files_limit integer,
+			   cpu_weight integer, tmp_size bigint, argv text[], envp text[],
+			   database_ready boolean, binary_name text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT d.id, d.sandbox, s.owner, s.database_name, s.role_name, d.blob, d.restart_generation,
+		   s.uid_offset, s.memory_limit, s.pids_limit, s.open_files_limit, s.cpu_weight, s.tmp_size,
+		   nx._expand_args(d.args, jsonb_build_object(
+			   'PORT', d.port::text, 'NX_SANDBOX', d.sandbox, 'NX_DEPLOYMENT', d.id::text,
+			   'PGHOST', pg_socket_dir, 'PGPORT', pg_port, 'PGDATABASE', s.database_name,
+			   'PGUSER', s.role_name)),
+		   ARRAY['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/tmp', 'TMPDIR=/tmp', 'LANG=C.UTF-8',
+				 'PORT=' || d.port,
+				 format('DATABASE_URL=postgresql://%s:%s@/%s?host=%s&port=%s',
+						s.role_name, p.db_password, s.database_name, pg_socket_dir, pg_port),
+				 'PGHOST=' || pg_socket_dir, 'PGPORT=' || pg_port, 'PGDATABASE=' || s.database_name,
+				 'PGUSER=' || s.role_name, 'PGPASSWORD=' || p.db_password,
+				 'NX_SANDBOX=' || d.sandbox, 'NX_DEPLOYMENT=' || d.id]
+		   || coalesce((SELECT array_agg(e.name || '=' || e.value ORDER BY e.name)
+						FROM nx.env e WHERE e.sandbox = d.sandbox), '{}')
+		   || coalesce((SELECT array_agg(k || '=' || v ORDER BY k)
+						FROM jsonb_each_text(d.env) AS x(k, v)), '{}'),
+		   EXISTS (SELECT 1 FROM pg_database db JOIN pg_roles r ON r.oid = db.datdba
+				   WHERE db.datname = s.database_name AND r.rolname = s.role_name
+					 AND nx._is_tenant(r.oid)),
+		   d.binary_name
+	FROM nx.deployments d
+	JOIN nx.sandboxes s ON s.name = d.sandbox
+	JOIN nx.sandbox_secrets p ON p.sandbox = s.name
+	WHERE d.desired_state = 'running' AND d.asleep_since IS NULL
+	ORDER BY d.id
+$$;

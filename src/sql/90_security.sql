@@ -1,12 +1,16 @@
 -- 90_security.sql: who may read and call what, and what pg_dump carries.
 --
 -- PUBLIC gets nothing.  Members of nx_user may call the API functions and
--- read the tables and views; row-level security shows them only the rows
--- of sandboxes they may act on (nx._may_act).  Nobody but the extension
--- owner may write the tables: every change goes through a function that
--- checks ownership first.  Tenant roles (nx_tenant) get nothing here.
+-- read the views; no table (I12: see 25_views.sql for why not even with
+-- row-level security).  Every view shows only the rows of sandboxes the
+-- caller may act on, and every change goes through a function that checks
+-- ownership first.  Tenant roles (nx_tenant) get nothing here.
+--
+-- Row-level security stays enabled on every table, with no policy: should
+-- a grant ever slip, a non-owner reading a table sees no row at all.
 
 ALTER TABLE nx.sandboxes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.sandbox_secrets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.blobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.deployments ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.promotions ENABLE ROW LEVEL SECURITY;
@@ -17,46 +21,28 @@ ALTER TABLE nx.runtime ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.domains ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.activity ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.router_heartbeat ENABLE ROW LEVEL SECURITY;
-
--- Policies run as the querying role, and the tables they consult have
--- their own policies, so each step narrows to the caller's sandboxes.
-CREATE POLICY sandboxes_visible ON nx.sandboxes FOR SELECT TO nx_user
-	USING (nx._may_act(owner, current_user));
-CREATE POLICY deployments_visible ON nx.deployments FOR SELECT TO nx_user
-	USING (EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.name OPERATOR(pg_catalog.=) sandbox));
-CREATE POLICY blobs_visible ON nx.blobs FOR SELECT TO nx_user
-	USING (EXISTS (SELECT 1 FROM nx.deployments d WHERE d.blob OPERATOR(pg_catalog.=) sha256));
-CREATE POLICY promotions_visible ON nx.promotions FOR SELECT TO nx_user
-	USING (EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.name OPERATOR(pg_catalog.=) sandbox));
-CREATE POLICY env_visible ON nx.env FOR SELECT TO nx_user
-	USING (EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.name OPERATOR(pg_catalog.=) sandbox));
-CREATE POLICY kept_databases_visible ON nx.kept_databases FOR SELECT TO nx_user
-	USING (nx._may_act(owner, current_user));
-CREATE POLICY events_visible ON nx.events FOR SELECT TO nx_user
-	USING (nx._may_act(owner, current_user));
-CREATE POLICY runtime_visible ON nx.runtime FOR SELECT TO nx_user
-	USING (EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id OPERATOR(pg_catalog.=) deployment));
-CREATE POLICY domains_visible ON nx.domains FOR SELECT TO nx_user
-	USING (EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.name OPERATOR(pg_catalog.=) sandbox));
-CREATE POLICY activity_visible ON nx.activity FOR SELECT TO nx_user
-	USING (EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id OPERATOR(pg_catalog.=) deployment));
+ALTER TABLE nx.owners ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.ports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.uid_slots ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.retired_uid_offsets ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA nx FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nx FROM PUBLIC;
-GRANT SELECT ON nx.sandboxes, nx.blobs, nx.deployments, nx.promotions, nx.env,
-	nx.kept_databases, nx.events, nx.runtime, nx.sandbox_info, nx.status, nx.routes,
-	nx.domains, nx.activity, nx.stat_deployments TO nx_user;
+GRANT SELECT ON nx.sandbox_info, nx.status, nx.routes, nx.stat_deployments,
+	nx.event_log, nx.env_vars, nx.domain_info, nx.promotion_log,
+	nx.kept_database_info TO nx_user;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA nx FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-	nx.create_sandbox(text, text, integer, integer, integer, text, interval, integer, name),
+	nx.create_sandbox(text, text, integer, integer, integer, text, interval, integer, name, text),
+	nx.alter_sandbox(text, text, integer, integer, integer, text, interval, integer, text),
 	nx.drop_sandbox(text, boolean),
 	nx.drop_kept_database(text),
 	nx.set_env(text, text, text),
 	nx.unset_env(text, text),
 	nx.database_url(text),
 	nx.verify_binary(bytea),
-	nx.push(text, bytea, text, text[], jsonb),
+	nx.push(text, bytea, text, text[], jsonb, text),
 	nx.start(bigint),
 	nx.stop(bigint),
 	nx.restart(bigint),
@@ -66,9 +52,10 @@ GRANT EXECUTE ON FUNCTION
 	nx.logs(text, bigint, integer),
 	nx.wake(bigint),
 	nx.add_domain(text, text),
-	nx.remove_domain(text)
+	nx.remove_domain(text),
+	nx.check_domain(text)
 TO nx_user;
-GRANT EXECUTE ON FUNCTION nx.check_setup(), nx.route_hosts() TO nx_admin;
+GRANT EXECUTE ON FUNCTION nx.check_setup(), nx.route_hosts(), nx.approve_domain(text, text) TO nx_admin;
 -- the router sees hosts and deployment ids, wakes asleep deployments and
 -- reports traffic; nothing else
 GRANT USAGE ON SCHEMA nx TO nx_router;
@@ -78,18 +65,26 @@ GRANT EXECUTE ON FUNCTION
 	nx.wake(bigint),
 	nx.report_activity(boolean, bigint[], integer[], bigint[], bigint[], bigint[], bigint[])
 TO nx_router;
--- used by the views and policies above, which run as the querying role
+-- the views call these (as the querying role); each returns only the
+-- caller's rows
 GRANT EXECUTE ON FUNCTION
-	nx._may_act(name, name),
-	nx._setting(text),
-	nx._url(text),
-	nx._production_host(text),
-	nx._preview_host(text),
-	nx._supervisor_pid()
+	nx._sandbox_info_rows(),
+	nx._status_rows(bigint),
+	nx._route_rows(),
+	nx._stat_deployment_rows(),
+	nx._event_log_rows(),
+	nx._env_var_rows(),
+	nx._domain_info_rows(),
+	nx._promotion_log_rows(),
+	nx._kept_database_rows()
 TO nx_user;
 
 -- pg_dump of this database is the whole platform state (invariant I1).
+-- nx.ports and nx.uid_slots are filled at install and nx.runtime,
+-- nx.activity, nx.router_heartbeat and nx.retired_uid_offsets are
+-- derived state: not dumped.
 SELECT pg_catalog.pg_extension_config_dump('nx.sandboxes', '');
+SELECT pg_catalog.pg_extension_config_dump('nx.sandbox_secrets', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.deployments_id_seq', '');
@@ -100,3 +95,4 @@ SELECT pg_catalog.pg_extension_config_dump('nx.domains', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.kept_databases', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.events', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('nx.owners', '');

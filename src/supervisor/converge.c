@@ -206,32 +206,14 @@ TextArrayToCStrings(Datum array, int extra)
 }
 
 /*
- * the deployments converge wants running, with everything a start needs;
- * database_ready: the sandbox's database exists, owned by its role, and
- * that role is a member of nx_tenant, so that the pg_hba.conf rules that
- * confine tenants apply to it (a role restored without the membership
- * would not be confined: nothing of the sandbox starts until it is)
+ * the deployments converge wants running, with everything a start needs
+ * (see nx._desired_deployments in src/sql/60_supervisor.sql)
  */
 static const char *const deployments_sql =
-"SELECT d.id, d.sandbox, s.owner, s.database_name, s.role_name, d.blob, d.restart_generation, "
-"       s.uid_offset, s.memory_limit, s.pids_limit, s.open_files_limit, s.cpu_weight, s.tmp_size, "
-"       d.args, "
-"       ARRAY['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/tmp', 'TMPDIR=/tmp', 'LANG=C.UTF-8', "
-"             'PORT=' || d.port, "
-"             pg_catalog.format('DATABASE_URL=postgresql://%s:%s@/%s?host=%s&port=%s', "
-"                 s.role_name, s.db_password, s.database_name, $1, $2), "
-"             'PGHOST=' || $1, 'PGPORT=' || $2, 'PGDATABASE=' || s.database_name, "
-"             'PGUSER=' || s.role_name, 'PGPASSWORD=' || s.db_password, "
-"             'NX_SANDBOX=' || d.sandbox, 'NX_DEPLOYMENT=' || d.id] "
-"       || coalesce((SELECT pg_catalog.array_agg(e.name || '=' || e.value ORDER BY e.name) "
-"                    FROM nx.env e WHERE e.sandbox = d.sandbox), '{}') "
-"       || coalesce((SELECT pg_catalog.array_agg(k || '=' || v ORDER BY k) "
-"                    FROM pg_catalog.jsonb_each_text(d.env) AS x(k, v)), '{}') AS envp, "
-"       EXISTS (SELECT 1 FROM pg_catalog.pg_database db JOIN pg_catalog.pg_roles r ON r.oid = db.datdba "
-"               WHERE db.datname = s.database_name AND r.rolname = s.role_name "
-"               AND " IS_TENANT("r.oid") ") AS database_ready "
-"FROM nx.deployments d JOIN nx.sandboxes s ON s.name = d.sandbox "
-"WHERE d.desired_state = 'running' AND d.asleep_since IS NULL ORDER BY d.id";
+"SELECT deployment, sandbox, owner, database_name, role_name, blob, restart_generation, "
+"       uid_offset, memory_limit, pids_limit, open_files_limit, cpu_weight, tmp_size, "
+"       argv, envp, database_ready, binary_name "
+"FROM nx._desired_deployments($1, $2)";
 
 /* ConvergeDeployments walks the desired-running deployments (step 4). */
 static void
@@ -276,6 +258,7 @@ ConvergeDeployments(const NxHostSetup *host)
 		row.limits.tmp_bytes = DatumGetInt64(SPI_getbinval(t, td, 13, &isnull));
 		row.argv = TextArrayToCStrings(SPI_getbinval(t, td, 14, &isnull), 0);
 		row.envp = TextArrayToCStrings(SPI_getbinval(t, td, 15, &isnull), 0);
+		strlcpy(row.binary_name, SPI_getvalue(t, td, 17), sizeof(row.binary_name));
 		MemoryContextSwitchTo(old);
 
 		NxSlotWant(&row, host, DatumGetBool(SPI_getbinval(t, td, 16, &isnull)));

@@ -54,11 +54,12 @@ void
 NxProvisionRoles(void)
 {
 	const char *sql =
-		"SELECT s.role_name, s.db_password, s.connection_limit::text, "
+		"SELECT s.role_name, p.db_password, s.connection_limit::text, "
 		"       r.oid IS NOT NULL AS exists, "
 		"       coalesce(" IS_TENANT("r.oid") ", false) AS is_tenant, "
 		"       r.rolconnlimit = s.connection_limit AS limit_ok "
-		"FROM nx.sandboxes s LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name "
+		"FROM nx.sandboxes s JOIN nx.sandbox_secrets p ON p.sandbox = s.name "
+		"LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name "
 		"WHERE r.oid IS NULL OR NOT " IS_TENANT("r.oid") " OR r.rolconnlimit <> s.connection_limit";
 	SPITupleTable *rows;
 	uint64		n;

@@ -272,7 +272,7 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	spec.bwrap = nx_bwrap_path;
 	spec.init = host->init;
 	spec.binary = binary;
-	spec.binary_name = row->sandbox;
+	spec.binary_name = row->binary_name;
 	spec.run_dir = run_dir;
 	spec.pg_socket = host->pg_socket[0] ? host->pg_socket : NULL;
 	spec.argv = row->argv;

@@ -107,6 +107,7 @@ typedef struct NxDeploymentRow
 	char		database[NAMEDATALEN];
 	char		role[NAMEDATALEN];
 	char		blob[65];
+	char		binary_name[129];	/* /app/<binary_name>, argv[0] */
 	int			generation;
 	int			uid_offset;
 	NxLimits	limits;
