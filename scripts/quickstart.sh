@@ -11,8 +11,8 @@
 #      preloaded, nx.database = nx, the pg_hba lines for tenants)
 #   3. creates the control database "nx" and the extension in it
 #   4. builds the example app (examples/hello, a static C HTTP server),
-#      creates the sandbox "hello", pushes the binary and promotes it, and
-#      waits until the supervisor runs it in its sandbox
+#      creates the sandbox "hello", pushes the binary, waits until the
+#      supervisor runs it in its sandbox, and promotes it
 #   5. prints the deployment, its state, its preview URL and the
 #      production URL, and fetches both through the router with curl
 set -euo pipefail
@@ -102,7 +102,6 @@ if [ -z "$deployment" ]; then
 else
 	echo "build/hello (sha256 $sha) is already deployment $deployment"
 fi
-psql_nx -d nx -c "SELECT deployment, production FROM nx.promote('$SANDBOX', $deployment)" >/dev/null
 
 say "waiting for the supervisor to run it"
 state=
@@ -118,6 +117,8 @@ if [ "$state" != ready ]; then
 	psql_nx -d nx -c "SELECT line FROM nx.logs('$SANDBOX', $deployment, 20)" >&2
 	exit 1
 fi
+# production moves only to a deployment that is ready (health gate)
+psql_nx -d nx -c "SELECT deployment, production FROM nx.promote('$SANDBOX', $deployment)" >/dev/null
 
 say "your app"
 psql_nx -d nx -c "SELECT sandbox, deployment, label, state, pid, port, preview_url, production_url
@@ -161,5 +162,5 @@ or in psql -p $NX_PORT -d nx:
   SELECT * FROM nx.status;
   SELECT * FROM nx.verify_binary(pg_read_binary_file('/usr/bin/true'));
   SELECT * FROM nx.rollback('$SANDBOX');          -- after a second push + promote
-  SELECT action, sandbox, deployment, at FROM nx.events ORDER BY id DESC LIMIT 5;
+  SELECT action, sandbox, deployment, at FROM nx.event_log ORDER BY id DESC LIMIT 5;
 MSG
