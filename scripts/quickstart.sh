@@ -84,7 +84,7 @@ gcc -O2 -Wall -Wextra -static -o build/hello examples/hello/hello.c
 echo "built build/hello ($(stat -c %s build/hello) bytes, static)"
 
 say "sandbox $SANDBOX: push and promote"
-if [ "$(psql_nx -d nx -Atc "SELECT 1 FROM nx.sandboxes WHERE name = '$SANDBOX'")" != 1 ]; then
+if [ "$(psql_nx -d nx -Atc "SELECT 1 FROM nx.sandbox_info WHERE sandbox = '$SANDBOX'")" != 1 ]; then
 	psql_nx -d nx -c "SELECT sandbox, database_name, memory_limit, production_url FROM nx.create_sandbox('$SANDBOX')"
 fi
 # the same bytes already pushed (a second run)?  Reuse that deployment.
