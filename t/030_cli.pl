@@ -335,7 +335,7 @@ nx_fails('missing argument (env)', 1, 'env', 'app');
 nx_fails('missing argument (logs)', 1, 'logs');
 nx_fails('missing argument (create)', 1, 'create');
 nx_fails('missing option value', 1, 'push', 'app', $dbapp, '--label');
-nx_fails('bad deployment id', 1, 'restart', 'abc');
+nx_fails('bad deployment id', 1, 'restart', '12x');
 nx_fails('bad -n', 1, 'logs', 'app', '-n', '0');
 nx_fails('missing file', 1, 'push', 'app', "$dir/no-such-file");
 $err = nx_fails('no server', 2, '-d', "host=$dir/no-such-socket-dir port=1", 'ls');
