@@ -356,6 +356,7 @@ cmd_push(int argc, char **argv)
 		if (elf == NULL)
 		{
 			nx_error("out of memory");
+			free(bytes);
 			return NX_EXIT_SERVER;
 		}
 		nx_error("%s cannot run here: %s", pos[1], elf->problems[0].message);
@@ -367,6 +368,8 @@ cmd_push(int argc, char **argv)
 			nx_detail("detail", line);
 		}
 		nx_detail("hint", NxElfHint(elf, NX_ELF_HOST_MACHINE));
+		free(elf);
+		free(bytes);
 		return NX_EXIT_REFUSED;
 	}
 	free(elf);
@@ -474,6 +477,8 @@ cmd_push(int argc, char **argv)
 							 deployment, timeout, state, *last_error ? ": " : "", last_error);
 				add_logs(conn, pos[0], deployment, 20);
 				nx_finish(conn, NULL);
+				free(state);
+				free(last_error);
 				free(deployment);
 				free(derived);
 				return NX_EXIT_NOT_READY;
