@@ -272,6 +272,7 @@ cmd_push(int argc, char **argv)
 	const char *name = NULL;
 	char	   *derived = NULL;
 	bool		dashdash = false;
+	bool		name_changed = false;
 	const char *v;
 
 	for (int i = 1; i < argc; i++)
@@ -402,12 +403,8 @@ cmd_push(int argc, char **argv)
 	}
 	if (name == NULL)
 	{
-		bool		changed;
-
-		derived = default_name(pos[1], &changed);
+		derived = default_name(pos[1], &name_changed);
 		name = derived;
-		if (changed && !nx_global.json)
-			fprintf(stderr, "nx: note: binary name \"%s\" (from %s; --name sets another)\n", name, pos[1]);
 	}
 	conn = nx_connect();
 	{
@@ -433,6 +430,8 @@ cmd_push(int argc, char **argv)
 		printf("preview: %s\n", PQgetvalue(res, 0, PQfnumber(res, "preview_url")));
 		print_command(res);
 		fflush(stdout);
+		if (name_changed)
+			fprintf(stderr, "nx: note: binary name \"%s\" made from %s (--name sets another)\n", name, pos[1]);
 	}
 	PQclear(res);
 
