@@ -52,6 +52,9 @@ DATA = $(wildcard src/sql/versions/*.sql)
 
 REGRESS = setup verify sandboxes push promote env security events supervisor_api scale_to_zero
 REGRESS_OPTS = --inputdir=sql --temp-instance=./tmp_check --temp-config=sql/nx_regress.conf
+# a second schedule in an instance of its own that does not preload the
+# library (make installcheck runs it first)
+REGRESS_NO_PRELOAD = no_preload
 TAP_TESTS = 1
 
 # -Wno-unused-parameter: PostgreSQL's own headers (fmgr.h, ilist.h, bufpage.h)
@@ -59,7 +62,7 @@ TAP_TESTS = 1
 # stays on.
 PG_CPPFLAGS = -Isrc -Isrc/elf -Isrc/include -Wall -Wextra -Werror -Wno-unused-parameter
 
-EXTRA_CLEAN = build tmp_check
+EXTRA_CLEAN = build tmp_check tmp_check_no_preload
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -98,3 +101,10 @@ install-helpers: build/nx-init build/nx-spawn build/nx-router
 	$(INSTALL_PROGRAM) build/nx-init '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-init'
 	$(INSTALL_PROGRAM) build/nx-spawn '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-spawn'
 	$(INSTALL_PROGRAM) build/nx-router '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-router'
+
+# the no-preload schedule (see REGRESS_NO_PRELOAD), before the main one
+.PHONY: installcheck-no-preload
+installcheck: installcheck-no-preload
+installcheck-no-preload:
+	$(pg_regress_installcheck) --inputdir=sql --temp-instance=./tmp_check_no_preload \
+		--temp-config=sql/no_preload.conf --dbname=contrib_regression $(REGRESS_NO_PRELOAD)

@@ -11,6 +11,9 @@
 
 #include "compat.h"
 
+#include "miscadmin.h"
+#include "utils/guc.h"
+
 /* URLs and routing */
 extern char *nx_domain;
 extern int	nx_http_port;
@@ -46,6 +49,20 @@ extern int	nx_max_connection_limit;
 extern int	nx_max_database_quota;	/* MB */
 extern int	nx_max_sandboxes_per_owner;
 extern int	nx_max_deployments_per_owner;
+
+/*
+ * NxRestartContext is the context of a setting that needs a restart:
+ * PGC_POSTMASTER while the library is preloaded, else PGC_SIGHUP.
+ * PostgreSQL refuses (FATAL) to define a PGC_POSTMASTER setting after
+ * start-up, which a session does when it loads the library without the
+ * preload (the extension then works as a control plane with no supervisor,
+ * and only views and nx.check_setup read these settings).
+ */
+static inline GucContext
+NxRestartContext(void)
+{
+	return process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
+}
 
 /* NxGucInit defines every nx.* setting; called once from _PG_init. */
 extern void NxGucInit(void);

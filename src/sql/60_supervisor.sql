@@ -107,7 +107,16 @@ BEGIN
 	detail := CASE WHEN nx._supervisor_pid() > 0
 				   THEN format('running (pid %s) for database %L', nx._supervisor_pid(), nx._setting('nx.database'))
 				   ELSE 'not running' END;
-	fix := CASE WHEN NOT ok THEN format('set nx.database = %L (and nx.supervisor = on) in postgresql.conf and restart', current_database()) END;
+	-- the first cause that applies
+	fix := CASE WHEN ok THEN NULL
+				WHEN NOT preload ~ '(^|[\s,])"?nx_sandbox"?($|[\s,])'
+				THEN 'it runs only when nx_sandbox is in shared_preload_libraries (see that row), then restart'
+				WHEN nx._setting('nx.supervisor') <> 'on'
+				THEN 'set nx.supervisor = on in postgresql.conf and restart'
+				WHEN nx._setting('nx.database') <> current_database()
+				THEN format('it serves database %L: set nx.database = %L in postgresql.conf and restart',
+							nx._setting('nx.database'), current_database())
+				ELSE 'read the server log (lines starting with "nx supervisor")' END;
 	RETURN NEXT;
 
 	SELECT 'pg_hba', h.ok, true, h.detail, h.fix INTO check_name, ok, required, detail, fix
