@@ -35,6 +35,7 @@ OBJS = \
 	src/supervisor/converge.o \
 	src/supervisor/idle.o \
 	src/supervisor/router_proc.o \
+	src/supervisor/domains.o \
 	src/runtime/launch.o \
 	src/runtime/cgroup.o \
 	src/runtime/util.o
@@ -84,8 +85,9 @@ $(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql: src/sql/00_roles.sql \
 -include src/runtime/runtime.mk
 -include control/nx/nx.mk
 -include src/router/router.mk
+-include src/dnscheck/dnscheck.mk
 
-all: build/nx-init build/nx-spawn build/nx-router
+all: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck
 
 # the nx command-line client goes where users find it
 NX_BINDIR ?= /usr/local/bin
@@ -96,11 +98,12 @@ install-client: build/nx
 	$(MKDIR_P) '$(DESTDIR)$(NX_BINDIR)'
 	$(INSTALL_PROGRAM) build/nx '$(DESTDIR)$(NX_BINDIR)/nx'
 
-install-helpers: build/nx-init build/nx-spawn build/nx-router
+install-helpers: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck
 	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)/nx_sandbox'
 	$(INSTALL_PROGRAM) build/nx-init '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-init'
 	$(INSTALL_PROGRAM) build/nx-spawn '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-spawn'
 	$(INSTALL_PROGRAM) build/nx-router '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-router'
+	$(INSTALL_PROGRAM) build/nx-dnscheck '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-dnscheck'
 
 # the no-preload schedule (see REGRESS_NO_PRELOAD), before the main one
 .PHONY: installcheck-no-preload

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 char	   *nx_domain = NULL;
+char	   *nx_dns_resolver = NULL;
 int			nx_http_port = 8080;
 char	   *nx_port_range = NULL;
 int			nx_port_range_first = 20000;
@@ -131,6 +132,34 @@ CheckDomain(char **newval, void **extra, GucSource source)
 
 static void NxCeilingGucInit(void);
 
+/*
+ * CheckDnsResolver accepts "" or an IPv4 address with an optional :PORT:
+ * it becomes an argument of nx-dnscheck.
+ */
+static bool
+CheckDnsResolver(char **newval, void **extra, GucSource source)
+{
+	unsigned int a,
+				b,
+				c,
+				d,
+				port = 53;
+	int			consumed = 0;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if ((sscanf(*newval, "%3u.%3u.%3u.%3u%n", &a, &b, &c, &d, &consumed) == 4 &&
+		 (*newval)[consumed] == '\0') ||
+		(sscanf(*newval, "%3u.%3u.%3u.%3u:%5u%n", &a, &b, &c, &d, &port, &consumed) == 5 &&
+		 (*newval)[consumed] == '\0'))
+	{
+		if (a <= 255 && b <= 255 && c <= 255 && d <= 255 && port >= 1 && port <= 65535)
+			return true;
+	}
+	GUC_check_errdetail("nx.dns_resolver must be empty or an IPv4 address with an optional port, such as \"127.0.0.1:5353\".");
+	return false;
+}
+
 /* NxGucInit defines the control plane's nx.* settings. */
 void
 NxGucInit(void)
@@ -140,6 +169,11 @@ NxGucInit(void)
 							   "Production: <sandbox>.<domain>; preview: <slug>.preview.<domain>.",
 							   &nx_domain, "localhost", PGC_SIGHUP, 0,
 							   CheckDomain, NULL, NULL);
+	DefineCustomStringVariable("nx.dns_resolver",
+							   "DNS server the supervisor asks for custom domains' TXT records, as ADDR[:PORT] (IPv4).",
+							   "Empty: the system's resolvers (/etc/resolv.conf).",
+							   &nx_dns_resolver, "", PGC_SIGHUP, 0,
+							   CheckDnsResolver, NULL, NULL);
 	DefineCustomIntVariable("nx.http_port",
 							"TCP port the router listens on; part of every URL.",
 							NULL, &nx_http_port, 8080, 1, 65535, PGC_SIGHUP, 0,

@@ -17,6 +17,7 @@
 /* URLs and routing */
 extern char *nx_domain;
 extern int	nx_http_port;
+extern char *nx_dns_resolver;	/* custom-domain TXT lookups; "" = the system's */
 
 /* deployments */
 extern char *nx_port_range;

@@ -11,6 +11,7 @@
  * Postmaster death: everything is killed at once.
  */
 #include "supervisor.h"
+#include "domains.h"
 #include "router_proc.h"
 #include "slots.h"
 
@@ -77,6 +78,7 @@ static void
 NxSupervisorDetach(int code, Datum arg)
 {
 	NxRouterStop(SIGKILL);
+	NxDomainChecksKill();
 	NxSlotsKillAll();
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = NULL;
