@@ -129,6 +129,15 @@ NxSupervisorMain(Datum arg)
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * No user's open transaction may hold the supervisor up (I13): the rows
+	 * it changes that users can lock are skipped when locked (SKIP LOCKED
+	 * in nx._mark_asleep and the domain checks), and anything else waits at
+	 * most this long; the statement fails, the pass logs it, and the next
+	 * pass tries again.
+	 */
+	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
+
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = MyLatch;
 	NxShared->supervisor_pid = MyProcPid;
