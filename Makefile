@@ -51,7 +51,7 @@ SQL_PARTS = $(sort $(wildcard src/sql/[0-9][0-9]_*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql
 DATA = $(wildcard src/sql/versions/*.sql)
 
-REGRESS = setup verify sandboxes push promote env security events supervisor_api scale_to_zero
+REGRESS = setup verify sandboxes push promote env security events supervisor_api scale_to_zero preview_databases
 REGRESS_OPTS = --inputdir=sql --temp-instance=./tmp_check --temp-config=sql/nx_regress.conf
 # a second schedule in an instance of its own that does not preload the
 # library (make installcheck runs it first)

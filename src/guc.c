@@ -30,6 +30,17 @@ int			nx_default_tmp_size = 64;
 int			nx_default_idle_timeout = 900;
 int			nx_default_connection_limit = 20;
 int			nx_default_database_quota = 1024;
+int			nx_default_preview_database = NX_PREVIEW_DATABASE_BRANCH;
+int			nx_max_branch_size = 1024;
+int			nx_max_branches_per_sandbox = 5;
+
+/* the values of nx.default_preview_database */
+static const struct config_enum_entry preview_database_options[] = {
+	{"branch", NX_PREVIEW_DATABASE_BRANCH, false},
+	{"empty", NX_PREVIEW_DATABASE_EMPTY, false},
+	{"production", NX_PREVIEW_DATABASE_PRODUCTION, false},
+	{NULL, 0, false}
+};
 int			nx_max_memory_limit = 4096;
 int			nx_max_pids_limit = 1024;
 int			nx_max_open_files_limit = 65536;
@@ -230,6 +241,21 @@ NxGucInit(void)
 							"Size a new sandbox's database may reach before it refuses writes.",
 							NULL, &nx_default_database_quota, 1024, 1, 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomEnumVariable("nx.default_preview_database",
+							 "Database a new sandbox's preview deployments get: branch, empty or production.",
+							 "branch: a copy of production's database taken at push; empty: an empty one of "
+							 "its own; production: the production database itself (shared).",
+							 &nx_default_preview_database, NX_PREVIEW_DATABASE_BRANCH,
+							 preview_database_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_branch_size",
+							"Largest production database a push may branch (copy) for a preview.",
+							"Larger ones are refused: push with database => 'empty' or 'production'.",
+							&nx_max_branch_size, 1024, 1, 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_branches_per_sandbox",
+							"Most deployments with a database of their own (branch or empty) one sandbox may hold.",
+							NULL, &nx_max_branches_per_sandbox, 5, 0, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	NxCeilingGucInit();
 }
 

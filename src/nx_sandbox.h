@@ -37,6 +37,15 @@ extern int	nx_default_idle_timeout;	/* seconds, 0 = never */
 extern int	nx_default_connection_limit;
 extern int	nx_default_database_quota;	/* MB */
 
+/* preview databases */
+extern int	nx_default_preview_database;	/* NX_PREVIEW_DATABASE_* */
+extern int	nx_max_branch_size;		/* MB */
+extern int	nx_max_branches_per_sandbox;
+
+#define NX_PREVIEW_DATABASE_BRANCH 0
+#define NX_PREVIEW_DATABASE_EMPTY 1
+#define NX_PREVIEW_DATABASE_PRODUCTION 2
+
 /*
  * ceilings: the most any sandbox may ask for (invariant I14); nx_user chooses
  * limits below them, nx_admin raises them in postgresql.conf

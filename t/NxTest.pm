@@ -37,6 +37,9 @@ nx.database_pool_size = 1
 # tests push and create far more than one developer would
 nx.max_deployments_per_owner = 100000
 nx.max_sandboxes_per_owner = 65535
+# tests of other features push previews onto the production database, as
+# 0.3.0 did; the preview-database tests choose their modes themselves
+nx.default_preview_database = 'production'
 # the test harness turns this off; the platform relies on it (the default)
 restart_after_crash = on
 # tests start their own router on a free port (t/020_router.pl also tests
