@@ -35,6 +35,7 @@ OBJS = \
 	src/supervisor/converge.o \
 	src/supervisor/idle.o \
 	src/supervisor/router_proc.o \
+	src/supervisor/domains.o \
 	src/runtime/launch.o \
 	src/runtime/cgroup.o \
 	src/runtime/util.o
@@ -50,8 +51,11 @@ SQL_PARTS = $(sort $(wildcard src/sql/[0-9][0-9]_*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql
 DATA = $(wildcard src/sql/versions/*.sql)
 
-REGRESS = setup verify sandboxes push promote env security events supervisor_api scale_to_zero
+REGRESS = setup verify sandboxes push promote env security events supervisor_api scale_to_zero preview_databases
 REGRESS_OPTS = --inputdir=sql --temp-instance=./tmp_check --temp-config=sql/nx_regress.conf
+# a second schedule in an instance of its own that does not preload the
+# library (make installcheck runs it first)
+REGRESS_NO_PRELOAD = no_preload
 TAP_TESTS = 1
 
 # -Wno-unused-parameter: PostgreSQL's own headers (fmgr.h, ilist.h, bufpage.h)
@@ -59,7 +63,7 @@ TAP_TESTS = 1
 # stays on.
 PG_CPPFLAGS = -Isrc -Isrc/elf -Isrc/include -Wall -Wextra -Werror -Wno-unused-parameter
 
-EXTRA_CLEAN = build tmp_check
+EXTRA_CLEAN = build tmp_check tmp_check_no_preload
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -81,8 +85,9 @@ $(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql: src/sql/00_roles.sql \
 -include src/runtime/runtime.mk
 -include control/nx/nx.mk
 -include src/router/router.mk
+-include src/dnscheck/dnscheck.mk
 
-all: build/nx-init build/nx-spawn build/nx-router
+all: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck
 
 # the nx command-line client goes where users find it
 NX_BINDIR ?= /usr/local/bin
@@ -93,8 +98,16 @@ install-client: build/nx
 	$(MKDIR_P) '$(DESTDIR)$(NX_BINDIR)'
 	$(INSTALL_PROGRAM) build/nx '$(DESTDIR)$(NX_BINDIR)/nx'
 
-install-helpers: build/nx-init build/nx-spawn build/nx-router
+install-helpers: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck
 	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)/nx_sandbox'
 	$(INSTALL_PROGRAM) build/nx-init '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-init'
 	$(INSTALL_PROGRAM) build/nx-spawn '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-spawn'
 	$(INSTALL_PROGRAM) build/nx-router '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-router'
+	$(INSTALL_PROGRAM) build/nx-dnscheck '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-dnscheck'
+
+# the no-preload schedule (see REGRESS_NO_PRELOAD), before the main one
+.PHONY: installcheck-no-preload
+installcheck: installcheck-no-preload
+installcheck-no-preload:
+	$(pg_regress_installcheck) --inputdir=sql --temp-instance=./tmp_check_no_preload \
+		--temp-config=sql/no_preload.conf --dbname=contrib_regression $(REGRESS_NO_PRELOAD)

@@ -22,6 +22,8 @@ PACKAGES=(
 	# test: TAP, HTTP clients, load, and the Go example (static, lib/pq
 	# from Debian so no network is needed to build it)
 	libipc-run-perl curl wrk golang-go golang-github-lib-pq-dev
+	# test: a real DNS server for custom-domain verification (t/016)
+	dnsmasq-base
 )
 if [ "${1:-}" = --bench ]; then
 	PACKAGES+=(haproxy nginx-light caddy hyperfine strace)

@@ -67,6 +67,11 @@ if [ "$(id -u)" = 0 ]; then
 else
 	WORK=$ROOT
 fi
+# where the TAP tests note their clusters (see sweep_test_cgroups)
+SYSID_FILE=$WORK/tmp_check_sysids
+: > "$SYSID_FILE"
+[ "$(id -u)" = 0 ] && chown "$RUNAS": "$SYSID_FILE"
+export NX_TEST_SYSID_FILE=$SYSID_FILE
 
 step "ELF reader unit test" make -s -C "$WORK" elf-unit-test
 step "ELF reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-elf FUZZ_SECONDS="$FUZZ_SECONDS"
@@ -83,7 +88,7 @@ if [ "$(id -u)" = 0 ]; then
 	pg_dropcluster 15 nxci --stop >/dev/null 2>&1 || true
 fi
 if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" \
-	NX_TEST_SMALL_FS="${NX_TEST_SMALL_FS:-}" make -C "$WORK" installcheck; then
+	NX_TEST_SMALL_FS="${NX_TEST_SMALL_FS:-}" NX_TEST_SYSID_FILE="$SYSID_FILE" make -C "$WORK" installcheck; then
 	[ -f "$WORK/regression.diffs" ] && { echo "=== regression.diffs"; cat "$WORK/regression.diffs"; }
 	for f in "$WORK"/tmp_check/log/regress_log_*; do
 		[ -f "$f" ] && { echo "=== $f (last 60 lines)"; tail -n 60 "$f"; }
@@ -91,15 +96,28 @@ if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQ
 fi
 
 # test clusters end with an immediate stop and are deleted, so no later
-# supervisor of theirs removes their (empty) per-deployment cgroups: do it
-# here.  rmdir removes only empty ones; nothing that runs is touched.
-if [ "$(id -u)" = 0 ]; then
-	for d in /sys/fs/cgroup/nx_sandbox/c*_d* /sys/fs/cgroup/unified/nx_sandbox/c*_d* \
-		/sys/fs/cgroup/memory/nx_sandbox/c*_d* /sys/fs/cgroup/pids/nx_sandbox/c*_d* \
-		/sys/fs/cgroup/cpu/nx_sandbox/c*_d*; do
-		[ -d "$d" ] && rmdir "$d" 2>/dev/null
+# supervisor of theirs removes their (empty) per-deployment cgroups.  Each
+# test cluster's system identifier was noted (t/NxTest.pm,
+# NX_TEST_SYSID_FILE): remove the cgroups named after those, and only
+# those.  Other clusters on this host (the quickstart's, still serving, or
+# anyone's) keep theirs; rmdir removes only empty ones, and a failure is
+# not this run's business.
+sweep_test_cgroups() {
+	local sysid d
+	[ -s "$SYSID_FILE" ] || return 0
+	sort -u "$SYSID_FILE" | while read -r sysid; do
+		for d in /sys/fs/cgroup/nx_sandbox /sys/fs/cgroup/unified/nx_sandbox \
+			/sys/fs/cgroup/memory/nx_sandbox /sys/fs/cgroup/pids/nx_sandbox \
+			/sys/fs/cgroup/cpu/nx_sandbox; do
+			for c in "$d"/c"$sysid"_d*; do
+				[ -d "$c" ] && { rmdir "$c" 2>/dev/null || true; }
+			done
+		done
 	done
-	true
+	return 0
+}
+if [ "$(id -u)" = 0 ]; then
+	sweep_test_cgroups
 fi
 
 echo "suites: $passed passed, $failed failed"

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 char	   *nx_domain = NULL;
+char	   *nx_dns_resolver = NULL;
 int			nx_http_port = 8080;
 char	   *nx_port_range = NULL;
 int			nx_port_range_first = 20000;
@@ -29,6 +30,17 @@ int			nx_default_tmp_size = 64;
 int			nx_default_idle_timeout = 900;
 int			nx_default_connection_limit = 20;
 int			nx_default_database_quota = 1024;
+int			nx_default_preview_database = NX_PREVIEW_DATABASE_BRANCH;
+int			nx_max_branch_size = 1024;
+int			nx_max_branches_per_sandbox = 5;
+
+/* the values of nx.default_preview_database */
+static const struct config_enum_entry preview_database_options[] = {
+	{"branch", NX_PREVIEW_DATABASE_BRANCH, false},
+	{"empty", NX_PREVIEW_DATABASE_EMPTY, false},
+	{"production", NX_PREVIEW_DATABASE_PRODUCTION, false},
+	{NULL, 0, false}
+};
 int			nx_max_memory_limit = 4096;
 int			nx_max_pids_limit = 1024;
 int			nx_max_open_files_limit = 65536;
@@ -131,6 +143,34 @@ CheckDomain(char **newval, void **extra, GucSource source)
 
 static void NxCeilingGucInit(void);
 
+/*
+ * CheckDnsResolver accepts "" or an IPv4 address with an optional :PORT:
+ * it becomes an argument of nx-dnscheck.
+ */
+static bool
+CheckDnsResolver(char **newval, void **extra, GucSource source)
+{
+	unsigned int a,
+				b,
+				c,
+				d,
+				port = 53;
+	int			consumed = 0;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if ((sscanf(*newval, "%3u.%3u.%3u.%3u%n", &a, &b, &c, &d, &consumed) == 4 &&
+		 (*newval)[consumed] == '\0') ||
+		(sscanf(*newval, "%3u.%3u.%3u.%3u:%5u%n", &a, &b, &c, &d, &port, &consumed) == 5 &&
+		 (*newval)[consumed] == '\0'))
+	{
+		if (a <= 255 && b <= 255 && c <= 255 && d <= 255 && port >= 1 && port <= 65535)
+			return true;
+	}
+	GUC_check_errdetail("nx.dns_resolver must be empty or an IPv4 address with an optional port, such as \"127.0.0.1:5353\".");
+	return false;
+}
+
 /* NxGucInit defines the control plane's nx.* settings. */
 void
 NxGucInit(void)
@@ -140,6 +180,11 @@ NxGucInit(void)
 							   "Production: <sandbox>.<domain>; preview: <slug>.preview.<domain>.",
 							   &nx_domain, "localhost", PGC_SIGHUP, 0,
 							   CheckDomain, NULL, NULL);
+	DefineCustomStringVariable("nx.dns_resolver",
+							   "DNS server the supervisor asks for custom domains' TXT records, as ADDR[:PORT] (IPv4).",
+							   "Empty: the system's resolvers (/etc/resolv.conf).",
+							   &nx_dns_resolver, "", PGC_SIGHUP, 0,
+							   CheckDnsResolver, NULL, NULL);
 	DefineCustomIntVariable("nx.http_port",
 							"TCP port the router listens on; part of every URL.",
 							NULL, &nx_http_port, 8080, 1, 65535, PGC_SIGHUP, 0,
@@ -196,6 +241,21 @@ NxGucInit(void)
 							"Size a new sandbox's database may reach before it refuses writes.",
 							NULL, &nx_default_database_quota, 1024, 1, 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomEnumVariable("nx.default_preview_database",
+							 "Database a new sandbox's preview deployments get: branch, empty or production.",
+							 "branch: a copy of production's database taken at push; empty: an empty one of "
+							 "its own; production: the production database itself (shared).",
+							 &nx_default_preview_database, NX_PREVIEW_DATABASE_BRANCH,
+							 preview_database_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_branch_size",
+							"Largest production database a push may branch (copy) for a preview.",
+							"Larger ones are refused: push with database => 'empty' or 'production'.",
+							&nx_max_branch_size, 1024, 1, 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.max_branches_per_sandbox",
+							"Most deployments with a database of their own (branch or empty) one sandbox may hold.",
+							NULL, &nx_max_branches_per_sandbox, 5, 0, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	NxCeilingGucInit();
 }
 

@@ -11,9 +11,13 @@
 
 #include "compat.h"
 
+#include "miscadmin.h"
+#include "utils/guc.h"
+
 /* URLs and routing */
 extern char *nx_domain;
 extern int	nx_http_port;
+extern char *nx_dns_resolver;	/* custom-domain TXT lookups; "" = the system's */
 
 /* deployments */
 extern char *nx_port_range;
@@ -33,6 +37,15 @@ extern int	nx_default_idle_timeout;	/* seconds, 0 = never */
 extern int	nx_default_connection_limit;
 extern int	nx_default_database_quota;	/* MB */
 
+/* preview databases */
+extern int	nx_default_preview_database;	/* NX_PREVIEW_DATABASE_* */
+extern int	nx_max_branch_size;		/* MB */
+extern int	nx_max_branches_per_sandbox;
+
+#define NX_PREVIEW_DATABASE_BRANCH 0
+#define NX_PREVIEW_DATABASE_EMPTY 1
+#define NX_PREVIEW_DATABASE_PRODUCTION 2
+
 /*
  * ceilings: the most any sandbox may ask for (invariant I14); nx_user chooses
  * limits below them, nx_admin raises them in postgresql.conf
@@ -46,6 +59,20 @@ extern int	nx_max_connection_limit;
 extern int	nx_max_database_quota;	/* MB */
 extern int	nx_max_sandboxes_per_owner;
 extern int	nx_max_deployments_per_owner;
+
+/*
+ * NxRestartContext is the context of a setting that needs a restart:
+ * PGC_POSTMASTER while the library is preloaded, else PGC_SIGHUP.
+ * PostgreSQL refuses (FATAL) to define a PGC_POSTMASTER setting after
+ * start-up, which a session does when it loads the library without the
+ * preload (the extension then works as a control plane with no supervisor,
+ * and only views and nx.check_setup read these settings).
+ */
+static inline GucContext
+NxRestartContext(void)
+{
+	return process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
+}
 
 /* NxGucInit defines every nx.* setting; called once from _PG_init. */
 extern void NxGucInit(void);

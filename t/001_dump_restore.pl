@@ -16,7 +16,8 @@ sub new_node
 	my ($name) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
-	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'nx_sandbox'\nnx.supervisor = off");
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'nx_sandbox'\nnx.supervisor = off\nnx.default_preview_database = production");
 	$node->start;
 	return $node;
 }
@@ -42,6 +43,7 @@ $source->safe_psql('control', q{
 	SELECT nx.promote('app', 3, force => true);
 	SELECT nx.rollback('app', force => true);
 	SELECT nx.promote('web', force => true);
+	SELECT nx.push('web', f, label => 'preview', database => 'branch') FROM bin;
 	SELECT nx.add_domain('app', 'shop.example.com');
 	SELECT nx.stop(4);
 	SELECT nx.set_env('app', 'SECRET', E'with \'quotes\' and\nnewlines');
@@ -53,6 +55,7 @@ $source->safe_psql('control', q{
 my %queries = (
 	sandboxes => 'SELECT s::text FROM nx.sandboxes s ORDER BY name',
 	secrets => 'SELECT x::text FROM nx.sandbox_secrets x ORDER BY sandbox',
+	deployment_secrets => 'SELECT x::text FROM nx.deployment_secrets x ORDER BY deployment',
 	owners => 'SELECT o::text FROM nx.owners o ORDER BY owner',
 	blobs => q{SELECT sandbox, sha256, size, machine, linkage, interpreter, created_at,
 		encode(sha256(bytes), 'hex') FROM nx.blobs ORDER BY sandbox, sha256},
@@ -67,8 +70,9 @@ my %queries = (
 		SELECT last_value FROM nx.events_id_seq},
 );
 my %before = map { $_ => $source->safe_psql('control', $queries{$_}) } keys %queries;
-cmp_ok(scalar(split /\n/, $before{deployments}), '==', 4, 'source has 4 deployments (dropped sandbox gone)');
-cmp_ok(scalar(split /\n/, $before{blobs}), '==', 4, 'source has 4 blobs (3 in app, 1 in web: blobs belong to a sandbox)');
+cmp_ok(scalar(split /\n/, $before{deployments}), '==', 5, 'source has 5 deployments (dropped sandbox gone)');
+cmp_ok(scalar(split /\n/, $before{blobs}), '==', 5, 'source has 5 blobs (3 in app, 2 in web: blobs belong to a sandbox)');
+cmp_ok(scalar(split /\n/, $before{deployment_secrets}), '==', 1, 'the branch deployment has its own secret');
 
 my $dump = $PostgreSQL::Test::Utils::tmp_check . '/control.dump';
 $source->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $source->connstr('control') ],

@@ -37,6 +37,9 @@ nx.database_pool_size = 1
 # tests push and create far more than one developer would
 nx.max_deployments_per_owner = 100000
 nx.max_sandboxes_per_owner = 65535
+# tests of other features push previews onto the production database, as
+# 0.3.0 did; the preview-database tests choose their modes themselves
+nx.default_preview_database = 'production'
 # the test harness turns this off; the platform relies on it (the default)
 restart_after_crash = on
 # tests start their own router on a free port (t/020_router.pl also tests
@@ -53,8 +56,25 @@ nx.router = off
 	  . "local postgres nx_router scram-sha-256\n" . $rules;
 	close $fh;
 	$node->start;
+	nx_record_cluster($node);
 	$node->safe_psql('postgres', 'CREATE EXTENSION nx_sandbox') unless $no_extension;
 	return $node;
+}
+
+# nx_record_cluster(NODE): note NODE's system identifier in
+# $NX_TEST_SYSID_FILE (scripts/test-all.sh sets it): its supervisor names
+# its cgroups after it, and test clusters end with an immediate stop that
+# leaves them behind.  test-all.sh removes those, and only those, at the
+# end: other clusters on the host keep theirs.
+sub nx_record_cluster
+{
+	my ($node) = @_;
+	my $file = $ENV{NX_TEST_SYSID_FILE};
+	return unless $file;
+	my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+	open my $fh, '>>', $file or die "cannot append to $file: $!";
+	printf $fh "%016x\n", $sysid;
+	close $fh;
 }
 
 # nx_require_host_setup(NODE): skip the whole test when the host cannot run

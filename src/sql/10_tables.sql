@@ -22,11 +22,13 @@ CREATE TABLE nx.sandboxes (
 	created_by		name NOT NULL,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	uid_offset		integer NOT NULL UNIQUE CHECK (uid_offset BETWEEN 1 AND 65535),
-	database_quota	bigint NOT NULL CHECK (database_quota BETWEEN 1048576 AND 1099511627776)
+	database_quota	bigint NOT NULL CHECK (database_quota BETWEEN 1048576 AND 1099511627776),
+	preview_database text NOT NULL CHECK (preview_database IN ('branch', 'empty', 'production'))
 );
 COMMENT ON TABLE nx.sandboxes IS 'One row per sandbox (app): owner, limits, database and role names';
 COMMENT ON COLUMN nx.sandboxes.uid_offset IS 'The sandbox runs as host uid (start of this cluster''s slice of the cluster user''s /etc/subuid range) + uid_offset';
 COMMENT ON COLUMN nx.sandboxes.database_quota IS 'Size its database may reach; past it the supervisor makes it refuse writes';
+COMMENT ON COLUMN nx.sandboxes.preview_database IS 'Database a new preview deployment gets: branch (a copy of production''s), empty, or production (shared)';
 
 -- The secrets of a sandbox, apart from everything a user may read (I12):
 -- nx_user has no privilege on this table, not even through a view.  Only
@@ -86,6 +88,12 @@ CREATE TABLE nx.deployments (
 	removed_at		timestamptz,
 	asleep_since	timestamptz,
 	binary_name		text NOT NULL CHECK (binary_name ~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$'),
+	database_mode	text NOT NULL DEFAULT 'production'
+					CHECK (database_mode IN ('production', 'branch', 'empty')),
+	promote_from	bigint REFERENCES nx.deployments (id),
+	promote_pending	boolean NOT NULL DEFAULT false,
+	CONSTRAINT deployments_promote_pending_check
+		CHECK (NOT promote_pending OR (promote_from IS NOT NULL AND database_mode = 'production')),
 	CHECK ((desired_state = 'removed') = (port IS NULL)),
 	CHECK ((desired_state = 'removed') = (removed_at IS NOT NULL)),
 	CHECK (NOT (is_production AND desired_state = 'removed')),
@@ -97,9 +105,22 @@ CREATE INDEX deployments_sandbox ON nx.deployments (sandbox, id);
 CREATE INDEX deployments_blob ON nx.deployments (sandbox, blob);
 COMMENT ON TABLE nx.deployments IS 'Pushed binaries placed in a sandbox, each with a port and a preview URL';
 COMMENT ON COLUMN nx.deployments.restart_generation IS 'Bumped by nx.restart; the supervisor restarts a deployment whose generation changed';
+COMMENT ON COLUMN nx.deployments.database_mode IS 'production: the sandbox''s database; branch: its own copy of it, taken at push; empty: its own empty database';
+COMMENT ON COLUMN nx.deployments.promote_from IS 'Set when nx.promote of a branch or empty preview created this deployment on the production database';
+COMMENT ON COLUMN nx.deployments.promote_pending IS 'It becomes production as soon as it is ready (the second half of an asynchronous promote)';
 COMMENT ON COLUMN nx.deployments.binary_name IS 'The app''s file name inside the sandbox (/app/<binary_name>) and its argv[0]';
 COMMENT ON COLUMN nx.deployments.args IS 'Arguments after argv[0]; $NAME and ${NAME} expand to the platform''s non-secret variables at each start, $$ is a literal $';
 COMMENT ON COLUMN nx.deployments.asleep_since IS 'Set when the supervisor stopped it for being idle (scale to zero); the next request for it wakes it (nx.wake)';
+
+CREATE INDEX deployments_promote_pending ON nx.deployments (id) WHERE promote_pending;
+
+-- The passwords of the database roles of branch and empty deployments
+-- (nx_<sandbox>_<id>), apart like nx.sandbox_secrets.
+CREATE TABLE nx.deployment_secrets (
+	deployment		bigint PRIMARY KEY REFERENCES nx.deployments (id),
+	db_password		text NOT NULL CHECK (db_password ~ '^[a-z2-7]{32}$')
+);
+COMMENT ON TABLE nx.deployment_secrets IS 'Password of each branch or empty deployment''s database role (read by the supervisor and nx.database_url only)';
 
 -- Promotion history.  kind = 'rollback' rows undo the promotion in reverts;
 -- rollback walks back through the promotions no rollback has undone yet.
@@ -263,3 +284,21 @@ CREATE TABLE nx.retired_uid_offsets (
 	retired_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE nx.retired_uid_offsets IS 'Uid offsets of dropped sandboxes, kept from reuse until nothing runs as them';
+
+-- The supervisor's record of each branch or empty deployment's database
+-- (derived state, rebuilt after a restore: not dumped).  A branch is
+-- usable only once its copy finished (state ready); one found copying
+-- after a crash is dropped and copied again, so a half-copied database is
+-- never used.
+CREATE TABLE nx.branches (
+	deployment		bigint PRIMARY KEY,
+	database_name	name NOT NULL UNIQUE,
+	state			text NOT NULL CHECK (state IN ('copying', 'ready', 'failed')),
+	attempts		integer NOT NULL DEFAULT 0,
+	bytes_copied	bigint NOT NULL DEFAULT 0,
+	bytes_total		bigint,
+	started_at		timestamptz,
+	finished_at		timestamptz,
+	last_error		text
+);
+COMMENT ON TABLE nx.branches IS 'Copies of production databases for branch deployments, and empty databases (derived, not dumped)';

@@ -273,3 +273,28 @@ CREATE FUNCTION nx._domain_txt_value(owner name) RETURNS text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT 'nx-verify=' || o.domain_token FROM nx.owners o WHERE o.owner = _domain_txt_value.owner $$;
+
+-- A deployment with a database of its own (database_mode branch or empty)
+-- logs in as role nx_<sandbox>_<id> to the database of the same name, so
+-- that pg_hba.conf's "sameuser" rule confines it like a sandbox role.
+-- Sandbox names have no underscore, so this never equals nx_<sandbox>, and
+-- it fits in 63 bytes: 3 + 40 + 1 + 19 (the longest bigint).
+CREATE FUNCTION nx._branch_name(sandbox text, deployment bigint) RETURNS name
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ('nx_' || sandbox || '_' || deployment)::name $$;
+
+-- _check_preview_database raises unless mode is a database mode.
+CREATE FUNCTION nx._check_preview_database(mode text, what text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('branch', 'empty', 'production') THEN
+		RAISE EXCEPTION 'invalid % %', what, coalesce(quote_literal(left(mode, 40)), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = 'branch: a database of its own, a copy of production''s taken at push; empty: a database of its own, empty; production: the production database itself.',
+				HINT = 'Use ''branch'', ''empty'' or ''production''.';
+	END IF;
+END
+$$;

@@ -22,7 +22,7 @@ RETURNS TABLE (sandbox text, owner name, database_name name, role_name name,
 			   cpu_weight integer, tmp_size text, idle_timeout interval,
 			   connection_limit integer, production_url text,
 			   production_deployment bigint, created_by name, created_at timestamptz,
-			   database_quota text)
+			   database_quota text, preview_database text)
 LANGUAGE sql STABLE SECURITY DEFINER ROWS 100
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -31,7 +31,7 @@ AS $$
 		   s.cpu_weight, pg_size_pretty(s.tmp_size), s.idle_timeout,
 		   s.connection_limit, nx._url(nx._production_host(s.name)),
 		   (SELECT d.id FROM nx.deployments d WHERE d.sandbox = s.name AND d.is_production),
-		   s.created_by, s.created_at, pg_size_pretty(s.database_quota)
+		   s.created_by, s.created_at, pg_size_pretty(s.database_quota), s.preview_database
 	FROM nx.sandboxes s
 	WHERE nx._may_act(s.owner, nx._caller())
 	ORDER BY s.name
@@ -43,7 +43,11 @@ COMMENT ON VIEW nx.sandbox_info IS 'Your sandboxes with their limits and product
 
 -- _status_rows: deployments (not removed) of the caller's sandboxes, with
 -- what the supervisor reports of them; only_deployment narrows it to one
--- (the API functions return their deployment's row this way).
+-- (the API functions return their deployment's row this way).  Two states
+-- come from the rows rather than the process: branching (its database is
+-- being copied; branch_bytes_copied of branch_bytes_total so far) and
+-- promoting (nx.promote of a preview started it on the production
+-- database: it becomes production once ready).
 CREATE FUNCTION nx._status_rows(only_deployment bigint DEFAULT NULL)
 RETURNS TABLE (sandbox text, deployment bigint, label text, port integer,
 			   preview_url text, production boolean, production_url text,
@@ -52,7 +56,8 @@ RETURNS TABLE (sandbox text, deployment bigint, label text, port integer,
 			   started_at timestamptz, ready_at timestamptz, restarts integer,
 			   last_exit_code integer, last_signal integer, last_error text,
 			   memory_bytes bigint, cpu_usec bigint, asleep_since timestamptz,
-			   binary_name text, args text[])
+			   binary_name text, args text[], database_mode text, database_name name,
+			   branch_bytes_copied bigint, branch_bytes_total bigint, promote_from bigint)
 LANGUAGE sql STABLE SECURITY DEFINER ROWS 100
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -62,18 +67,26 @@ AS $$
 		   CASE WHEN d.is_production THEN nx._url(nx._production_host(d.sandbox)) END,
 		   d.desired_state, d.blob, b.size, d.created_by, d.created_at,
 		   CASE WHEN d.asleep_since IS NOT NULL AND coalesce(r.state, 'stopped') = 'stopped' THEN 'asleep'
+				WHEN br.state = 'copying' AND d.desired_state = 'running' THEN 'branching'
+				WHEN br.state = 'failed' AND d.desired_state = 'running' THEN 'failed'
+				WHEN d.promote_pending AND coalesce(r.state, 'pending') IN ('pending', 'starting') THEN 'promoting'
 				ELSE coalesce(r.state, CASE WHEN d.desired_state = 'running' THEN 'pending' ELSE 'stopped' END)
 		   END,
 		   r.pid, r.started_at, r.ready_at, coalesce(r.restarts, 0),
 		   r.exit_code, r.exit_signal,
-		   coalesce(r.last_error,
+		   coalesce(CASE WHEN br.state = 'failed' THEN 'copying the production database failed: ' || br.last_error END,
+					r.last_error,
 					CASE WHEN d.desired_state = 'running' AND nx._supervisor_pid() = 0
 						 THEN 'the supervisor is not running (needs shared_preload_libraries = ''nx_sandbox'' and nx.supervisor = on)' END),
-		   r.memory_bytes, r.cpu_usec, d.asleep_since, d.binary_name, d.args
+		   r.memory_bytes, r.cpu_usec, d.asleep_since, d.binary_name, d.args,
+		   d.database_mode,
+		   CASE WHEN d.database_mode = 'production' THEN s.database_name ELSE nx._branch_name(d.sandbox, d.id) END,
+		   br.bytes_copied, br.bytes_total, d.promote_from
 	FROM nx.deployments d
 	JOIN nx.sandboxes s ON s.name = d.sandbox
 	JOIN nx.blobs b ON b.sandbox = d.sandbox AND b.sha256 = d.blob
 	LEFT JOIN nx.runtime r ON r.deployment = d.id
+	LEFT JOIN nx.branches br ON br.deployment = d.id AND d.database_mode <> 'production'
 	WHERE d.desired_state <> 'removed'
 	  AND (only_deployment IS NULL OR d.id = only_deployment)
 	  AND nx._may_act(s.owner, nx._caller())

@@ -207,8 +207,9 @@ $$;
 -- create_sandbox: a new sandbox owned by the caller (or by owner, a team
 -- role the caller belongs to; nx_admin: anyone).  Limits not given come
 -- from the nx.default_* settings; each must lie within its nx.max_*
--- ceiling.  The database and role are created by the supervisor after
--- commit.
+-- ceiling.  preview_database is what its previews' database is by
+-- default (nx.default_preview_database: branch).  The database and role
+-- are created by the supervisor after commit.
 CREATE FUNCTION nx.create_sandbox(
 	name text,
 	memory_limit text DEFAULT NULL,
@@ -219,7 +220,8 @@ CREATE FUNCTION nx.create_sandbox(
 	idle_timeout interval DEFAULT NULL,
 	connection_limit integer DEFAULT NULL,
 	owner name DEFAULT NULL,
-	database_quota text DEFAULT NULL)
+	database_quota text DEFAULT NULL,
+	preview_database text DEFAULT NULL)
 RETURNS nx.sandbox_info
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -237,6 +239,8 @@ BEGIN
 	s := nx._apply_limits(s, create_sandbox.memory_limit, create_sandbox.pids_limit,
 		create_sandbox.open_files_limit, create_sandbox.cpu_weight, create_sandbox.tmp_size,
 		create_sandbox.idle_timeout, create_sandbox.connection_limit, create_sandbox.database_quota);
+	s.preview_database := coalesce(create_sandbox.preview_database, nx._setting('nx.default_preview_database'));
+	PERFORM nx._check_preview_database(s.preview_database, 'preview_database');
 
 	IF EXISTS (SELECT 1 FROM nx.sandboxes x WHERE x.name = create_sandbox.name) THEN
 		RAISE EXCEPTION 'sandbox "%" already exists', create_sandbox.name
@@ -314,14 +318,16 @@ AS $$
 	SELECT jsonb_build_object('memory_limit', s.memory_limit, 'pids_limit', s.pids_limit,
 		'open_files_limit', s.open_files_limit, 'cpu_weight', s.cpu_weight,
 		'tmp_size', s.tmp_size, 'idle_timeout', s.idle_timeout::text,
-		'connection_limit', s.connection_limit, 'database_quota', s.database_quota)
+		'connection_limit', s.connection_limit, 'database_quota', s.database_quota,
+		'preview_database', s.preview_database)
 $$;
 
--- alter_sandbox: change a sandbox's limits.  Arguments left NULL keep
--- their value; each new value must lie within its ceiling.  Memory, pids,
--- open files, cpu weight and /tmp apply at each deployment's next start
--- (nx.restart applies them now); idle_timeout, connection_limit and
--- database_quota apply at once.
+-- alter_sandbox: change a sandbox's limits and its previews' default
+-- database.  Arguments left NULL keep their value; each new value must lie
+-- within its ceiling.  Memory, pids, open files, cpu weight and /tmp apply
+-- at each deployment's next start (nx.restart applies them now);
+-- idle_timeout, connection_limit and database_quota apply at once,
+-- preview_database to the next push.
 CREATE FUNCTION nx.alter_sandbox(
 	name text,
 	memory_limit text DEFAULT NULL,
@@ -331,7 +337,8 @@ CREATE FUNCTION nx.alter_sandbox(
 	tmp_size text DEFAULT NULL,
 	idle_timeout interval DEFAULT NULL,
 	connection_limit integer DEFAULT NULL,
-	database_quota text DEFAULT NULL)
+	database_quota text DEFAULT NULL,
+	preview_database text DEFAULT NULL)
 RETURNS nx.sandbox_info
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -344,11 +351,14 @@ BEGIN
 	s := nx._apply_limits(old, alter_sandbox.memory_limit, alter_sandbox.pids_limit,
 		alter_sandbox.open_files_limit, alter_sandbox.cpu_weight, alter_sandbox.tmp_size,
 		alter_sandbox.idle_timeout, alter_sandbox.connection_limit, alter_sandbox.database_quota);
+	s.preview_database := coalesce(alter_sandbox.preview_database, old.preview_database);
+	PERFORM nx._check_preview_database(s.preview_database, 'preview_database');
 	UPDATE nx.sandboxes x
 	SET memory_limit = s.memory_limit, pids_limit = s.pids_limit,
 		open_files_limit = s.open_files_limit, cpu_weight = s.cpu_weight,
 		tmp_size = s.tmp_size, idle_timeout = s.idle_timeout,
-		connection_limit = s.connection_limit, database_quota = s.database_quota
+		connection_limit = s.connection_limit, database_quota = s.database_quota,
+		preview_database = s.preview_database
 	WHERE x.name = old.name;
 	PERFORM nx._event('alter_sandbox', s.name, NULL, s.owner,
 		jsonb_build_object('from', nx._limits_json(old), 'to', nx._limits_json(s)));
@@ -372,19 +382,26 @@ DECLARE
 	n_deployments bigint;
 BEGIN
 	SELECT count(*) INTO n_deployments FROM nx.deployments d WHERE d.sandbox = s.name;
+	IF coalesce(keep_database, false) THEN
+		-- its database, and those of its branch and empty deployments
+		INSERT INTO nx.kept_databases (database_name, role_name, sandbox, owner, kept_by)
+		SELECT s.database_name, s.role_name, s.name, s.owner, nx._caller()
+		UNION ALL
+		SELECT nx._branch_name(s.name, d.id), nx._branch_name(s.name, d.id), s.name, s.owner, nx._caller()
+		FROM nx.deployments d
+		WHERE d.sandbox = s.name AND d.database_mode <> 'production' AND d.desired_state <> 'removed';
+	END IF;
 	DELETE FROM nx.env e WHERE e.sandbox = s.name;
 	DELETE FROM nx.domains m WHERE m.sandbox = s.name;
 	DELETE FROM nx.promotions p WHERE p.sandbox = s.name;
+	DELETE FROM nx.deployment_secrets x
+	WHERE x.deployment IN (SELECT d.id FROM nx.deployments d WHERE d.sandbox = s.name);
 	DELETE FROM nx.deployments d WHERE d.sandbox = s.name;
 	DELETE FROM nx.blobs b WHERE b.sandbox = s.name;
 	DELETE FROM nx.sandbox_secrets x WHERE x.sandbox = s.name;
 	DELETE FROM nx.sandboxes x WHERE x.name = s.name;
 	INSERT INTO nx.retired_uid_offsets (uid_offset) VALUES (s.uid_offset)
 	ON CONFLICT ON CONSTRAINT retired_uid_offsets_pkey DO NOTHING;
-	IF coalesce(keep_database, false) THEN
-		INSERT INTO nx.kept_databases (database_name, role_name, sandbox, owner, kept_by)
-		VALUES (s.database_name, s.role_name, s.name, s.owner, nx._caller());
-	END IF;
 	PERFORM nx._event('drop_sandbox', s.name, NULL, s.owner,
 		jsonb_build_object('keep_database', coalesce(keep_database, false),
 						   'deployments', n_deployments));
@@ -392,8 +409,9 @@ BEGIN
 END
 $$;
 
--- drop_kept_database: forget a database kept by drop_sandbox, so that the
--- supervisor drops it (and its role) and the name becomes free again.
+-- drop_kept_database: forget the databases kept by drop_sandbox (the
+-- sandbox's own and those of its branch deployments), so that the
+-- supervisor drops them (and their roles) and the name becomes free again.
 -- Another user's kept database reads as one that does not exist.
 CREATE FUNCTION nx.drop_kept_database(sandbox text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -401,20 +419,25 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	k nx.kept_databases;
+	dropped text[];
 BEGIN
 	IF drop_kept_database.sandbox IS NULL THEN
 		RAISE EXCEPTION 'sandbox name must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT * INTO k FROM nx.kept_databases x WHERE x.sandbox = drop_kept_database.sandbox;
+	SELECT * INTO k FROM nx.kept_databases x WHERE x.sandbox = drop_kept_database.sandbox
+	ORDER BY x.database_name LIMIT 1;
 	IF NOT FOUND OR NOT nx._may_act(k.owner, nx._caller()) THEN
 		RAISE EXCEPTION 'no kept database for sandbox "%"', left(drop_kept_database.sandbox, 60)
 			USING ERRCODE = 'undefined_object',
 				HINT = 'nx.kept_database_info lists yours.';
 	END IF;
-	SELECT * INTO k FROM nx.kept_databases x WHERE x.database_name = k.database_name FOR UPDATE;
-	DELETE FROM nx.kept_databases x WHERE x.database_name = k.database_name;
+	WITH gone AS (
+		DELETE FROM nx.kept_databases x
+		WHERE x.sandbox = drop_kept_database.sandbox AND x.owner = k.owner
+		RETURNING x.database_name)
+	SELECT array_agg(g.database_name::text ORDER BY g.database_name) INTO dropped FROM gone g;
 	PERFORM nx._event('drop_kept_database', k.sandbox, NULL, k.owner,
-		jsonb_build_object('database', k.database_name));
+		jsonb_build_object('database', k.database_name, 'databases', to_jsonb(dropped)));
 END
 $$;
 
@@ -499,23 +522,41 @@ BEGIN
 END
 $$;
 
--- database_url: how an app (or its owner, on this host) reaches the
--- sandbox's database: the cluster's first unix socket directory and port,
--- the sandbox role and its password (read from nx.sandbox_secrets only
--- after the ownership check).
-CREATE FUNCTION nx.database_url(sandbox text) RETURNS text
+-- database_url: how an app (or its owner, on this host) reaches a
+-- database of the sandbox: the production database, or with deployment
+-- the database that deployment uses (a branch or empty deployment's own);
+-- over the cluster's first unix socket directory, with the role's
+-- password (read from the secrets tables only after the ownership check).
+CREATE FUNCTION nx.database_url(sandbox text, deployment bigint DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	s nx.sandboxes := nx._require_sandbox(database_url.sandbox);
 	socket_dir text := trim(split_part(current_setting('unix_socket_directories'), ',', 1));
+	d nx.deployments;
+	db name := s.database_name;
+	role name := s.role_name;
 	password text := (SELECT x.db_password FROM nx.sandbox_secrets x WHERE x.sandbox = s.name);
 BEGIN
+	IF database_url.deployment IS NOT NULL THEN
+		SELECT * INTO d FROM nx.deployments x
+		WHERE x.id = database_url.deployment AND x.sandbox = s.name AND x.desired_state <> 'removed';
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'deployment % is not a deployment of sandbox "%"', database_url.deployment, s.name
+				USING ERRCODE = 'undefined_object',
+					HINT = format('nx.status lists the deployments of sandbox "%s".', s.name);
+		END IF;
+		IF d.database_mode <> 'production' THEN
+			db := nx._branch_name(s.name, d.id);
+			role := db;
+			password := (SELECT x.db_password FROM nx.deployment_secrets x WHERE x.deployment = d.id);
+		END IF;
+	END IF;
 	-- role and database names are [a-z0-9_-], the password [a-z2-7]: only
 	-- the socket directory needs percent-encoding
 	RETURN format('postgresql://%s:%s@/%s?host=%s&port=%s',
-		s.role_name, password, s.database_name,
+		role, password, db,
 		replace(replace(replace(socket_dir, '%', '%25'), '&', '%26'), ' ', '%20'),
 		current_setting('port'));
 END

@@ -179,6 +179,7 @@ $$;
 -- _insert_deployment inserts a deployment with the lowest free port,
 -- trying another when a push that committed after this statement's
 -- snapshot took the one chosen (READ COMMITTED sees it on the next try).
+-- A deployment with a database of its own gets its role's password.
 CREATE FUNCTION nx._insert_deployment(d nx.deployments) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -195,9 +196,14 @@ BEGIN
 					HINT = 'Remove unused deployments with nx.remove(), or ask an administrator to widen nx.port_range.';
 		END IF;
 		BEGIN
-			INSERT INTO nx.deployments (sandbox, blob, label, args, env, port, slug, created_by, binary_name)
-			VALUES (d.sandbox, d.blob, d.label, d.args, d.env, d.port, nx._new_slug(), d.created_by, d.binary_name)
+			INSERT INTO nx.deployments (sandbox, blob, label, args, env, port, slug, created_by, binary_name,
+										database_mode, promote_from, promote_pending)
+			VALUES (d.sandbox, d.blob, d.label, d.args, d.env, d.port, nx._new_slug(), d.created_by, d.binary_name,
+					coalesce(d.database_mode, 'production'), d.promote_from, coalesce(d.promote_pending, false))
 			RETURNING id INTO new_id;
+			IF coalesce(d.database_mode, 'production') <> 'production' THEN
+				INSERT INTO nx.deployment_secrets (deployment, db_password) VALUES (new_id, nx._random_token(32));
+			END IF;
 			RETURN new_id;
 		EXCEPTION WHEN unique_violation THEN
 			IF attempt = 5 THEN
@@ -209,13 +215,65 @@ BEGIN
 END
 $$;
 
+-- _check_database_mode decides the database of a new deployment of s:
+-- the one asked for, else the sandbox's preview_database, except for its
+-- very first deployment, which has no production data to branch and uses
+-- production.  Refuses a branch past nx.max_branches_per_sandbox or of a
+-- production database larger than nx.max_branch_size.
+CREATE FUNCTION nx._check_database_mode(s nx.sandboxes, asked text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	mode text;
+	own integer;
+	max_own integer := nx._setting('nx.max_branches_per_sandbox')::integer;
+	size bigint;
+	max_size bigint := nx._size_setting('nx.max_branch_size');
+BEGIN
+	IF asked IS NOT NULL THEN
+		PERFORM nx._check_preview_database(asked, 'database');
+		mode := asked;
+	ELSIF NOT EXISTS (SELECT 1 FROM nx.deployments d WHERE d.sandbox = s.name) THEN
+		mode := 'production';
+	ELSE
+		mode := s.preview_database;
+	END IF;
+	IF mode = 'production' THEN
+		RETURN mode;
+	END IF;
+	SELECT count(*) INTO own FROM nx.deployments d
+	WHERE d.sandbox = s.name AND d.database_mode <> 'production' AND d.desired_state <> 'removed';
+	IF own >= max_own THEN
+		RAISE EXCEPTION 'sandbox "%" already has % deployments with a database of their own', s.name, own
+			USING ERRCODE = 'configuration_limit_exceeded',
+				DETAIL = format('nx.max_branches_per_sandbox is %s; each branch or empty deployment holds a database and a role.', max_own),
+				HINT = 'Remove previews you no longer need (nx.remove), push with database => ''production'', or ask an administrator to raise nx.max_branches_per_sandbox.';
+	END IF;
+	IF mode = 'branch' THEN
+		size := (SELECT pg_database_size(db.oid) FROM pg_database db WHERE db.datname = s.database_name);
+		IF size > max_size THEN
+			RAISE EXCEPTION 'cannot branch the database of sandbox "%": it holds %, more than nx.max_branch_size (%)',
+				s.name, pg_size_pretty(size), pg_size_pretty(max_size)
+				USING ERRCODE = 'program_limit_exceeded',
+					DETAIL = 'A branch is a full copy of the production database, made for each preview.',
+					HINT = 'Push with database => ''empty'' (an empty database of its own) or ''production'' (the production database itself), or ask an administrator to raise nx.max_branch_size.';
+		END IF;
+	END IF;
+	RETURN mode;
+END
+$$;
+
 -- push: store a binary (once per content and sandbox) and create a
 -- deployment of it in the sandbox, with its own port and preview URL,
 -- desired state running.  Refuses, before storing anything, what
 -- nx.verify_binary says cannot run.  name is the app's file name and
--- argv[0] (default: the sandbox's name).
+-- argv[0] (default: the sandbox's name).  database says which database
+-- it uses (see _check_database_mode): a branch deployment starts once the
+-- supervisor has copied production's database for it.
 CREATE FUNCTION nx.push(sandbox text, binary bytea, label text DEFAULT NULL,
-						args text[] DEFAULT '{}', env jsonb DEFAULT '{}', name text DEFAULT NULL)
+						args text[] DEFAULT '{}', env jsonb DEFAULT '{}', name text DEFAULT NULL,
+						database text DEFAULT NULL)
 RETURNS nx.status
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -235,6 +293,7 @@ BEGIN
 	END IF;
 	d.binary_name := coalesce(push.name, s.name);
 	PERFORM nx._check_push_options(push.label, push.args, push.env, d.binary_name);
+	d.database_mode := nx._check_database_mode(s, push.database);
 	SELECT count(*) INTO live_deployments FROM nx.deployments x
 	WHERE x.sandbox = s.name AND x.desired_state <> 'removed';
 	IF live_deployments >= max_deployments THEN
@@ -276,7 +335,7 @@ BEGIN
 	PERFORM nx._event('push', s.name, new_id, s.owner,
 		jsonb_build_object('sha256', report.sha256, 'size', report.size,
 						   'label', push.label, 'linkage', report.linkage,
-						   'name', d.binary_name));
+						   'name', d.binary_name, 'database', d.database_mode));
 	PERFORM nx._routes_changed();
 	SELECT * INTO result FROM nx._status_rows(new_id);
 	RETURN result;

@@ -178,8 +178,13 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM nx.domains m WHERE m.domain = host AND m.verified_at IS NOT NULL) THEN
 		RETURN false;
 	END IF;
+	-- a claim its owner holds locked (an open transaction) is skipped, never
+	-- waited for (I13): the supervisor's next check tries again
 	UPDATE nx.domains m SET verified_at = now(), verified_by = _verify_domain.verified_by
-	WHERE m.domain = host AND m.sandbox = _verify_domain.sandbox AND m.verified_at IS NULL;
+	WHERE (m.domain, m.sandbox) = (SELECT x.domain, x.sandbox FROM nx.domains x
+								   WHERE x.domain = host AND x.sandbox = _verify_domain.sandbox
+									 AND x.verified_at IS NULL
+								   FOR NO KEY UPDATE SKIP LOCKED);
 	IF NOT FOUND THEN
 		RETURN false;
 	END IF;
@@ -250,7 +255,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	UPDATE nx.domains m SET checked_at = now(), check_result = left(result, 200)
-	WHERE m.domain = host AND m.sandbox = _record_domain_check.sandbox;
+	WHERE (m.domain, m.sandbox) = (SELECT x.domain, x.sandbox FROM nx.domains x
+								   WHERE x.domain = host AND x.sandbox = _record_domain_check.sandbox
+								   FOR NO KEY UPDATE SKIP LOCKED);
 	RETURN txt_found AND nx._verify_domain(host, _record_domain_check.sandbox, 'dns');
 END
 $$;

@@ -107,7 +107,16 @@ BEGIN
 	detail := CASE WHEN nx._supervisor_pid() > 0
 				   THEN format('running (pid %s) for database %L', nx._supervisor_pid(), nx._setting('nx.database'))
 				   ELSE 'not running' END;
-	fix := CASE WHEN NOT ok THEN format('set nx.database = %L (and nx.supervisor = on) in postgresql.conf and restart', current_database()) END;
+	-- the first cause that applies
+	fix := CASE WHEN ok THEN NULL
+				WHEN NOT preload ~ '(^|[\s,])"?nx_sandbox"?($|[\s,])'
+				THEN 'it runs only when nx_sandbox is in shared_preload_libraries (see that row), then restart'
+				WHEN nx._setting('nx.supervisor') <> 'on'
+				THEN 'set nx.supervisor = on in postgresql.conf and restart'
+				WHEN nx._setting('nx.database') <> current_database()
+				THEN format('it serves database %L: set nx.database = %L in postgresql.conf and restart',
+							nx._setting('nx.database'), current_database())
+				ELSE 'read the server log (lines starting with "nx supervisor")' END;
 	RETURN NEXT;
 
 	SELECT 'pg_hba', h.ok, true, h.detail, h.fix INTO check_name, ok, required, detail, fix
@@ -163,10 +172,14 @@ $$;
 -- pg_socket_dir and pg_port say where the cluster's unix socket is (the
 -- parameters are not named after columns: in a SQL function a column of
 -- the same name would win).
--- database_ready: the sandbox's database exists, owned by its role, and
--- that role is a member of nx_tenant (a role restored without the
--- membership would not be confined: nothing of the sandbox starts until it
--- is).  Only the supervisor calls this: it returns secrets.
+-- Its database: the sandbox's for database_mode production; for branch
+-- and empty its own (nx_<sandbox>_<id>, with its own role and password):
+-- such a deployment never gets production's credentials, whatever the
+-- sandbox's env says (PG* and DATABASE_URL are reserved names).
+-- database_ready: that database exists, owned by its role, the role is a
+-- member of nx_tenant (a role restored without the membership would not
+-- be confined: nothing starts until it is), and a branch's copy finished.
+-- Only the supervisor calls this: it returns secrets.
 CREATE FUNCTION nx._desired_deployments(pg_socket_dir text, pg_port text)
 RETURNS TABLE (deployment bigint, sandbox text, owner name, database_name name, role_name name,
 			   blob text, restart_generation integer, uid_offset integer,
@@ -176,30 +189,64 @@ RETURNS TABLE (deployment bigint, sandbox text, owner name, database_name name, 
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT d.id, d.sandbox, s.owner, s.database_name, s.role_name, d.blob, d.restart_generation,
+	SELECT d.id, d.sandbox, s.owner, c.db, c.role, d.blob, d.restart_generation,
 		   s.uid_offset, s.memory_limit, s.pids_limit, s.open_files_limit, s.cpu_weight, s.tmp_size,
 		   nx._expand_args(d.args, jsonb_build_object(
 			   'PORT', d.port::text, 'NX_SANDBOX', d.sandbox, 'NX_DEPLOYMENT', d.id::text,
-			   'PGHOST', pg_socket_dir, 'PGPORT', pg_port, 'PGDATABASE', s.database_name,
-			   'PGUSER', s.role_name)),
+			   'PGHOST', pg_socket_dir, 'PGPORT', pg_port, 'PGDATABASE', c.db,
+			   'PGUSER', c.role)),
 		   ARRAY['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/tmp', 'TMPDIR=/tmp', 'LANG=C.UTF-8',
 				 'PORT=' || d.port,
 				 format('DATABASE_URL=postgresql://%s:%s@/%s?host=%s&port=%s',
-						s.role_name, p.db_password, s.database_name, pg_socket_dir, pg_port),
-				 'PGHOST=' || pg_socket_dir, 'PGPORT=' || pg_port, 'PGDATABASE=' || s.database_name,
-				 'PGUSER=' || s.role_name, 'PGPASSWORD=' || p.db_password,
-				 'NX_SANDBOX=' || d.sandbox, 'NX_DEPLOYMENT=' || d.id]
+						c.role, c.password, c.db, pg_socket_dir, pg_port),
+				 'PGHOST=' || pg_socket_dir, 'PGPORT=' || pg_port, 'PGDATABASE=' || c.db,
+				 'PGUSER=' || c.role, 'PGPASSWORD=' || c.password,
+				 'NX_SANDBOX=' || d.sandbox, 'NX_DEPLOYMENT=' || d.id,
+				 'NX_DATABASE_MODE=' || d.database_mode]
 		   || coalesce((SELECT array_agg(e.name || '=' || e.value ORDER BY e.name)
 						FROM nx.env e WHERE e.sandbox = d.sandbox), '{}')
 		   || coalesce((SELECT array_agg(k || '=' || v ORDER BY k)
 						FROM jsonb_each_text(d.env) AS x(k, v)), '{}'),
 		   EXISTS (SELECT 1 FROM pg_database db JOIN pg_roles r ON r.oid = db.datdba
-				   WHERE db.datname = s.database_name AND r.rolname = s.role_name
-					 AND nx._is_tenant(r.oid)),
+				   WHERE db.datname = c.db AND r.rolname = c.role AND nx._is_tenant(r.oid))
+		   AND (d.database_mode = 'production'
+				OR EXISTS (SELECT 1 FROM nx.branches b WHERE b.deployment = d.id AND b.state = 'ready')),
 		   d.binary_name
 	FROM nx.deployments d
 	JOIN nx.sandboxes s ON s.name = d.sandbox
-	JOIN nx.sandbox_secrets p ON p.sandbox = s.name
+	CROSS JOIN LATERAL (
+		SELECT s.database_name AS db, s.role_name AS role, p.db_password AS password
+		FROM nx.sandbox_secrets p WHERE p.sandbox = s.name AND d.database_mode = 'production'
+		UNION ALL
+		SELECT nx._branch_name(d.sandbox, d.id), nx._branch_name(d.sandbox, d.id), q.db_password
+		FROM nx.deployment_secrets q WHERE q.deployment = d.id AND d.database_mode <> 'production'
+	) c
 	WHERE d.desired_state = 'running' AND d.asleep_since IS NULL
+	ORDER BY d.id
+$$;
+
+-- _desired_branches: the databases of their own that branch and empty
+-- deployments (not removed) need, for the supervisor to create (copying
+-- production's for a branch) and to keep; with the production database
+-- and credentials a branch is copied from, the role's password and
+-- connection limit, and the nx.branches row's state so far.
+CREATE FUNCTION nx._desired_branches()
+RETURNS TABLE (deployment bigint, sandbox text, database_mode text, database_name name,
+			   role_name name, password text, connection_limit integer,
+			   source_database name, source_role name, source_password text,
+			   state text, attempts integer)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT d.id, d.sandbox, d.database_mode,
+		   nx._branch_name(d.sandbox, d.id), nx._branch_name(d.sandbox, d.id), q.db_password,
+		   s.connection_limit, s.database_name, s.role_name, p.db_password,
+		   b.state, coalesce(b.attempts, 0)
+	FROM nx.deployments d
+	JOIN nx.sandboxes s ON s.name = d.sandbox
+	JOIN nx.sandbox_secrets p ON p.sandbox = s.name
+	JOIN nx.deployment_secrets q ON q.deployment = d.id
+	LEFT JOIN nx.branches b ON b.deployment = d.id
+	WHERE d.database_mode <> 'production' AND d.desired_state <> 'removed'
 	ORDER BY d.id
 $$;

@@ -25,6 +25,8 @@ ALTER TABLE nx.owners ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.ports ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.uid_slots ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.retired_uid_offsets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.deployment_secrets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.branches ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA nx FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nx FROM PUBLIC;
@@ -34,15 +36,15 @@ GRANT SELECT ON nx.sandbox_info, nx.status, nx.routes, nx.stat_deployments,
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA nx FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-	nx.create_sandbox(text, text, integer, integer, integer, text, interval, integer, name, text),
-	nx.alter_sandbox(text, text, integer, integer, integer, text, interval, integer, text),
+	nx.create_sandbox(text, text, integer, integer, integer, text, interval, integer, name, text, text),
+	nx.alter_sandbox(text, text, integer, integer, integer, text, interval, integer, text, text),
 	nx.drop_sandbox(text, boolean),
 	nx.drop_kept_database(text),
 	nx.set_env(text, text, text),
 	nx.unset_env(text, text),
-	nx.database_url(text),
+	nx.database_url(text, bigint),
 	nx.verify_binary(bytea),
-	nx.push(text, bytea, text, text[], jsonb, text),
+	nx.push(text, bytea, text, text[], jsonb, text, text),
 	nx.start(bigint),
 	nx.stop(bigint),
 	nx.restart(bigint),
@@ -81,8 +83,8 @@ TO nx_user;
 
 -- pg_dump of this database is the whole platform state (invariant I1).
 -- nx.ports and nx.uid_slots are filled at install and nx.runtime,
--- nx.activity, nx.router_heartbeat and nx.retired_uid_offsets are
--- derived state: not dumped.
+-- nx.activity, nx.router_heartbeat, nx.retired_uid_offsets and
+-- nx.branches are derived state: not dumped.
 SELECT pg_catalog.pg_extension_config_dump('nx.sandboxes', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.sandbox_secrets', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.blobs', '');
@@ -96,3 +98,4 @@ SELECT pg_catalog.pg_extension_config_dump('nx.kept_databases', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.events', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.events_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.owners', '');
+SELECT pg_catalog.pg_extension_config_dump('nx.deployment_secrets', '');

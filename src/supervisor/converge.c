@@ -15,6 +15,7 @@
  * back, and the next pass (woken by a commit, or nx.naptime later) tries
  * again.
  */
+#include "domains.h"
 #include "provision.h"
 #include "router_proc.h"
 #include "slots.h"
@@ -400,6 +401,9 @@ ConvergeOnce(MemoryContext pass_context)
 
 	/* 6. idle deployments: mark them asleep; the next pass stops them */
 	NxStopIdleDeployments(pass_context);
+
+	/* 7. custom domains waiting for their DNS TXT record */
+	NxDomainChecks();
 }
 
 /*

@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "domains.h"
 #include "nx_handoff.h"
 #include "router_proc.h"
 
@@ -457,7 +458,7 @@ NxReapChildren(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 	{
-		if (!NxRouterExited(pid, status))
+		if (!NxRouterExited(pid, status) && !NxDomainCheckExited(pid, status))
 			NxSlotChildExited(pid, status);
 	}
 }

@@ -8,6 +8,8 @@
 
 #include <limits.h>
 
+#include "nx_sandbox.h"
+
 #include "utils/guc.h"
 
 char	   *nx_database = NULL;
@@ -27,19 +29,31 @@ bool		nx_router_enabled = true;
 char	   *nx_listen_addresses = NULL;
 char	   *nx_subgid_file = NULL;
 
-/* NxSupervisorGucInit defines the supervisor's settings. */
+/*
+ * NxSupervisorGucInit defines the supervisor's settings.
+ *
+ * The ones that say whether it runs and where things are need a restart
+ * (PGC_POSTMASTER), which PostgreSQL allows only while preloading: a
+ * session that loads the library later (the extension created on a cluster
+ * without shared_preload_libraries = 'nx_sandbox') would die with FATAL.
+ * There no supervisor runs and nothing reads these settings but views and
+ * nx.check_setup, so they are defined as reload settings instead: the
+ * values still come only from postgresql.conf.
+ */
 void
 NxSupervisorGucInit(void)
 {
+	GucContext	postmaster = NxRestartContext();
+
 	DefineCustomStringVariable("nx.database",
 							   "Database holding the nx_sandbox extension (the control database).",
 							   "The supervisor connects to it; CREATE EXTENSION nx_sandbox there.",
-							   &nx_database, "postgres", PGC_POSTMASTER, 0,
+							   &nx_database, "postgres", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomBoolVariable("nx.supervisor",
 							 "Run the supervisor background worker.",
 							 "Off: rows are recorded but nothing is provisioned or started.",
-							 &nx_supervisor_enabled, true, PGC_POSTMASTER, 0,
+							 &nx_supervisor_enabled, true, postmaster, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.naptime",
 							"Seconds between the supervisor's periodic passes.",
@@ -60,15 +74,15 @@ NxSupervisorGucInit(void)
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.bwrap_path",
 							   "Path of the bubblewrap executable.",
-							   NULL, &nx_bwrap_path, "/usr/bin/bwrap", PGC_POSTMASTER, 0,
+							   NULL, &nx_bwrap_path, "/usr/bin/bwrap", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.cgroup_root",
 							   "Where the cgroup filesystems are mounted.",
-							   NULL, &nx_cgroup_root, "/sys/fs/cgroup", PGC_POSTMASTER, 0,
+							   NULL, &nx_cgroup_root, "/sys/fs/cgroup", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.cgroup_name",
 							   "Name of the cgroup delegated to the cluster's OS user (v2 subtree or v1 per controller).",
-							   NULL, &nx_cgroup_name, "nx_sandbox", PGC_POSTMASTER, 0,
+							   NULL, &nx_cgroup_name, "nx_sandbox", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomBoolVariable("nx.require_cgroups",
 							 "Refuse to start sandboxes without cgroup limits.",
@@ -78,20 +92,20 @@ NxSupervisorGucInit(void)
 	DefineCustomBoolVariable("nx.router",
 							 "Run the router (nx-router) as a child of the supervisor.",
 							 "Off: run nx-router yourself, here or on another machine.",
-							 &nx_router_enabled, true, PGC_POSTMASTER, 0,
+							 &nx_router_enabled, true, postmaster, 0,
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.listen_addresses",
 							   "Addresses the router listens on (comma-separated), on nx.http_port.",
-							   NULL, &nx_listen_addresses, "127.0.0.1", PGC_POSTMASTER, 0,
+							   NULL, &nx_listen_addresses, "127.0.0.1", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.subuid_file",
 							   "File listing subordinate uid ranges (see subuid(5)).",
 							   "Each sandbox runs as its own uid from the cluster user's range.",
-							   &nx_subuid_file, "/etc/subuid", PGC_POSTMASTER, 0,
+							   &nx_subuid_file, "/etc/subuid", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.subgid_file",
 							   "File listing subordinate gid ranges (see subgid(5)).",
-							   NULL, &nx_subgid_file, "/etc/subgid", PGC_POSTMASTER, 0,
+							   NULL, &nx_subgid_file, "/etc/subgid", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.max_concurrent_starts",
 							"Deployments started at the same time at most (0 = 4 per CPU, at least 8).",

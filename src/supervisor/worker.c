@@ -11,6 +11,7 @@
  * Postmaster death: everything is killed at once.
  */
 #include "supervisor.h"
+#include "domains.h"
 #include "router_proc.h"
 #include "slots.h"
 
@@ -77,6 +78,7 @@ static void
 NxSupervisorDetach(int code, Datum arg)
 {
 	NxRouterStop(SIGKILL);
+	NxDomainChecksKill();
 	NxSlotsKillAll();
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = NULL;
@@ -126,6 +128,15 @@ NxSupervisorMain(Datum arg)
 	 * milliseconds off every new sandbox's database.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * No user's open transaction may hold the supervisor up (I13): the rows
+	 * it changes that users can lock are skipped when locked (SKIP LOCKED
+	 * in nx._mark_asleep and the domain checks), and anything else waits at
+	 * most this long; the statement fails, the pass logs it, and the next
+	 * pass tries again.
+	 */
+	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
 
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = MyLatch;

@@ -120,3 +120,37 @@ CREATE TABLE nx.retired_uid_offsets (
 	retired_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE nx.retired_uid_offsets IS 'Uid offsets of dropped sandboxes, kept from reuse until nothing runs as them';
+
+-- preview databases: each deployment says which database it uses; the
+-- sandbox says what previews get by default
+ALTER TABLE nx.sandboxes ADD COLUMN preview_database text NOT NULL DEFAULT 'production'
+	CHECK (preview_database IN ('branch', 'empty', 'production'));
+ALTER TABLE nx.sandboxes ALTER COLUMN preview_database DROP DEFAULT;
+COMMENT ON COLUMN nx.sandboxes.preview_database IS 'Database a new preview deployment gets: branch (a copy of production''s), empty, or production (shared)';
+ALTER TABLE nx.deployments ADD COLUMN database_mode text NOT NULL DEFAULT 'production'
+		CHECK (database_mode IN ('production', 'branch', 'empty')),
+	ADD COLUMN promote_from bigint REFERENCES nx.deployments (id),
+	ADD COLUMN promote_pending boolean NOT NULL DEFAULT false,
+	ADD CONSTRAINT deployments_promote_pending_check
+		CHECK (NOT promote_pending OR (promote_from IS NOT NULL AND database_mode = 'production'));
+COMMENT ON COLUMN nx.deployments.database_mode IS 'production: the sandbox''s database; branch: its own copy of it, taken at push; empty: its own empty database';
+COMMENT ON COLUMN nx.deployments.promote_from IS 'Set when nx.promote of a branch or empty preview created this deployment on the production database';
+COMMENT ON COLUMN nx.deployments.promote_pending IS 'It becomes production as soon as it is ready (the second half of an asynchronous promote)';
+CREATE INDEX deployments_promote_pending ON nx.deployments (id) WHERE promote_pending;
+CREATE TABLE nx.deployment_secrets (
+	deployment		bigint PRIMARY KEY REFERENCES nx.deployments (id),
+	db_password		text NOT NULL CHECK (db_password ~ '^[a-z2-7]{32}$')
+);
+COMMENT ON TABLE nx.deployment_secrets IS 'Password of each branch or empty deployment''s database role (read by the supervisor and nx.database_url only)';
+CREATE TABLE nx.branches (
+	deployment		bigint PRIMARY KEY,
+	database_name	name NOT NULL UNIQUE,
+	state			text NOT NULL CHECK (state IN ('copying', 'ready', 'failed')),
+	attempts		integer NOT NULL DEFAULT 0,
+	bytes_copied	bigint NOT NULL DEFAULT 0,
+	bytes_total		bigint,
+	started_at		timestamptz,
+	finished_at		timestamptz,
+	last_error		text
+);
+COMMENT ON TABLE nx.branches IS 'Copies of production databases for branch deployments, and empty databases (derived, not dumped)';
