@@ -4,7 +4,8 @@
  *	  drop-kept.
  *
  * The credentials come from nx.database_url (the sandbox role, its
- * password, the cluster's unix socket).  psql, pg_dump and pg_restore are
+ * password, the cluster's unix socket; with --deployment N, the role and
+ * database of that deployment: a preview's own when it has one).  psql, pg_dump and pg_restore are
  * found in PATH and get the connection in PGHOST, PGPORT, PGUSER,
  * PGDATABASE and the password in PGPASSWORD: the password never appears on
  * a command line (where ps would show it).  PGSERVICE and PGHOSTADDR are
@@ -33,13 +34,16 @@ typedef struct DbCreds
 	char	   *password;
 } DbCreds;
 
-/* url_for: the sandbox's database URL (nx.database_url), malloc'd */
+/*
+ * url_for: the URL of the sandbox's database (nx.database_url), or of the
+ * database deployment uses (a preview's own; NULL: production), malloc'd
+ */
 static char *
-url_for(const char *sandbox)
+url_for(const char *sandbox, const char *deployment)
 {
 	PGconn	   *conn = nx_connect();
-	const char *params[1] = {sandbox};
-	PGresult   *res = nx_query(conn, "SELECT nx.database_url($1)", 1, params);
+	const char *params[2] = {sandbox, deployment};
+	PGresult   *res = nx_query(conn, "SELECT nx.database_url($1, $2::bigint)", 2, params);
 	char	   *url = strdup(PQgetvalue(res, 0, 0));
 
 	nx_finish(conn, res);
@@ -207,6 +211,7 @@ cmd_db(int argc, char **argv)
 	const char *pos[3] = {NULL, NULL, NULL};
 	int			npos = 0;
 	int			rest = argc;	/* first argument after "--" (psql) */
+	const char *deployment = NULL;	/* --deployment N */
 	DbCreds		creds;
 	char	   *url;
 
@@ -219,6 +224,11 @@ cmd_db(int argc, char **argv)
 		}
 		if (nx_opt_global(argc, argv, &i, "db"))
 			continue;
+		if (nx_opt_value(argc, argv, &i, "db", "--deployment", &deployment))
+		{
+			nx_check_deployment_id("db", deployment);
+			continue;
+		}
 		if (argv[i][0] == '-' && argv[i][1] != '\0')
 			nx_reject_option("db", argv[i]);
 		if (npos == 3)
@@ -237,6 +247,8 @@ cmd_db(int argc, char **argv)
 	}
 	if (rest < argc && strcmp(pos[0], "psql") != 0)
 		nx_usage_error("db", "only psql takes arguments after --");
+	if (deployment && (strcmp(pos[0], "kept") == 0 || strcmp(pos[0], "drop-kept") == 0))
+		nx_usage_error("db", "--deployment goes with url, psql, dump and restore");
 	if (strcmp(pos[0], "kept") == 0)
 		return db_kept(npos);
 	if (npos < 2)
@@ -249,7 +261,7 @@ cmd_db(int argc, char **argv)
 	{
 		if (npos > 2)
 			nx_usage_error("db", "too many arguments");
-		url = url_for(pos[1]);
+		url = url_for(pos[1], deployment);
 		if (strcmp(pos[0], "url") == 0)
 		{
 			if (nx_global.json)
@@ -284,7 +296,7 @@ cmd_db(int argc, char **argv)
 
 	if (npos < 3)
 		nx_usage_error("db", "missing argument FILE");
-	url = url_for(pos[1]);
+	url = url_for(pos[1], deployment);
 	parse_url(url, &creds);
 	free(url);
 	if (strcmp(pos[0], "dump") == 0)

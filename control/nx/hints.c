@@ -72,6 +72,12 @@ static const HintRule rules[] = {
 	"push the binary again (\"nx push $S FILE\") to get a new deployment"},
 
 	/* quotas */
+	{"53400", "^sandbox \"([^\"]*)\" already has [0-9]+ deployments with a database of their own",
+	"remove previews you no longer need (\"nx status $1\" lists them, \"nx remove $1 DEPLOYMENT\" removes one), push with --database production, or ask an administrator to raise nx.max_branches_per_sandbox"},
+	{"53400", "^cannot promote deployment [0-9]+ of sandbox \"([^\"]*)\": promoting a preview starts a new deployment",
+	"remove a deployment you no longer need (\"nx remove $1 DEPLOYMENT\"), or ask an administrator to raise nx.max_deployments_per_sandbox"},
+	{"54000", "^cannot branch the database of sandbox",
+	"push with --database empty (an empty database of its own) or --database production (the production database itself), or ask an administrator to raise nx.max_branch_size"},
 	{"53400", "^sandbox \"([^\"]*)\" already has [0-9]+ deployments",
 	"remove old ones (\"nx status $1\" lists them, \"nx remove $1 DEPLOYMENT\" removes one), or ask an administrator to raise nx.max_deployments_per_sandbox"},
 	{"53400", "^role \"[^\"]*\" already has [0-9]+ deployments",
@@ -98,6 +104,8 @@ static const HintRule rules[] = {
 	"every sandbox already has its own host there: \"nx info SANDBOX\" shows its production URL"},
 
 	/* push */
+	{"22023", "^invalid (preview_database|database) ",
+	"use branch (a copy of the production database), empty, or production (the production database itself)"},
 	{"22023", "^invalid binary name",
 	"choose it with --name NAME (the file name in /app and argv[0]), e.g. --name busybox for a multi-call binary"},
 	{"22023", "^argument [0-9]+ .* has a \\$ that does not start a variable",

@@ -1,15 +1,16 @@
 /*
  * control/nx/limits.c
- *	  The per-sandbox limits as options: one table, read by nx create and
- *	  nx alter (options, the SQL arguments they become, when each takes
- *	  effect) and by their help.
+ *	  The per-sandbox limits (and the previews' default database) as
+ *	  options: one table, read by nx create and nx alter (options, the SQL
+ *	  arguments they become, when each takes effect).
  *
  * Glossary:
  *	  column	the argument of nx.create_sandbox / nx.alter_sandbox and the
  *				column of nx.sandbox_info that hold the limit.
  *	  at next start  the limit is applied when a deployment starts (cgroup,
  *				rlimits, /tmp mount): running deployments keep the old
- *				value until "nx restart".  The others apply at once.
+ *				value until "nx restart".  Others apply at once, and the
+ *				preview database to deployments pushed from then on.
  *
  * Values travel as parameters: sizes and intervals as text, parsed by the
  * server (pg_size_bytes, interval input: "512MB", "10min"); integers are
@@ -21,14 +22,15 @@
 #include <string.h>
 
 const NxLimit nx_limits[NX_NLIMITS] = {
-	{"--memory", NULL, "memory_limit", "text", true, "memory"},
-	{"--pids", NULL, "pids_limit", "integer", true, "pids"},
-	{"--open-files", NULL, "open_files_limit", "integer", true, "open files"},
-	{"--cpu-weight", NULL, "cpu_weight", "integer", true, "cpu weight"},
-	{"--tmp", "--tmp-size", "tmp_size", "text", true, "/tmp size"},
-	{"--idle-timeout", NULL, "idle_timeout", "interval", false, "idle timeout"},
-	{"--connection-limit", NULL, "connection_limit", "integer", false, "connection limit"},
-	{"--database-quota", NULL, "database_quota", "text", false, "database quota"},
+	{"--memory", NULL, "memory_limit", "text", NX_AT_NEXT_START, "memory"},
+	{"--pids", NULL, "pids_limit", "integer", NX_AT_NEXT_START, "pids"},
+	{"--open-files", NULL, "open_files_limit", "integer", NX_AT_NEXT_START, "open files"},
+	{"--cpu-weight", NULL, "cpu_weight", "integer", NX_AT_NEXT_START, "cpu weight"},
+	{"--tmp", "--tmp-size", "tmp_size", "text", NX_AT_NEXT_START, "/tmp size"},
+	{"--idle-timeout", NULL, "idle_timeout", "interval", NX_AT_ONCE, "idle timeout"},
+	{"--connection-limit", NULL, "connection_limit", "integer", NX_AT_ONCE, "connection limit"},
+	{"--database-quota", NULL, "database_quota", "text", NX_AT_ONCE, "database quota"},
+	{"--preview-database", NULL, "preview_database", "text", NX_AT_NEXT_PUSH, "preview database"},
 };
 
 /*

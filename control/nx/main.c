@@ -32,7 +32,7 @@ typedef struct NxCommand
 
 static const NxCommand commands[] = {
 	{"push", cmd_push, APPS,
-		"nx push SANDBOX FILE [--name NAME] [--label L] [--env K=V]... [--arg A]... [--promote] [--no-wait] [--timeout SECONDS] [-- ARGS...]",
+		"nx push SANDBOX FILE [--name NAME] [--label L] [--database MODE] [--env K=V]... [--arg A]... [--promote] [--no-wait] [--timeout SECONDS] [-- ARGS...]",
 		"push a binary: a new deployment with its own preview URL",
 		"Checks FILE locally first (as \"nx verify\" does) and refuses it with exit\n"
 		"code 3, before connecting, when it cannot run.  Then sends it, prints the\n"
@@ -44,11 +44,17 @@ static const NxCommand commands[] = {
 		"                  base name of FILE, made of [A-Za-z0-9._-]); a multi-call\n"
 		"                  binary such as busybox dispatches on it\n"
 		"  --label L       a label (1-64 of [A-Za-z0-9._+-])\n"
+		"  --database MODE the database it uses: branch (a copy of production's,\n"
+		"                  made now), empty (one of its own), or production (the\n"
+		"                  production database itself); default: the sandbox's\n"
+		"                  preview database (nx info), production for a first push\n"
 		"  --env K=V       a variable for this deployment only (repeatable)\n"
 		"  --arg A         an argument of the app (repeatable, in order)\n"
 		"  -- ARGS...      the app's arguments, all after \"--\" (instead of --arg)\n"
 		"  --promote       promote it once it is ready (with --no-wait: at once,\n"
-		"                  ready or not, as nx promote --force does)\n"
+		"                  ready or not, as nx promote --force does); one with a\n"
+		"                  database of its own is started anew on production's and\n"
+		"                  waited for until it is production\n"
 		"  --no-wait       do not wait for it to become ready\n"
 		"  --timeout SECONDS  how long to wait (default 60)\n"
 		"In the arguments, $PORT, $NX_SANDBOX, $NX_DEPLOYMENT, $PGHOST, $PGPORT,\n"
@@ -56,12 +62,17 @@ static const NxCommand commands[] = {
 		"start, and $$ is a literal $.  Quote them with single quotes so that your\n"
 		"shell leaves them alone:\n"
 		"  nx push app ./caddy -- respond --listen ':$PORT' 'hello'\n"},
-	{"promote", cmd_promote, APPS, "nx promote SANDBOX [DEPLOYMENT] [--force]",
+	{"promote", cmd_promote, APPS, "nx promote SANDBOX [DEPLOYMENT] [--force] [--no-wait] [--timeout SECONDS]",
 		"make a deployment (default: the newest) production",
 		"Only a ready deployment (or one asleep after idling, which the first\n"
 		"request wakes) is promoted, so that no request fails; the server says\n"
 		"why not otherwise (exit 2).\n"
-		"  --force         promote it even if it is not ready\n"},
+		"A preview with a database of its own (branch, empty) is not moved: its\n"
+		"binary starts on the production database as a new deployment, which\n"
+		"becomes production once ready.  nx waits for that (exit 4 if it fails).\n"
+		"  --force         promote it even if it is not ready\n"
+		"  --no-wait       do not wait for a new deployment to become production\n"
+		"  --timeout SECONDS  how long to wait (default 60)\n"},
 	{"rollback", cmd_rollback, APPS, "nx rollback SANDBOX [--force]",
 		"undo the latest promotion not undone yet",
 		"Like promote, only moves production to a ready (or asleep) deployment.\n"
@@ -98,13 +109,13 @@ static const NxCommand commands[] = {
 	{"info", cmd_info, SANDBOXES, "nx info SANDBOX",
 		"one sandbox: URLs, database, every limit, domains", NULL},
 	{"create", cmd_create, SANDBOXES,
-		"nx create SANDBOX [--memory SIZE] [--pids N] [--open-files N] [--cpu-weight N] [--tmp SIZE] [--idle-timeout INTERVAL] [--connection-limit N] [--database-quota SIZE] [--owner ROLE]",
+		"nx create SANDBOX [--memory SIZE] [--pids N] [--open-files N] [--cpu-weight N] [--tmp SIZE] [--idle-timeout INTERVAL] [--connection-limit N] [--database-quota SIZE] [--preview-database MODE] [--owner ROLE]",
 		"create a sandbox (omitted limits: the server's defaults)",
 		"Sizes such as 512MB or 1GB, intervals such as 10min or 0 (never idle).\n"
 		"  --owner ROLE    a team role you belong to owns it (nx_admin: anyone)\n"
 		"\"nx help alter\" says what each limit is.\n"},
 	{"alter", cmd_alter, SANDBOXES,
-		"nx alter SANDBOX [--memory SIZE] [--pids N] [--open-files N] [--cpu-weight N] [--tmp SIZE] [--idle-timeout INTERVAL] [--connection-limit N] [--database-quota SIZE]",
+		"nx alter SANDBOX [--memory SIZE] [--pids N] [--open-files N] [--cpu-weight N] [--tmp SIZE] [--idle-timeout INTERVAL] [--connection-limit N] [--database-quota SIZE] [--preview-database MODE]",
 		"change a sandbox's limits",
 		"Options left out keep their value.  Each value must lie within the\n"
 		"cluster's ceiling (nx.max_* settings).\n"
@@ -117,7 +128,11 @@ static const NxCommand commands[] = {
 		"At once:\n"
 		"  --idle-timeout INTERVAL stop idle deployments after this (0: never)\n"
 		"  --connection-limit N    connections of the sandbox's database role\n"
-		"  --database-quota SIZE   size of the sandbox's database\n"},
+		"  --database-quota SIZE   size of the sandbox's database\n"
+		"For the deployments pushed from then on:\n"
+		"  --preview-database MODE the database a preview gets unless nx push\n"
+		"                          --database says otherwise: branch (a copy of\n"
+		"                          production's), empty, or production (shared)\n"},
 	{"destroy", cmd_destroy, SANDBOXES, "nx destroy SANDBOX [--keep-database]",
 		"drop a sandbox, its deployments and (unless kept) its database", NULL},
 	{"env", cmd_env, SANDBOXES, "nx env SANDBOX list [--show] | set K=V | unset K",
@@ -134,7 +149,7 @@ static const NxCommand commands[] = {
 		"  check [SANDBOX] DOMAIN   look for the TXT record now; waits up to\n"
 		"                           --timeout (default 10 s) for the result\n"
 		"  approve SANDBOX DOMAIN   verify it by hand (members of nx_admin)\n"},
-	{"db", cmd_db, SANDBOXES, "nx db url|psql|dump|restore SANDBOX [FILE] | kept | drop-kept SANDBOX",
+	{"db", cmd_db, SANDBOXES, "nx db url|psql|dump|restore SANDBOX [FILE] [--deployment N] | kept | drop-kept SANDBOX",
 		"the sandbox's own database",
 		"  nx db url SANDBOX           print its URL (contains the password)\n"
 		"  nx db psql SANDBOX [-- ARGS...]  run psql as the sandbox role\n"
@@ -142,6 +157,8 @@ static const NxCommand commands[] = {
 		"  nx db restore SANDBOX FILE  pg_restore --no-owner --role=<sandbox role>\n"
 		"  nx db kept                  databases kept by \"nx destroy --keep-database\"\n"
 		"  nx db drop-kept SANDBOX     drop such a database (its name is free again)\n"
+		"  --deployment N  the database of deployment N (a preview's own) instead of\n"
+		"                  the production database\n"
 		"psql, pg_dump and pg_restore are found in PATH and get the password in\n"
 		"PGPASSWORD, never on their command line.\n"},
 	{"help", NULL, NULL, "nx help [COMMAND]", "help on a command", NULL},

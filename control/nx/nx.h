@@ -105,9 +105,17 @@ extern int	nx_parse_positional(int argc, char **argv, const char **pos, int max,
 extern long long nx_parse_int(const char *command, const char *what,
 							  const char *text, long long min, long long max);
 extern void nx_check_deployment_id(const char *command, const char *text);
+extern double nx_parse_seconds(const char *command, const char *what, const char *text);
 
 /* limits.c: the per-sandbox limits, as nx create and nx alter take them */
-#define NX_NLIMITS 8
+#define NX_NLIMITS 9
+typedef enum NxApplies
+{
+	NX_AT_NEXT_START,			/* at each deployment's next start */
+	NX_AT_ONCE,
+	NX_AT_NEXT_PUSH				/* to deployments pushed from now on */
+} NxApplies;
+
 typedef struct NxLimit
 {
 	const char *option;			/* "--memory" */
@@ -115,7 +123,7 @@ typedef struct NxLimit
 	const char *column;			/* argument of nx.alter_sandbox, column of
 								 * nx.sandbox_info */
 	const char *sqltype;		/* text, integer or interval */
-	bool		at_next_start;	/* applies at a deployment's next start */
+	NxApplies	applies;		/* when a new value takes effect */
 	const char *label;			/* "memory", for messages */
 } NxLimit;
 
@@ -160,6 +168,13 @@ extern int	cmd_alter(int argc, char **argv);
 extern int	cmd_destroy(int argc, char **argv);
 extern int	cmd_domains(int argc, char **argv);
 extern int	cmd_db(int argc, char **argv);
+
+/* wait.c, deploy.c: waiting for a deployment, promoting one */
+extern PGresult *nx_status_row(PGconn *conn, const char *deployment);
+extern int	nx_wait_deployment(PGconn *conn, const char *sandbox, const char *deployment,
+							   double timeout, bool production);
+extern int	nx_promote_deployment(PGconn *conn, const char *sandbox, const char *deployment,
+								  bool force, bool wait, double timeout, PGresult **result);
 
 /* push.c, used by the verify command */
 extern bool nx_read_file(const char *path, unsigned char **buf, size_t *len);

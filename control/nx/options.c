@@ -132,6 +132,18 @@ nx_parse_int(const char *command, const char *what, const char *text,
 	return v;
 }
 
+/* nx_parse_seconds: text as a number of seconds, 0 < s <= 86400 (--timeout) */
+double
+nx_parse_seconds(const char *command, const char *what, const char *text)
+{
+	char	   *end;
+	double		v = strtod(text, &end);
+
+	if (end == text || *end != '\0' || !(v > 0 && v <= 86400))
+		nx_usage_error(command, "%s needs a number of seconds (0 < s <= 86400), not \"%s\"", what, text);
+	return v;
+}
+
 /* nx_check_deployment_id: text is a deployment id (a positive integer) */
 void
 nx_check_deployment_id(const char *command, const char *text)

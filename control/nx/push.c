@@ -95,25 +95,6 @@ buf_array_element(Buf *b, const char *s)
 	buf_putc(b, '"');
 }
 
-/* add_logs adds the deployment's last lines to the pending error. */
-static void
-add_logs(PGconn *conn, const char *sandbox, const char *deployment, int lines)
-{
-	char		nlines[16];
-	char		title[128];
-	const char *params[3] = {sandbox, deployment, nlines};
-	PGresult   *res;
-
-	snprintf(nlines, sizeof(nlines), "%d", lines);
-	snprintf(title, sizeof(title), "last log lines of deployment %s (at most %d):", deployment, lines);
-	res = PQexecParams(conn, "SELECT line FROM nx.logs($1, $2::bigint, $3::integer)",
-					   3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		for (int r = 0; r < PQntuples(res); r++)
-			nx_error_log(title, PQgetvalue(res, r, 0));
-	PQclear(res);
-}
-
 /*
  * default_name: the binary name (argv[0], /app/<name>) from the pushed
  * file's base name, made of the characters the server allows
@@ -159,18 +140,11 @@ default_name(const char *path, bool *changed)
 	return name;
 }
 
-static PGresult *
-status_row(PGconn *conn, const char *deployment)
-{
-	const char *params[1] = {deployment};
-
-	return nx_query(conn, "SELECT * FROM nx.status WHERE deployment = $1::bigint", 1, params);
-}
-
+/* print_result prints the deployment's status row under --json */
 static void
 print_result(PGconn *conn, const char *deployment)
 {
-	PGresult   *res = status_row(conn, deployment);
+	PGresult   *res = nx_status_row(conn, deployment);
 
 	if (nx_global.json && PQntuples(res) == 1)
 	{
@@ -270,6 +244,7 @@ cmd_push(int argc, char **argv)
 	PGresult   *res;
 	char	   *deployment;
 	const char *name = NULL;
+	const char *database = NULL;
 	char	   *derived = NULL;
 	bool		dashdash = false;
 	bool		name_changed = false;
@@ -294,7 +269,8 @@ cmd_push(int argc, char **argv)
 		if (nx_opt_global(argc, argv, &i, "push"))
 			continue;
 		if (nx_opt_value(argc, argv, &i, "push", "--label", &label) ||
-			nx_opt_value(argc, argv, &i, "push", "--name", &name))
+			nx_opt_value(argc, argv, &i, "push", "--name", &name) ||
+			nx_opt_value(argc, argv, &i, "push", "--database", &database))
 			continue;
 		if (nx_opt_value(argc, argv, &i, "push", "--env", &v))
 		{
@@ -316,11 +292,7 @@ cmd_push(int argc, char **argv)
 		}
 		if (nx_opt_value(argc, argv, &i, "push", "--timeout", &v))
 		{
-			char	   *end;
-
-			timeout = strtod(v, &end);
-			if (end == v || *end != '\0' || !(timeout > 0 && timeout <= 86400))
-				nx_usage_error("push", "--timeout needs a number of seconds (0 < s <= 86400), not \"%s\"", v);
+			timeout = nx_parse_seconds("push", "--timeout", v);
 			continue;
 		}
 		if (nx_opt_flag(argv, i, "--promote"))
@@ -408,14 +380,15 @@ cmd_push(int argc, char **argv)
 	}
 	conn = nx_connect();
 	{
-		const unsigned int types[6] = {0, NX_BYTEAOID, 0, 0, 0, 0};
-		const char *values[6] = {pos[0], (const char *) bytes, label, args_lit.data, env_json.data, name};
-		const int	lengths[6] = {0, (int) len, 0, 0, 0, 0};
-		const int	formats[6] = {0, 1, 0, 0, 0, 0};
+		const unsigned int types[7] = {0, NX_BYTEAOID, 0, 0, 0, 0, 0};
+		const char *values[7] = {pos[0], (const char *) bytes, label, args_lit.data, env_json.data, name,
+		database};
+		const int	lengths[7] = {0, (int) len, 0, 0, 0, 0, 0};
+		const int	formats[7] = {0, 1, 0, 0, 0, 0, 0};
 
 		res = nx_exec_with_progress(conn,
-									"SELECT * FROM nx.push($1, $2, $3, $4::text[], $5::jsonb, name => $6)",
-									6, types, values, lengths, formats, len);
+									"SELECT * FROM nx.push($1, $2, $3, $4::text[], $5::jsonb, name => $6, database => $7)",
+									7, types, values, lengths, formats, len);
 	}
 	free(bytes);
 	free(env_json.data);
@@ -437,67 +410,34 @@ cmd_push(int argc, char **argv)
 
 	if (wait)
 	{
-		double		deadline = nx_now() + timeout;
-		char	   *state = NULL;
-		char	   *last_error = NULL;
+		int			rc = nx_wait_deployment(conn, pos[0], deployment, timeout, false);
 
-		for (;;)
+		if (rc != NX_EXIT_OK)
 		{
-			res = status_row(conn, deployment);
-			free(state);
-			free(last_error);
-			state = NULL;
-			last_error = NULL;
-			if (PQntuples(res) == 1)
-			{
-				state = strdup(PQgetvalue(res, 0, PQfnumber(res, "state")));
-				last_error = strdup(PQgetvalue(res, 0, PQfnumber(res, "last_error")));
-			}
-			PQclear(res);
-			if (state == NULL)
-			{
-				nx_error("deployment %s disappeared while waiting for it (removed, or its sandbox dropped)", deployment);
-				nx_finish(conn, NULL);
-				free(deployment);
-				free(derived);
-				return NX_EXIT_NOT_READY;
-			}
-			if (strcmp(state, "ready") == 0)
-				break;
-			if (strcmp(state, "failed") == 0 || strcmp(state, "crashloop") == 0 ||
-				nx_now() >= deadline)
-			{
-				print_result(conn, deployment);
-				if (strcmp(state, "failed") == 0 || strcmp(state, "crashloop") == 0)
-					nx_error("deployment %s is in state %s%s%s", deployment, state,
-							 *last_error ? ": " : "", last_error);
-				else
-					nx_error("deployment %s is not ready after %g seconds (state %s%s%s)",
-							 deployment, timeout, state, *last_error ? ": " : "", last_error);
-				add_logs(conn, pos[0], deployment, 20);
-				nx_finish(conn, NULL);
-				free(state);
-				free(last_error);
-				free(deployment);
-				free(derived);
-				return NX_EXIT_NOT_READY;
-			}
-			nx_sleep_ms(100);
+			nx_finish(conn, NULL);
+			free(deployment);
+			free(derived);
+			return rc;
 		}
-		free(state);
-		free(last_error);
 		if (!nx_global.json)
 			printf("deployment %s is ready\n", deployment);
 	}
 	if (promote)
 	{
 		/* with --no-wait the user asked for it at once, ready or not */
-		const char *params[3] = {pos[0], deployment, wait ? "false" : "true"};
+		PGresult   *prod;
+		int			rc = nx_promote_deployment(conn, pos[0], deployment, !wait, wait, timeout, &prod);
 
-		res = nx_query(conn, "SELECT production_url FROM nx.promote($1, $2::bigint, $3::boolean)", 3, params);
-		if (!nx_global.json)
-			printf("promoted: %s\n", PQgetvalue(res, 0, 0));
-		PQclear(res);
+		if (rc != NX_EXIT_OK)
+		{
+			nx_finish(conn, prod);
+			free(deployment);
+			free(derived);
+			return rc;
+		}
+		if (!nx_global.json && PQgetvalue(prod, 0, PQfnumber(prod, "production"))[0] == 't')
+			printf("promoted: %s\n", PQgetvalue(prod, 0, PQfnumber(prod, "production_url")));
+		PQclear(prod);
 	}
 	print_result(conn, deployment);
 	nx_finish(conn, NULL);

@@ -147,8 +147,9 @@ cmd_alter(int argc, char **argv)
 			else
 				snprintf(change, sizeof(change), "%s", PQgetvalue(res, 0, c));
 			printf("  %-17s %-24s %s\n", l->label, change,
-				   l->at_next_start ? "(at each deployment's next start)" : "(now)");
-			later |= l->at_next_start;
+				   l->applies == NX_AT_NEXT_START ? "(at each deployment's next start)" :
+				   l->applies == NX_AT_NEXT_PUSH ? "(for the next push)" : "(now)");
+			later |= l->applies == NX_AT_NEXT_START;
 		}
 		if (later)
 			printf("\"nx restart %s [DEPLOYMENT]\" applies the new limits to a running deployment now\n", name);

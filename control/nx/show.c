@@ -115,7 +115,7 @@ int
 cmd_status(int argc, char **argv)
 {
 	static const char *const cols[] = {"sandbox", "deployment", "label", "state",
-		"desired_state", "production", "port", "restarts", "preview_url",
+		"desired_state", "production", "database_mode", "port", "restarts", "preview_url",
 	"last_error"};
 	const char *sandbox = NULL;
 	PGconn	   *conn;
