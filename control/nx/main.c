@@ -208,7 +208,7 @@ print_help(FILE *out)
 			"  -h, --help            this help; \"nx help COMMAND\" for one command\n"
 			"  --version             print the version\n"
 			"\nExit codes: 0 ok, 1 usage error, 2 server or connection error,\n"
-			"3 binary refused locally, 4 deployment did not become ready.\n");
+			"3 binary refused locally, 4 a deployment nx waited for did not become\nready (push) or production (promote of a preview).\n");
 }
 
 /* nx_command_usage: the usage line of a command (NULL: no such command) */
