@@ -36,7 +36,14 @@ my $dir = $node->basedir;
 my $json = JSON::PP->new;
 
 # nx(ARGS...) runs the client with the connection in the environment (the
-# usual libpq variables); returns (exit code, stdout, stderr).
+# usual libpq variables); returns (exit code, stdout, stderr).  With
+# NX_CLI_VALGRIND=1 it runs under valgrind: a memory error or a leak (lost
+# blocks) makes the run exit 99 and its check fail, with valgrind's report
+# in the diagnostics.
+my @valgrind = $ENV{NX_CLI_VALGRIND}
+  ? ('valgrind', '-q', '--leak-check=full', '--show-leak-kinds=definite,indirect',
+	'--errors-for-leak-kinds=definite,indirect', '--error-exitcode=99')
+  : ();
 sub nx
 {
 	my (@args) = @_;
@@ -46,7 +53,7 @@ sub nx
 	local $ENV{PGPORT} = $node->port;
 	local $ENV{PGDATABASE} = 'postgres';
 	local @ENV{ keys %$extra } = values %$extra;
-	IPC::Run::run([ $nx_bin, @args ], '<', \undef, '>', \$out, '2>', \$err,
+	IPC::Run::run([ @valgrind, $nx_bin, @args ], '<', \undef, '>', \$out, '2>', \$err,
 		IPC::Run::timeout(180));
 	return ($? >> 8, $out, $err);
 }

@@ -88,6 +88,18 @@ parse_url(const char *url, DbCreds *c)
 	}
 }
 
+/* free_creds frees what parse_url filled in */
+static void
+free_creds(DbCreds *c)
+{
+	free(c->host);
+	free(c->port);
+	free(c->user);
+	free(c->dbname);
+	free(c->password);
+	memset(c, 0, sizeof(*c));
+}
+
 /* set_child_env: the connection for a child program, password included */
 static void
 set_child_env(const DbCreds *c)
@@ -314,6 +326,7 @@ cmd_db(int argc, char **argv)
 			nx_json_string(stdout, pos[2]);
 			printf(", \"dumped\": true}\n");
 		}
+		free_creds(&creds);
 		return rc;
 	}
 	else
@@ -326,6 +339,7 @@ cmd_db(int argc, char **argv)
 		if (access(pos[2], R_OK) != 0)
 		{
 			nx_error("cannot read %s: %s", pos[2], strerror(errno));
+			free_creds(&creds);
 			return NX_EXIT_USAGE;
 		}
 		snprintf(role, sizeof(role), "--role=%s", creds.user);
@@ -340,6 +354,7 @@ cmd_db(int argc, char **argv)
 			nx_json_string(stdout, pos[2]);
 			printf(", \"restored\": true}\n");
 		}
+		free_creds(&creds);
 		return rc;
 	}
 }
