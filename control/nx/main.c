@@ -5,7 +5,8 @@
  *
  * Usage: nx [-d CONNSTR] [--json] COMMAND [ARGS...]; -d and --json are
  * also accepted after the command.  Exit codes: 0 ok, 1 usage, 2 server
- * or connection error, 3 binary refused locally, 4 deployment not ready.
+ * or connection error, 3 binary refused locally, 4 a deployment waited
+ * for did not become ready (or production).
  *
  * The command table below is also where the options of each command are
  * listed for "did you mean" (options.c reads them from the usage line).
