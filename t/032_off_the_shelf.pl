@@ -4,8 +4,10 @@
 #   busybox httpd (Debian's busybox-static, a multi-call binary that picks
 #   its applet from argv[0]) pushed as /bin/busybox with the arguments
 #   "httpd -f -p $PORT -h /usr/share/doc/busybox-static" answers through
-#   the router.  It fails, never skips, without busybox-static
-#   (scripts/install-deps.sh installs it).
+#   the router; so does Caddy (Debian's caddy, a Go server) pushed with
+#   "respond --listen :$PORT ...", the issue's example of an argument that
+#   needs $PORT.  It fails, never skips, without busybox-static or caddy
+#   (scripts/install-deps.sh installs them).
 use strict;
 use warnings FATAL => 'all';
 
@@ -44,6 +46,23 @@ like($page, qr/^HTTP\/1\.[01] 200/, 'busybox httpd answers through the router');
 like($page, qr/Copyright|copyright/, 'with the file from /usr/share/doc/busybox-static');
 like($node->safe_psql('postgres', "SELECT string_agg(line, ' ') FROM nx.logs('site', $id)"),
 	qr/^(?!.*applet not found)/s, 'busybox found its applet from argv[0]');
+
+# caddy: the respond directive, its listen address built from $PORT
+my $caddy = '/usr/bin/caddy';
+ok(-x $caddy, "$caddy is installed (Debian package caddy)") or BAIL_OUT('caddy is missing: run scripts/install-deps.sh');
+$node->safe_psql('postgres', q{SELECT nx.create_sandbox('hello')});
+my $cid = $node->safe_psql('postgres', qq{
+	SELECT deployment FROM nx.push('hello', pg_read_binary_file('$caddy'), name => 'caddy',
+		args => ARRAY['respond', '--listen', ':\$PORT', 'hello from caddy in \${NX_SANDBOX}'])});
+nx_wait_state($node, $cid, 'ready', 'caddy respond listens on its $PORT');
+$node->safe_psql('postgres', "SELECT nx.promote('hello', $cid)");
+my $hello = '';
+for (my $until = time + 30; time < $until; usleep(100_000))
+{
+	$hello = nx_http_get($port, 'hello.localhost', '/', 5);
+	last if $hello =~ /hello from caddy/;
+}
+like($hello, qr/hello from caddy in hello/, 'caddy answers through the router, its arguments expanded');
 
 $router->kill_kill;
 $node->stop;
