@@ -22,8 +22,9 @@ PACKAGES=(
 	# test: TAP, HTTP clients, load, and the Go example (static, lib/pq
 	# from Debian so no network is needed to build it)
 	libipc-run-perl curl wrk golang-go golang-github-lib-pq-dev
-	# test: a real DNS server for custom-domain verification (t/016)
-	dnsmasq-base
+	# test: a real DNS server for custom-domain verification (t/016), and
+	# off-the-shelf servers pushed as they are (t/032: busybox httpd)
+	dnsmasq-base busybox-static
 )
 if [ "${1:-}" = --bench ]; then
 	PACKAGES+=(haproxy nginx-light caddy hyperfine strace)

@@ -9,7 +9,9 @@
 #   transaction).  B's supervisor converges without dropping or recreating
 #   anything: the same sandboxes, the same production and preview hosts,
 #   the same answers through nx-router, the tenant rows intact, the apps
-#   writing on, the rollback history usable.
+#   writing on, the rollback history usable.  A crashlooping and an asleep
+#   deployment are there too: the documented wait (step 5) must finish with
+#   them, and they come back crashlooping and asleep.
 use strict;
 use warnings FATAL => 'all';
 
@@ -27,6 +29,7 @@ nx_require_host_setup($node_a);
 my $dbapp = nx_build_app($node_a, 'dbapp', '-lpq');
 my $hello = nx_build_app($node_a, 'hello_app');
 my $envapp = nx_build_app($node_a, 'env_app', '-static');
+my $misbehave = nx_build_app($node_a, 'misbehave', '-lpq');
 
 # --- cluster A: the platform in use
 $node_a->safe_psql('postgres', q{CREATE ROLE alice LOGIN IN ROLE nx_user});
@@ -42,13 +45,20 @@ for my $step (
 	[ shop_pre => 'shop', $envapp, 'preview', '{}' ],
 	[ blog_v1 => 'blog', $dbapp, 'b1', '{}' ],
 	[ blog_pre => 'blog', $hello, 'b2', '{}' ],
-	[ old_v1 => 'old', $dbapp, 'o1', '{}' ])
+	[ old_v1 => 'old', $dbapp, 'o1', '{}' ],
+	[ blog_sleepy => 'blog', $hello, 'zz', '{}' ])
 {
 	my ($key, $sandbox, $bin, $label, $env) = @$step;
 	$id{$key} = $node_a->safe_psql('postgres',
 		qq{SELECT deployment FROM nx.push('$sandbox', pg_read_binary_file('$bin'), '$label', env => '$env')});
 }
 nx_wait_state($node_a, $id{$_}, 'ready', "A: $_ is ready") for sort keys %id;
+# one deployment asleep (as idle stop leaves it), one crashlooping
+$node_a->safe_psql('postgres', "UPDATE nx.deployments SET asleep_since = now() WHERE id = $id{blog_sleepy}");
+nx_wait_state($node_a, $id{blog_sleepy}, 'asleep', 'A: one deployment is asleep');
+my $crashy = $node_a->safe_psql('postgres',
+	qq{SELECT deployment FROM nx.push('shop', pg_read_binary_file('$misbehave'), 'crashy', ARRAY['exit'])});
+nx_wait_state($node_a, $crashy, 'crashloop', 'A: one deployment crashloops');
 $node_a->safe_psql('postgres', qq{
 	SELECT nx.promote('shop', $id{shop_v1});
 	SELECT nx.promote('shop', $id{shop_v2});
@@ -154,7 +164,7 @@ $node_a->command_ok([ 'pg_dump', '-Fc', '-d', $node_a->connstr($_), '-f', "$back
 # --- A is lost
 $router->signal('TERM');
 $router->finish;
-my @a_inits = map { nx_init_pid($node_a, $id{$_}) } grep { $_ ne 'old_v1' } sort keys %id;
+my @a_inits = map { nx_init_pid($node_a, $id{$_}) } grep { $_ ne 'old_v1' && $_ ne 'blog_sleepy' } sort keys %id;
 $node_a->stop('fast');
 ok(!grep({ kill 0, $_ } @a_inits), "A's sandboxes are gone with it");
 
@@ -183,9 +193,18 @@ $node_b->command_ok([ 'pg_restore', '--create', '--exit-on-error', '-d', $node_b
 $node_b->command_ok([ 'pg_restore', '--single-transaction', '--exit-on-error', '-d', $node_b->connstr('postgres'),
 	"$backup/control.dump" ], 'restore the control database (pg_restore --single-transaction)');
 
-# --- B converges
-my @running = grep { $_ ne 'old_v1' } sort keys %id;
-nx_wait_state($node_b, $id{$_}, 'ready', "B: $_ is ready") for @running;
+# --- B converges.  Step 5 as docs/disaster-recovery.md writes it: wait
+# until no deployment is on its way; it finishes with a crashlooping and an
+# asleep one present
+ok($node_b->poll_query_until('postgres', q{SELECT count(*) FROM nx.status
+	WHERE state IN ('pending', 'branching', 'promoting', 'starting')}, '0'),
+	'B: the documented wait (step 5) finishes');
+my @running = grep { $_ ne 'old_v1' && $_ ne 'blog_sleepy' } sort keys %id;
+is($node_b->safe_psql('postgres', "SELECT state FROM nx.status WHERE deployment = $id{$_}"), 'ready',
+	"B: $_ is ready") for @running;
+is($node_b->safe_psql('postgres', "SELECT state FROM nx.status WHERE deployment = $id{blog_sleepy}"), 'asleep',
+	'B: the asleep deployment is asleep');
+nx_wait_state($node_b, $crashy, 'crashloop', 'B: the crashlooping deployment crashloops again, as on A');
 for my $what (sort keys %q)
 {
 	is($node_b->safe_psql('postgres', $q{$what}), $rows_a{$what}, "B: $what identical");
