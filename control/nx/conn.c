@@ -6,7 +6,8 @@
  * PGDATABASE, PGSERVICE, ~/.pgpass, ...), or from -d CONNSTR (a conninfo
  * string or a postgresql:// URI), which overrides them.  Every statement
  * goes through PQexecParams with the user's input as parameters; a failed
- * statement prints the server's message, DETAIL and HINT and exits 2.
+ * statement reports the server's message, DETAIL and HINT (errors.c,
+ * hints.c) and exits 2.
  */
 #include "nx.h"
 
@@ -14,6 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * nx_connect opens the connection, or ends the run with exit 2 and a hint
+ * on how nx finds the control database.
+ */
 PGconn *
 nx_connect(void)
 {
@@ -24,18 +29,35 @@ nx_connect(void)
 	if (conn == NULL)
 	{
 		nx_error("out of memory");
-		exit(NX_EXIT_SERVER);
+		nx_exit(NX_EXIT_SERVER);
 	}
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
-		nx_error("cannot connect to the control database: %s", PQerrorMessage(conn));
+		const char *msg = PQerrorMessage(conn);
+
+		nx_error("cannot connect to the control database: %s", msg);
+		/* libpq has no SQLSTATE for a failed connection: the class's own */
+		nx_error_sqlstate("08001");
+		if (strstr(msg, "database \"") && strstr(msg, "\" does not exist"))
+			nx_detail("hint",
+					  "connect to the database where CREATE EXTENSION nx_sandbox ran: -d 'dbname=NAME', "
+					  "PGDATABASE=NAME, or PGSERVICE=NAME with a service in ~/.pg_service.conf "
+					  "(see \"Connecting\" in docs/cli.md)");
+		else
+			nx_detail("hint",
+					  "nx connects like psql: -d CONNSTR, PGSERVICE=NAME (a service in ~/.pg_service.conf), "
+					  "or PGHOST, PGPORT, PGUSER, PGDATABASE (see \"Connecting\" in docs/cli.md)");
 		PQfinish(conn);
-		exit(NX_EXIT_SERVER);
+		nx_exit(NX_EXIT_SERVER);
 	}
 	return conn;
 }
 
-/* nx_report_pg_error prints the error line, then DETAIL and HINT. */
+/*
+ * nx_report_pg_error makes the pending error of a failed statement (res)
+ * or of the connection (res NULL or without a message): the server's
+ * message, SQLSTATE, DETAIL and its HINT in CLI terms (hints.c).
+ */
 void
 nx_report_pg_error(PGconn *conn, const PGresult *res)
 {
@@ -48,11 +70,13 @@ nx_report_pg_error(PGconn *conn, const PGresult *res)
 		if (strncmp(msg, "ERROR:  ", 8) == 0)
 			msg += 8;
 		nx_error("%s", *msg ? msg : "unknown error");
+		if (PQstatus(conn) != CONNECTION_OK)
+			nx_error_sqlstate("08006");	/* connection_failure */
 		return;
 	}
-	nx_error("%s", primary);
-	nx_detail("detail", PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
-	nx_detail("hint", PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+	nx_report_server_error(conn, PQresultErrorField(res, PG_DIAG_SQLSTATE), primary,
+						   PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
+						   PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
 }
 
 PGresult *
@@ -69,7 +93,7 @@ nx_query_typed(PGconn *conn, const char *sql, int nparams,
 		nx_report_pg_error(conn, res);
 		PQclear(res);
 		PQfinish(conn);
-		exit(NX_EXIT_SERVER);
+		nx_exit(NX_EXIT_SERVER);
 	}
 	return res;
 }
@@ -81,9 +105,9 @@ nx_query(PGconn *conn, const char *sql, int nparams, const char *const *values)
 }
 
 /*
- * nx_require_sandbox: fail like the server's functions do when a read
- * (views and tables, filtered by row-level security) names a sandbox the
- * caller cannot see.
+ * nx_require_sandbox: fail like the server's functions do (same message
+ * and SQLSTATE) when a read of a view names a sandbox the caller cannot
+ * see: the views show only the caller's own rows.
  */
 void
 nx_require_sandbox(PGconn *conn, const char *sandbox)
@@ -93,11 +117,13 @@ nx_require_sandbox(PGconn *conn, const char *sandbox)
 
 	if (PQntuples(res) == 0)
 	{
-		nx_error("sandbox \"%s\" does not exist", sandbox);
-		fprintf(stderr, "  hint: \"nx ls\" lists your sandboxes; \"nx create %s\" creates it\n", sandbox);
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "sandbox \"%.60s\" does not exist", sandbox);
+		nx_report_server_error(conn, "42704", msg, NULL, NULL);
 		PQclear(res);
 		PQfinish(conn);
-		exit(NX_EXIT_SERVER);
+		nx_exit(NX_EXIT_SERVER);
 	}
 	PQclear(res);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmd_env: nx env SANDBOX list [--show] | set K=V | unset K */
 int
 cmd_env(int argc, char **argv)
 {
@@ -38,8 +39,9 @@ cmd_env(int argc, char **argv)
 		nx_usage_error("env", "missing argument SANDBOX");
 	if (npos < 2)
 		nx_usage_error("env", "missing action: list, set K=V or unset K");
+	nx_global.sandbox = pos[0];
 
-	if (strcmp(pos[1], "list") == 0)
+	if (strcmp(pos[1], "list") == 0 || strcmp(pos[1], "ls") == 0)
 	{
 		static const char *const cols[] = {"name", "value", "updated_by", "updated_at"};
 		const char *params[2] = {pos[0], show ? "true" : "false"};
@@ -120,5 +122,9 @@ cmd_env(int argc, char **argv)
 		nx_finish(conn, res);
 		return NX_EXIT_OK;
 	}
-	nx_usage_error("env", "unknown action \"%s\" (list, set or unset)", pos[1]);
+	{
+		static const char *const actions[] = {"list", "set", "unset", NULL};
+
+		nx_unknown_word("env", "action", pos[1], actions, "list, set or unset");
+	}
 }

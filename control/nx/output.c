@@ -1,87 +1,16 @@
 /*
  * control/nx/output.c
- *	  Everything nx prints: error lines, aligned tables and JSON.
+ *	  What nx prints on stdout: aligned tables, JSON, and the line that
+ *	  says what a lifecycle command did to a deployment.  (Errors:
+ *	  errors.c.)
  *
- * Errors are one line "nx: error: <message>" on stderr, followed by
- * "  detail: " and "  hint: " lines.  JSON is written byte-exact from the
- * server's text (the connection asks for UTF-8), with every character
- * that JSON requires escaped.
+ * JSON is written byte-exact from the server's text (the connection asks
+ * for UTF-8), with every character that JSON requires escaped.
  */
 #include "nx.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* nx_error prints the one error line; newlines in the message become spaces. */
-void
-nx_error(const char *fmt,...)
-{
-	char		buf[4096];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fputs("nx: error: ", stderr);
-	for (const char *p = buf; *p; p++)
-	{
-		if (*p == '\n' || *p == '\r' || *p == '\t')
-		{
-			/* fold line breaks and the indentation after them */
-			while (p[1] == '\n' || p[1] == '\r' || p[1] == '\t' || p[1] == ' ')
-				p++;
-			if (p[1] != '\0')
-				fputc(' ', stderr);
-		}
-		else
-			fputc(*p, stderr);
-	}
-	fputc('\n', stderr);
-}
-
-/* nx_detail prints "  <label>: <line>" for each line of text. */
-void
-nx_detail(const char *label, const char *text)
-{
-	const char *p = text;
-
-	if (text == NULL)
-		return;
-	while (*p)
-	{
-		const char *nl = strchr(p, '\n');
-		size_t		n = nl ? (size_t) (nl - p) : strlen(p);
-
-		if (n > 0)
-			fprintf(stderr, "  %s: %.*s\n", label, (int) n, p);
-		p += n;
-		if (*p == '\n')
-			p++;
-	}
-}
-
-void
-nx_usage_error(const char *command, const char *fmt,...)
-{
-	char		buf[1024];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (command)
-	{
-		nx_error("%s: %s", command, buf);
-		fprintf(stderr, "  hint: see \"nx help %s\"\n", command);
-	}
-	else
-	{
-		nx_error("%s", buf);
-		fprintf(stderr, "  hint: see \"nx --help\"\n");
-	}
-	exit(NX_EXIT_USAGE);
-}
 
 /* nx_json_string writes s as a JSON string literal. */
 void
@@ -295,4 +224,28 @@ nx_print_table(FILE *out, const PGresult *res, const char *const *columns,
 		}
 		fputc('\n', out);
 	}
+}
+
+/*
+ * nx_print_deployment_row prints one nx.status row returned by a function
+ * that acted on a deployment (promote, start, ...): JSON, or "deployment
+ * N of sandbox S <verb> (desired state D, current state C)" and the
+ * production URL when it is production.
+ */
+void
+nx_print_deployment_row(const PGresult *res, const char *verb)
+{
+	if (nx_global.json)
+	{
+		nx_json_row(stdout, res, 0);
+		fputc('\n', stdout);
+		return;
+	}
+	printf("deployment %s of sandbox %s %s (desired state %s, current state %s)\n",
+		   PQgetvalue(res, 0, PQfnumber(res, "deployment")),
+		   PQgetvalue(res, 0, PQfnumber(res, "sandbox")), verb,
+		   PQgetvalue(res, 0, PQfnumber(res, "desired_state")),
+		   PQgetvalue(res, 0, PQfnumber(res, "state")));
+	if (PQgetvalue(res, 0, PQfnumber(res, "production"))[0] == 't')
+		printf("production: %s\n", PQgetvalue(res, 0, PQfnumber(res, "production_url")));
 }

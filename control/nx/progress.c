@@ -111,7 +111,7 @@ nx_exec_with_progress(PGconn *conn, const char *sql, int nparams,
 	{
 		nx_report_pg_error(conn, NULL);
 		PQfinish(conn);
-		exit(NX_EXIT_SERVER);
+		nx_exit(NX_EXIT_SERVER);
 	}
 	/* the results, as PQexec would collect them: keep the last */
 	while ((next = PQgetResult(conn)) != NULL)
@@ -126,7 +126,7 @@ nx_exec_with_progress(PGconn *conn, const char *sql, int nparams,
 		nx_report_pg_error(conn, res);
 		PQclear(res);
 		PQfinish(conn);
-		exit(NX_EXIT_SERVER);
+		nx_exit(NX_EXIT_SERVER);
 	}
 	return res;
 }

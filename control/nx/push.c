@@ -8,6 +8,11 @@
  * before any connection is made (exit 3).  The bytes travel as a binary
  * bytea parameter (no hex text), env as a jsonb text parameter and args as
  * a text[] literal built with array-literal quoting.
+ *
+ * The binary name (the app's argv[0] and /app/<name>) is --name, or the
+ * file's base name made of the allowed characters.  The app's arguments
+ * come from --arg or after "--"; $PORT, ${NX_SANDBOX}, $$ ... in them are
+ * expanded by the platform at each start (nx._expand_args), not here.
  */
 #include "nx.h"
 #include "nx_elf.h"
@@ -35,7 +40,7 @@ buf_putc(Buf *b, char c)
 		if (b->data == NULL)
 		{
 			nx_error("out of memory");
-			exit(NX_EXIT_SERVER);
+			nx_exit(NX_EXIT_SERVER);
 		}
 	}
 	b->data[b->len++] = c;
@@ -90,38 +95,56 @@ buf_array_element(Buf *b, const char *s)
 	buf_putc(b, '"');
 }
 
-/* print_logs prints the deployment's last lines on stderr. */
-static void
-print_logs(PGconn *conn, const char *sandbox, const char *deployment, int lines)
+/*
+ * default_name: the binary name (argv[0], /app/<name>) from the pushed
+ * file's base name, made of the characters the server allows
+ * ([A-Za-z0-9._-], 1-128, not starting with a dot): other characters
+ * become "_", leading dots are dropped, and it is cut at 128.  A usage
+ * error when nothing usable is left.  Returns a malloc'd string; *changed
+ * tells whether it differs from the base name.
+ */
+static char *
+default_name(const char *path, bool *changed)
 {
-	char		nlines[16];
-	const char *params[3] = {sandbox, deployment, nlines};
-	PGresult   *res;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char	   *name = malloc(129);
+	size_t		n = 0;
+	bool		useful = false;
 
-	snprintf(nlines, sizeof(nlines), "%d", lines);
-	res = PQexecParams(conn, "SELECT line FROM nx.logs($1, $2::bigint, $3::integer)",
-					   3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	if (name == NULL)
 	{
-		fprintf(stderr, "  last log lines of deployment %s (at most %d):\n", deployment, lines);
-		for (int r = 0; r < PQntuples(res); r++)
-			fprintf(stderr, "  | %s\n", PQgetvalue(res, r, 0));
+		nx_error("out of memory");
+		nx_exit(NX_EXIT_SERVER);
 	}
-	PQclear(res);
+	*changed = false;
+	while (*base == '.')
+	{
+		base++;
+		*changed = true;
+	}
+	for (const char *p = base; *p && n < 128; p++)
+	{
+		char		c = *p;
+		bool		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+
+		name[n++] = ok ? c : '_';
+		useful |= ok && c != '.';
+		*changed |= !ok;
+	}
+	*changed |= strlen(base) > 128;
+	name[n] = '\0';
+	if (!useful)
+		nx_usage_error("push", "cannot make a binary name from \"%s\": it has no letter, digit, \"_\" or \"-\"; "
+					   "give one with --name NAME", path);
+	return name;
 }
 
-static PGresult *
-status_row(PGconn *conn, const char *deployment)
-{
-	const char *params[1] = {deployment};
-
-	return nx_query(conn, "SELECT * FROM nx.status WHERE deployment = $1::bigint", 1, params);
-}
-
+/* print_result prints the deployment's status row under --json */
 static void
 print_result(PGconn *conn, const char *deployment)
 {
-	PGresult   *res = status_row(conn, deployment);
+	PGresult   *res = nx_status_row(conn, deployment);
 
 	if (nx_global.json && PQntuples(res) == 1)
 	{
@@ -131,6 +154,74 @@ print_result(PGconn *conn, const char *deployment)
 	PQclear(res);
 }
 
+/*
+ * print_command prints the command line the app will get, as the pushed
+ * deployment's row has it: argv[0] and the arguments, shell-quoted where
+ * needed ($PORT and the like are expanded by the platform at each start).
+ */
+static void
+print_command(const PGresult *res)
+{
+	const char *name = PQgetvalue(res, 0, PQfnumber(res, "binary_name"));
+	int			c = PQfnumber(res, "args");
+
+	printf("command: %s", name);
+	if (c >= 0)
+	{
+		/* a text[] in the server's output syntax: {a,"b c","d\"e"} */
+		const char *p = PQgetvalue(res, 0, c);
+
+		if (*p == '{')
+			p++;
+		while (*p && *p != '}')
+		{
+			char		arg[4096];
+			size_t		n = 0;
+			bool		plain = true;
+
+			if (*p == '"')
+			{
+				for (p++; *p && *p != '"'; p++)
+				{
+					if (*p == '\\' && p[1])
+						p++;
+					if (n < sizeof(arg) - 1)
+						arg[n++] = *p;
+				}
+				if (*p == '"')
+					p++;
+			}
+			else
+				while (*p && *p != ',' && *p != '}' && n < sizeof(arg) - 1)
+					arg[n++] = *p++;
+			arg[n] = '\0';
+			if (*p == ',')
+				p++;
+			for (const char *q = arg; *q; q++)
+				plain &= strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%", *q) != NULL;
+			if (plain && n > 0)
+				printf(" %s", arg);
+			else
+			{
+				fputs(" '", stdout);
+				for (const char *q = arg; *q; q++)
+				{
+					if (*q == '\'')
+						fputs("'\\''", stdout);
+					else
+						fputc(*q, stdout);
+				}
+				fputc('\'', stdout);
+			}
+		}
+	}
+	fputc('\n', stdout);
+}
+
+/*
+ * cmd_push: nx push SANDBOX FILE [options] [-- ARGS...] (see the help in
+ * main.c and docs/cli.md).
+ */
 int
 cmd_push(int argc, char **argv)
 {
@@ -152,13 +243,34 @@ cmd_push(int argc, char **argv)
 	PGconn	   *conn;
 	PGresult   *res;
 	char	   *deployment;
+	const char *name = NULL;
+	const char *database = NULL;
+	char	   *derived = NULL;
+	bool		dashdash = false;
+	bool		name_changed = false;
 	const char *v;
 
 	for (int i = 1; i < argc; i++)
 	{
+		if (strcmp(argv[i], "--") == 0)
+		{
+			/* the rest are the app's arguments, verbatim */
+			if (nargs > 0)
+				nx_usage_error("push", "give the app's arguments either with --arg or after --, not both");
+			for (i++; i < argc; i++)
+			{
+				if (nargs == MAX_ITEMS)
+					nx_usage_error("push", "at most %d arguments", MAX_ITEMS);
+				args[nargs++] = argv[i];
+			}
+			dashdash = true;
+			break;
+		}
 		if (nx_opt_global(argc, argv, &i, "push"))
 			continue;
-		if (nx_opt_value(argc, argv, &i, "push", "--label", &label))
+		if (nx_opt_value(argc, argv, &i, "push", "--label", &label) ||
+			nx_opt_value(argc, argv, &i, "push", "--name", &name) ||
+			nx_opt_value(argc, argv, &i, "push", "--database", &database))
 			continue;
 		if (nx_opt_value(argc, argv, &i, "push", "--env", &v))
 		{
@@ -171,6 +283,8 @@ cmd_push(int argc, char **argv)
 		}
 		if (nx_opt_value(argc, argv, &i, "push", "--arg", &v))
 		{
+			if (dashdash)
+				nx_usage_error("push", "give the app's arguments either with --arg or after --, not both");
 			if (nargs == MAX_ITEMS)
 				nx_usage_error("push", "at most %d --arg options", MAX_ITEMS);
 			args[nargs++] = v;
@@ -178,11 +292,7 @@ cmd_push(int argc, char **argv)
 		}
 		if (nx_opt_value(argc, argv, &i, "push", "--timeout", &v))
 		{
-			char	   *end;
-
-			timeout = strtod(v, &end);
-			if (end == v || *end != '\0' || !(timeout > 0 && timeout <= 86400))
-				nx_usage_error("push", "--timeout needs a number of seconds (0 < s <= 86400), not \"%s\"", v);
+			timeout = nx_parse_seconds("push", "--timeout", v);
 			continue;
 		}
 		if (nx_opt_flag(argv, i, "--promote"))
@@ -205,6 +315,7 @@ cmd_push(int argc, char **argv)
 		nx_usage_error("push", "missing argument SANDBOX");
 	if (npos < 2)
 		nx_usage_error("push", "missing argument FILE");
+	nx_global.sandbox = pos[0];
 
 	/* local check first, before connecting */
 	if (!nx_read_file(pos[1], &bytes, &len))
@@ -218,12 +329,20 @@ cmd_push(int argc, char **argv)
 		if (elf == NULL)
 		{
 			nx_error("out of memory");
+			free(bytes);
 			return NX_EXIT_SERVER;
 		}
 		nx_error("%s cannot run here: %s", pos[1], elf->problems[0].message);
 		for (int i = 0; i < elf->n_problems; i++)
-			fprintf(stderr, "  detail: %s.\n", elf->problems[i].message);
+		{
+			char		line[1024];
+
+			snprintf(line, sizeof(line), "%s.", elf->problems[i].message);
+			nx_detail("detail", line);
+		}
 		nx_detail("hint", NxElfHint(elf, NX_ELF_HOST_MACHINE));
+		free(elf);
+		free(bytes);
 		return NX_EXIT_REFUSED;
 	}
 	free(elf);
@@ -254,18 +373,26 @@ cmd_push(int argc, char **argv)
 		nx_error("%s is too large to send (%zu bytes)", pos[1], len);
 		return NX_EXIT_USAGE;
 	}
+	if (name == NULL)
+	{
+		derived = default_name(pos[1], &name_changed);
+		name = derived;
+	}
 	conn = nx_connect();
 	{
-		const unsigned int types[5] = {0, NX_BYTEAOID, 0, 0, 0};
-		const char *values[5] = {pos[0], (const char *) bytes, label, args_lit.data, env_json.data};
-		const int	lengths[5] = {0, (int) len, 0, 0, 0};
-		const int	formats[5] = {0, 1, 0, 0, 0};
+		const unsigned int types[7] = {0, NX_BYTEAOID, 0, 0, 0, 0, 0};
+		const char *values[7] = {pos[0], (const char *) bytes, label, args_lit.data, env_json.data, name,
+		database};
+		const int	lengths[7] = {0, (int) len, 0, 0, 0, 0, 0};
+		const int	formats[7] = {0, 1, 0, 0, 0, 0, 0};
 
 		res = nx_exec_with_progress(conn,
-									"SELECT * FROM nx.push($1, $2, $3, $4::text[], $5::jsonb)",
-									5, types, values, lengths, formats, len);
+									"SELECT * FROM nx.push($1, $2, $3, $4::text[], $5::jsonb, name => $6, database => $7)",
+									7, types, values, lengths, formats, len);
 	}
 	free(bytes);
+	free(env_json.data);
+	free(args_lit.data);
 	deployment = strdup(PQgetvalue(res, 0, PQfnumber(res, "deployment")));
 	if (!nx_global.json)
 	{
@@ -274,70 +401,47 @@ cmd_push(int argc, char **argv)
 		printf("pushed deployment %s%s%s%s to sandbox %s\n", deployment,
 			   *lbl ? " (label " : "", lbl, *lbl ? ")" : "", pos[0]);
 		printf("preview: %s\n", PQgetvalue(res, 0, PQfnumber(res, "preview_url")));
+		print_command(res);
 		fflush(stdout);
+		if (name_changed)
+			fprintf(stderr, "nx: note: binary name \"%s\" made from %s (--name sets another)\n", name, pos[1]);
 	}
 	PQclear(res);
 
 	if (wait)
 	{
-		double		deadline = nx_now() + timeout;
-		char	   *state = NULL;
-		char	   *last_error = NULL;
+		int			rc = nx_wait_deployment(conn, pos[0], deployment, timeout, false);
 
-		for (;;)
+		if (rc != NX_EXIT_OK)
 		{
-			res = status_row(conn, deployment);
-			free(state);
-			free(last_error);
-			state = NULL;
-			last_error = NULL;
-			if (PQntuples(res) == 1)
-			{
-				state = strdup(PQgetvalue(res, 0, PQfnumber(res, "state")));
-				last_error = strdup(PQgetvalue(res, 0, PQfnumber(res, "last_error")));
-			}
-			PQclear(res);
-			if (state == NULL)
-			{
-				nx_error("deployment %s disappeared while waiting for it (removed, or its sandbox dropped)", deployment);
-				nx_finish(conn, NULL);
-				return NX_EXIT_NOT_READY;
-			}
-			if (strcmp(state, "ready") == 0)
-				break;
-			if (strcmp(state, "failed") == 0 || strcmp(state, "crashloop") == 0 ||
-				nx_now() >= deadline)
-			{
-				print_result(conn, deployment);
-				if (strcmp(state, "failed") == 0 || strcmp(state, "crashloop") == 0)
-					nx_error("deployment %s is in state %s%s%s", deployment, state,
-							 *last_error ? ": " : "", last_error);
-				else
-					nx_error("deployment %s is not ready after %g seconds (state %s%s%s)",
-							 deployment, timeout, state, *last_error ? ": " : "", last_error);
-				print_logs(conn, pos[0], deployment, 20);
-				nx_finish(conn, NULL);
-				return NX_EXIT_NOT_READY;
-			}
-			nx_sleep_ms(100);
+			nx_finish(conn, NULL);
+			free(deployment);
+			free(derived);
+			return rc;
 		}
-		free(state);
-		free(last_error);
 		if (!nx_global.json)
 			printf("deployment %s is ready\n", deployment);
 	}
 	if (promote)
 	{
 		/* with --no-wait the user asked for it at once, ready or not */
-		const char *params[3] = {pos[0], deployment, wait ? "false" : "true"};
+		PGresult   *prod;
+		int			rc = nx_promote_deployment(conn, pos[0], deployment, !wait, wait, timeout, &prod);
 
-		res = nx_query(conn, "SELECT production_url FROM nx.promote($1, $2::bigint, $3::boolean)", 3, params);
-		if (!nx_global.json)
-			printf("promoted: %s\n", PQgetvalue(res, 0, 0));
-		PQclear(res);
+		if (rc != NX_EXIT_OK)
+		{
+			nx_finish(conn, prod);
+			free(deployment);
+			free(derived);
+			return rc;
+		}
+		if (!nx_global.json && PQgetvalue(prod, 0, PQfnumber(prod, "production"))[0] == 't')
+			printf("promoted: %s\n", PQgetvalue(prod, 0, PQfnumber(prod, "production_url")));
+		PQclear(prod);
 	}
 	print_result(conn, deployment);
 	nx_finish(conn, NULL);
 	free(deployment);
+	free(derived);
 	return NX_EXIT_OK;
 }

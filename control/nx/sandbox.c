@@ -1,65 +1,68 @@
 /*
  * control/nx/sandbox.c
- *	  nx create SANDBOX [limits] and nx destroy SANDBOX [--keep-database]
- *	  (nx.create_sandbox, nx.drop_sandbox).
+ *	  Sandboxes themselves: nx create SANDBOX [limits] [--owner ROLE],
+ *	  nx alter SANDBOX limits, nx destroy SANDBOX [--keep-database]
+ *	  (nx.create_sandbox, nx.alter_sandbox, nx.drop_sandbox).  The limit
+ *	  options are the table in limits.c.
  */
 #include "nx.h"
 
+#include <stdio.h>
 #include <string.h>
 
+/* limit_options_listing: "--memory, --pids, ...", for a usage error of alter */
+static const char *
+limit_options_listing(void)
+{
+	static char buf[512];
+
+	if (buf[0] == '\0')
+		for (int k = 0; k < NX_NLIMITS; k++)
+		{
+			size_t		n = strlen(buf);
+
+			snprintf(buf + n, sizeof(buf) - n, "%s%s", k ? ", " : "", nx_limits[k].option);
+		}
+	return buf;
+}
+
+/*
+ * cmd_create: nx create SANDBOX [limits] [--owner ROLE].  Omitted limits
+ * are the server's nx.default_* settings.
+ */
 int
 cmd_create(int argc, char **argv)
 {
-	/* $1 name, $2 memory, $3 pids, $4 open files, $5 cpu weight, $6 tmp size,
-	 * $7 idle timeout, $8 connection limit */
-	const char *params[8] = {NULL};
-	const char *v;
+	const char *name = NULL;
+	const char *owner = NULL;
+	const char *limits[NX_NLIMITS] = {NULL};
+	const char *params[2 + NX_NLIMITS];
+	char		sql[1024] = "SELECT * FROM nx.create_sandbox(name => $1, owner => $2::name";
 
 	for (int i = 1; i < argc; i++)
 	{
 		if (nx_opt_global(argc, argv, &i, "create"))
 			continue;
-		if (nx_opt_value(argc, argv, &i, "create", "--memory", &params[1]) ||
-			nx_opt_value(argc, argv, &i, "create", "--tmp-size", &params[5]) ||
-			nx_opt_value(argc, argv, &i, "create", "--idle-timeout", &params[6]))
+		if (nx_opt_limit(argc, argv, &i, "create", limits) ||
+			nx_opt_value(argc, argv, &i, "create", "--owner", &owner))
 			continue;
-		if (nx_opt_value(argc, argv, &i, "create", "--pids", &v))
-		{
-			nx_parse_int("create", "--pids", v, 0, 2147483647);
-			params[2] = v;
-			continue;
-		}
-		if (nx_opt_value(argc, argv, &i, "create", "--open-files", &v))
-		{
-			nx_parse_int("create", "--open-files", v, 0, 2147483647);
-			params[3] = v;
-			continue;
-		}
-		if (nx_opt_value(argc, argv, &i, "create", "--cpu-weight", &v))
-		{
-			nx_parse_int("create", "--cpu-weight", v, 0, 2147483647);
-			params[4] = v;
-			continue;
-		}
-		if (nx_opt_value(argc, argv, &i, "create", "--connection-limit", &v))
-		{
-			nx_parse_int("create", "--connection-limit", v, 0, 2147483647);
-			params[7] = v;
-			continue;
-		}
 		if (argv[i][0] == '-' && argv[i][1] != '\0')
 			nx_reject_option("create", argv[i]);
-		if (params[0])
+		if (name)
 			nx_usage_error("create", "too many arguments");
-		params[0] = argv[i];
+		name = argv[i];
 	}
-	if (params[0] == NULL)
+	if (name == NULL)
 		nx_usage_error("create", "missing argument SANDBOX");
+	nx_global.sandbox = name;
+	params[0] = name;
+	params[1] = owner;
+	memcpy(params + 2, limits, sizeof(limits));
+	nx_limits_sql_args(sql, sizeof(sql), 3);
+	strcat(sql, ")");
 	{
 		PGconn	   *conn = nx_connect();
-		PGresult   *res = nx_query(conn,
-								   "SELECT * FROM nx.create_sandbox($1, $2, $3::integer, $4::integer, "
-								   "$5::integer, $6, $7::interval, $8::integer)", 8, params);
+		PGresult   *res = nx_query(conn, sql, 2 + NX_NLIMITS, params);
 
 		if (nx_global.json)
 		{
@@ -77,6 +80,86 @@ cmd_create(int argc, char **argv)
 	return NX_EXIT_OK;
 }
 
+/*
+ * cmd_alter: nx alter SANDBOX [limits] (nx.alter_sandbox).  Prints each
+ * limit that was given, old and new value, and when it takes effect.
+ */
+int
+cmd_alter(int argc, char **argv)
+{
+	const char *name = NULL;
+	const char *limits[NX_NLIMITS] = {NULL};
+	const char *params[1 + NX_NLIMITS];
+	char		sql[1024] = "SELECT * FROM nx.alter_sandbox(name => $1";
+	bool		any = false;
+	PGconn	   *conn;
+	PGresult   *old;
+	PGresult   *res;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (nx_opt_global(argc, argv, &i, "alter"))
+			continue;
+		if (nx_opt_limit(argc, argv, &i, "alter", limits))
+			continue;
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			nx_reject_option("alter", argv[i]);
+		if (name)
+			nx_usage_error("alter", "too many arguments");
+		name = argv[i];
+	}
+	if (name == NULL)
+		nx_usage_error("alter", "missing argument SANDBOX");
+	for (int k = 0; k < NX_NLIMITS; k++)
+		any |= limits[k] != NULL;
+	if (!any)
+		nx_usage_error("alter", "nothing to change: give one or more of %s", limit_options_listing());
+	nx_global.sandbox = name;
+	params[0] = name;
+	memcpy(params + 1, limits, sizeof(limits));
+	nx_limits_sql_args(sql, sizeof(sql), 2);
+	strcat(sql, ")");
+
+	conn = nx_connect();
+	old = nx_query(conn, "SELECT * FROM nx.sandbox_info WHERE sandbox = $1", 1, params);
+	res = nx_query(conn, sql, 1 + NX_NLIMITS, params);
+	if (nx_global.json)
+	{
+		nx_json_row(stdout, res, 0);
+		fputc('\n', stdout);
+	}
+	else
+	{
+		bool		later = false;
+
+		printf("altered sandbox %s\n", name);
+		for (int k = 0; k < NX_NLIMITS; k++)
+		{
+			const NxLimit *l = &nx_limits[k];
+			int			c = PQfnumber(res, l->column);
+			char		change[256];
+
+			if (limits[k] == NULL || c < 0)
+				continue;
+			if (PQntuples(old) == 1 && PQfnumber(old, l->column) >= 0)
+				snprintf(change, sizeof(change), "%s -> %s",
+						 PQgetvalue(old, 0, PQfnumber(old, l->column)), PQgetvalue(res, 0, c));
+			else
+				snprintf(change, sizeof(change), "%s", PQgetvalue(res, 0, c));
+			printf("  %-17s %-24s %s\n", l->label, change,
+				   l->applies == NX_AT_NEXT_START ? "(at each deployment's next start)" :
+				   l->applies == NX_AT_NEXT_PUSH ? "(for the next push)" : "(now)");
+			later |= l->applies == NX_AT_NEXT_START;
+		}
+		if (later)
+			printf("\"nx restart %s [DEPLOYMENT]\" applies the new limits to a running deployment now\n", name);
+	}
+	PQclear(old);
+	nx_finish(conn, res);
+	return NX_EXIT_OK;
+}
+
+/* cmd_destroy: nx destroy SANDBOX [--keep-database] (nx.drop_sandbox) */
 int
 cmd_destroy(int argc, char **argv)
 {
@@ -99,6 +182,7 @@ cmd_destroy(int argc, char **argv)
 	}
 	if (params[0] == NULL)
 		nx_usage_error("destroy", "missing argument SANDBOX");
+	nx_global.sandbox = params[0];
 	{
 		PGconn	   *conn = nx_connect();
 		PGresult   *res = nx_query(conn, "SELECT nx.drop_sandbox($1, $2::boolean)", 2, params);
@@ -113,7 +197,7 @@ cmd_destroy(int argc, char **argv)
 		else
 			printf("destroyed sandbox %s\n", params[0]);
 		if (!nx_global.json && keep)
-			printf("  database nx_%s and its role are kept: nx.drop_kept_database('%s') removes them\n",
+			printf("  database nx_%s and its role are kept: \"nx db drop-kept %s\" removes them\n",
 				   params[0], params[0]);
 		nx_finish(conn, res);
 	}

@@ -1,7 +1,8 @@
 /*
  * control/nx/show.c
- *	  Reading state: nx ls (nx.sandbox_info), nx status (nx.status) and
- *	  nx logs (nx.logs, optionally followed).
+ *	  Reading state: nx ls (nx.sandbox_info), nx info (one sandbox, with
+ *	  its domains), nx status (nx.status) and nx logs (nx.logs, optionally
+ *	  followed).
  *
  * Following: nx.logs returns only the last N lines, with no position, so
  * -f re-reads a tail window of FOLLOW_WINDOW lines every 500 ms and prints
@@ -18,6 +19,7 @@
 
 #define FOLLOW_WINDOW 1000
 
+/* cmd_ls: nx ls: your sandboxes (nx.sandbox_info) */
 int
 cmd_ls(int argc, char **argv)
 {
@@ -45,11 +47,75 @@ cmd_ls(int argc, char **argv)
 	return NX_EXIT_OK;
 }
 
+/*
+ * cmd_info: nx info SANDBOX: one sandbox, every column of nx.sandbox_info
+ * (limits included) as "name: value" lines, then its custom domains.
+ * JSON: the nx.sandbox_info row with "domains", its nx.domain_info rows.
+ */
+int
+cmd_info(int argc, char **argv)
+{
+	const char *pos[1] = {NULL};
+	int			n = nx_parse_positional(argc, argv, pos, 1, NULL);
+	PGconn	   *conn;
+	PGresult   *res;
+	PGresult   *dom;
+
+	if (n < 1)
+		nx_usage_error("info", "missing argument SANDBOX");
+	nx_global.sandbox = pos[0];
+	conn = nx_connect();
+	nx_require_sandbox(conn, pos[0]);
+	res = nx_query(conn, "SELECT * FROM nx.sandbox_info WHERE sandbox = $1", 1, pos);
+	dom = nx_query(conn, "SELECT * FROM nx.domain_info WHERE sandbox = $1 ORDER BY domain", 1, pos);
+	if (PQntuples(res) != 1)
+	{
+		/* dropped between the two reads */
+		PQclear(dom);
+		nx_require_sandbox(conn, pos[0]);
+	}
+	if (nx_global.json)
+	{
+		fputc('{', stdout);
+		for (int c = 0; c < PQnfields(res); c++)
+		{
+			nx_json_string(stdout, PQfname(res, c));
+			fputs(": ", stdout);
+			nx_json_value(stdout, res, 0, c);
+			fputs(", ", stdout);
+		}
+		fputs("\"domains\": ", stdout);
+		nx_json_rows(stdout, dom);
+		fputs("}\n", stdout);
+	}
+	else
+	{
+		for (int c = 0; c < PQnfields(res); c++)
+		{
+			char		label[64];
+
+			snprintf(label, sizeof(label), "%s:", PQfname(res, c));
+			for (char *p = label; *p; p++)
+				if (*p == '_')
+					*p = ' ';
+			printf("%-23s %s\n", label, PQgetvalue(res, 0, c));
+		}
+		for (int r = 0; r < PQntuples(dom); r++)
+			printf("%-23s %s (%s)\n", r == 0 ? "domains:" : "",
+				   PQgetvalue(dom, r, PQfnumber(dom, "domain")),
+				   PQgetvalue(dom, r, PQfnumber(dom, "state")));
+	}
+	PQclear(dom);
+	nx_finish(conn, res);
+	return NX_EXIT_OK;
+}
+
+/* cmd_status: nx status [SANDBOX] */
 int
 cmd_status(int argc, char **argv)
 {
 	static const char *const cols[] = {"sandbox", "deployment", "label", "state",
-		"desired_state", "production", "port", "restarts", "preview_url",
+		"desired_state", "production", "database_mode", "port", "restarts", "preview_url",
 	"last_error"};
 	const char *sandbox = NULL;
 	PGconn	   *conn;
@@ -65,6 +131,7 @@ cmd_status(int argc, char **argv)
 			nx_usage_error("status", "too many arguments");
 		sandbox = argv[i];
 	}
+	nx_global.sandbox = sandbox;
 	conn = nx_connect();
 	if (sandbox)
 		nx_require_sandbox(conn, sandbox);
@@ -83,6 +150,7 @@ cmd_status(int argc, char **argv)
 	return NX_EXIT_OK;
 }
 
+/* print_line prints one log line: as it is, or as a JSON string */
 static void
 print_line(const char *line)
 {
@@ -114,6 +182,7 @@ fetch_lines(PGconn *conn, const char *sandbox, const char *deployment, int n, in
 	return lines;
 }
 
+/* free_lines frees what fetch_lines returned */
 static void
 free_lines(char **lines, int n)
 {
@@ -139,6 +208,7 @@ overlap(char **prev, int np, char **cur, int nc)
 	return 0;
 }
 
+/* cmd_logs: nx logs SANDBOX [DEPLOYMENT] [-n N] [-f] */
 int
 cmd_logs(int argc, char **argv)
 {
@@ -172,6 +242,7 @@ cmd_logs(int argc, char **argv)
 	}
 	if (npos < 1)
 		nx_usage_error("logs", "missing argument SANDBOX");
+	nx_global.sandbox = pos[0];
 	if (pos[1])
 		nx_check_deployment_id("logs", pos[1]);
 	conn = nx_connect();
