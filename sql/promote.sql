@@ -95,3 +95,15 @@ FROM nx.deployments GROUP BY sandbox ORDER BY sandbox;
 
 -- the hand-written runtime rows are not the supervisor's: remove them
 DELETE FROM nx.runtime;
+
+-- the app-level forms of start, stop, restart and remove
+SET ROLE alice;
+SELECT deployment, production, desired_state FROM nx.stop('app');
+SELECT deployment, desired_state FROM nx.start('app');
+SELECT deployment, desired_state FROM nx.restart('app', 3);
+\set VERBOSITY default
+SELECT nx.restart('app', 424242);
+SELECT nx.remove('app', 424242);
+SELECT nx.stop('nope');
+\set VERBOSITY terse
+RESET ROLE;

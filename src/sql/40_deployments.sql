@@ -417,3 +417,55 @@ BEGIN
 	PERFORM nx._routes_changed();
 END
 $$;
+
+-- _app_deployment finds, for the app-level forms of start, stop, restart
+-- and remove, the deployment of sandbox s named by deployment, or (NULL)
+-- its production deployment, else its newest live one; raises like a
+-- missing deployment otherwise.
+CREATE FUNCTION nx._app_deployment(sandbox text, deployment bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s nx.sandboxes := nx._require_sandbox(_app_deployment.sandbox);
+	found_id bigint;
+BEGIN
+	SELECT d.id INTO found_id FROM nx.deployments d
+	WHERE d.sandbox = s.name AND d.desired_state <> 'removed'
+	  AND (_app_deployment.deployment IS NULL OR d.id = _app_deployment.deployment)
+	ORDER BY d.is_production DESC, d.id DESC LIMIT 1;
+	IF found_id IS NULL THEN
+		IF _app_deployment.deployment IS NULL THEN
+			RAISE EXCEPTION 'sandbox "%" has no deployment', s.name
+				USING ERRCODE = 'undefined_object', HINT = 'Push a binary first with nx.push().';
+		END IF;
+		RAISE EXCEPTION 'deployment % is not a deployment of sandbox "%"', _app_deployment.deployment, s.name
+			USING ERRCODE = 'undefined_object',
+				HINT = format('nx.status lists the deployments of sandbox "%s".', s.name);
+	END IF;
+	RETURN found_id;
+END
+$$;
+
+-- The app-level forms: the deployment of a sandbox (default: production,
+-- else the newest).  nx.start(42) and nx.start('app') both work: a
+-- quoted name resolves to these, a number to the deployment-id forms.
+CREATE FUNCTION nx.start(sandbox text, deployment bigint DEFAULT NULL) RETURNS nx.status
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT nx._set_desired_state(nx._app_deployment(sandbox, deployment), 'start', 'running', false) $$;
+
+CREATE FUNCTION nx.stop(sandbox text, deployment bigint DEFAULT NULL) RETURNS nx.status
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT nx._set_desired_state(nx._app_deployment(sandbox, deployment), 'stop', 'stopped', false) $$;
+
+CREATE FUNCTION nx.restart(sandbox text, deployment bigint DEFAULT NULL) RETURNS nx.status
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT nx._set_desired_state(nx._app_deployment(sandbox, deployment), 'restart', 'running', true) $$;
+
+CREATE FUNCTION nx.remove(sandbox text, deployment bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT nx.remove(nx._app_deployment(sandbox, deployment)) $$;

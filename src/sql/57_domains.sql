@@ -104,9 +104,10 @@ $$;
 COMMENT ON FUNCTION nx.add_domain(text, text) IS 'Claim a custom domain for a sandbox; it routes once a DNS TXT record (or an nx_admin) verifies it';
 
 -- remove_domain: drop the caller's claims of a domain (and its route, if
--- verified).  A domain the caller has no claim on reads as one that does
--- not exist.  nx_admin may remove anyone's.
-CREATE FUNCTION nx.remove_domain(domain text) RETURNS void
+-- verified): all of them, or only sandbox's.  A domain the caller has no
+-- claim on reads as one that does not exist.  nx_admin may remove
+-- anyone's.
+CREATE FUNCTION nx.remove_domain(domain text, sandbox text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -119,7 +120,9 @@ BEGIN
 	IF remove_domain.domain IS NULL THEN
 		RAISE EXCEPTION 'domain must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	FOR m IN SELECT * FROM nx.domains x WHERE x.domain = host ORDER BY x.sandbox LOOP
+	FOR m IN SELECT * FROM nx.domains x
+			 WHERE x.domain = host AND (remove_domain.sandbox IS NULL OR x.sandbox = remove_domain.sandbox)
+			 ORDER BY x.sandbox LOOP
 		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM nx.sandboxes y
 								  WHERE y.name = m.sandbox AND nx._may_act(y.owner, nx._caller()));
 		s := nx._sandbox_for_update(m.sandbox);
@@ -136,12 +139,13 @@ BEGIN
 	PERFORM nx._routes_changed();
 END
 $$;
-COMMENT ON FUNCTION nx.remove_domain(text) IS 'Drop your claims of a custom domain (and stop routing it)';
+COMMENT ON FUNCTION nx.remove_domain(text, text) IS 'Drop your claims of a custom domain (and stop routing it)';
 
 -- check_domain: look for the domain's TXT record now rather than at the
 -- next scheduled check (pending claims are checked every 30 s for their
--- first hour, every 5 minutes for their first day, then hourly).
-CREATE FUNCTION nx.check_domain(domain text) RETURNS nx.domain_info
+-- first hour, every 5 minutes for their first day, then hourly); the
+-- caller's claim of it, or sandbox's.
+CREATE FUNCTION nx.check_domain(domain text, sandbox text DEFAULT NULL) RETURNS nx.domain_info
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -151,6 +155,7 @@ DECLARE
 BEGIN
 	SELECT m.* INTO claim FROM nx.domains m JOIN nx.sandboxes s ON s.name = m.sandbox
 	WHERE m.domain = host AND nx._may_act(s.owner, nx._caller())
+	  AND (check_domain.sandbox IS NULL OR m.sandbox = check_domain.sandbox)
 	ORDER BY m.verified_at IS NULL, m.sandbox LIMIT 1;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'domain "%" does not exist', left(host, 80)
@@ -164,7 +169,7 @@ BEGIN
 	RETURN nx._domain_info_row(host, claim.sandbox);
 END
 $$;
-COMMENT ON FUNCTION nx.check_domain(text) IS 'Look for a claimed domain''s DNS TXT record now';
+COMMENT ON FUNCTION nx.check_domain(text, text) IS 'Look for a claimed domain''s DNS TXT record now';
 
 -- _verify_domain marks a claim verified (by 'dns' or 'admin:<role>'),
 -- unless another claim of the name already is: returns whether it did.

@@ -49,13 +49,17 @@ GRANT EXECUTE ON FUNCTION
 	nx.stop(bigint),
 	nx.restart(bigint),
 	nx.remove(bigint),
+	nx.start(text, bigint),
+	nx.stop(text, bigint),
+	nx.restart(text, bigint),
+	nx.remove(text, bigint),
 	nx.promote(text, bigint, boolean),
 	nx.rollback(text, boolean),
 	nx.logs(text, bigint, integer),
 	nx.wake(bigint),
 	nx.add_domain(text, text),
-	nx.remove_domain(text),
-	nx.check_domain(text)
+	nx.remove_domain(text, text),
+	nx.check_domain(text, text)
 TO nx_user;
 GRANT EXECUTE ON FUNCTION nx.check_setup(), nx.route_hosts(), nx.approve_domain(text, text) TO nx_admin;
 -- the router sees hosts and deployment ids, wakes asleep deployments and
