@@ -23,7 +23,7 @@ static volatile size_t sink;
 
 /* the most entries read (and names looked up) per input */
 #define MAX_ENTRIES 4096
-#define MAX_LOOKUPS 32
+#define MAX_LOOKUPS 8
 
 static void
 touch(const char *s, const uint8_t *data, size_t size)
@@ -64,7 +64,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	NxLdCache	c;
 	char		err[NX_LDCACHE_MESSAGE_LEN];
-	static const char *const names[] = {"libc.so.6", "libm.so.6", "libz.so.1", "a", ""};
+	static const char *const names[] = {"libc.so.6", "libm.so.6", "libz.so.1", "a", "", NULL};
 
 	err[0] = '\0';
 	if (!NxLdCacheOpen(&c, data, size, err, sizeof(err)))
