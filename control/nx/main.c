@@ -71,11 +71,12 @@ static const NxCommand commands[] = {
 		"create a sandbox (omitted limits: the server's defaults)", NULL},
 	{"destroy", cmd_destroy, "nx destroy SANDBOX [--keep-database]",
 		"drop a sandbox, its deployments and (unless kept) its database", NULL},
-	{"verify", cmd_verify, "nx verify FILE",
+	{"verify", cmd_verify, "nx verify FILE [--elf-only]",
 		"check locally whether FILE can run as an app (exit 0 yes, 3 no)",
-		"Runs the same ELF reader as the server, without connecting.  The server\n"
-		"also checks, at push, that the dynamic loader and the libraries exist\n"
-		"on its host; \"nx verify\" cannot.\n"},
+		"Runs the same checks as the server, without connecting: the ELF reader,\n"
+		"then (unless --elf-only) whether a sandbox on this machine would find\n"
+		"the dynamic loader, every library and every symbol version it needs.\n"
+		"The server repeats that check against its own host at push.\n"},
 	{"db", cmd_db, "nx db url|psql|dump|restore SANDBOX [FILE]",
 		"the sandbox's own database",
 		"  nx db url SANDBOX           print its URL (contains the password)\n"
