@@ -27,7 +27,7 @@ static const NxCommand commands[] = {
 	{"push", cmd_push,
 		"nx push SANDBOX FILE [--label L] [--env K=V]... [--arg A]... [--promote] [--no-wait] [--timeout SECONDS]",
 		"push a binary: a new deployment with its own preview URL",
-		"Checks FILE locally first (as \"nx verify\" does) and refuses it with exit\n"
+		"Checks FILE locally first (as \"nx verify --elf-only\" does) and refuses it with exit\n"
 		"code 3, before connecting, when it cannot run.  Then sends it, prints the\n"
 		"deployment id, label and preview URL, and waits (polling nx.status every\n"
 		"100 ms, up to --timeout, default 60 s) until the deployment is ready\n"
