@@ -45,7 +45,7 @@
 #define NX_VER_FLG_WEAK		0x2
 
 /* Longest name (library, version) the walkers accept, NUL excluded. */
-#define NX_ELF_NAME_MAX		1024
+#define NX_ELF_NAME_MAX		4096
 
 /*
  * Upper bound on the entries one version walk visits (all chains

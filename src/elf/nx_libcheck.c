@@ -60,6 +60,7 @@ typedef struct Check
 								 * it (one file can be reached by several
 								 * paths: /lib/x and /usr/lib/x) */
 	int			n_rejected;
+	long		lookups;		/* host lookups so far (NX_LIB_MAX_LOOKUPS) */
 	int			found;			/* the object a search found */
 } Check;
 
@@ -102,12 +103,11 @@ note(Check *c, const char *what)
 	c->w->incomplete = true;
 }
 
-/* pool_add: copy s into the work pool */
+/* pool_addn: copy len bytes of s, and a NUL, into the work pool */
 static uint32_t
-pool_add(Check *c, const char *s)
+pool_addn(Check *c, const char *s, size_t len)
 {
 	NxLibCheck *w = c->w;
-	size_t		len = strlen(s);
 	uint32_t	off;
 
 	if (len + 1 > sizeof(w->pool) - w->pool_used)
@@ -116,9 +116,17 @@ pool_add(Check *c, const char *s)
 		return NX_LIB_NONE;
 	}
 	off = (uint32_t) w->pool_used;
-	memcpy(w->pool + off, s, len + 1);
+	memcpy(w->pool + off, s, len);
+	w->pool[off + len] = '\0';
 	w->pool_used += len + 1;
 	return off;
+}
+
+/* pool_add: copy the string s into the work pool */
+static uint32_t
+pool_add(Check *c, const char *s)
+{
+	return pool_addn(c, s, strlen(s));
 }
 
 static const char *
@@ -205,6 +213,23 @@ add_missing(Check *c, uint32_t *list, int *n, const char *name)
 	off = pool_add(c, name);
 	if (off != NX_LIB_NONE)
 		list[(*n)++] = off;
+	return true;
+}
+
+/*
+ * resolve: NxViewResolve for the check, within its budget of host
+ * lookups; false (the check marked incomplete) once that is spent.
+ */
+static bool
+resolve(Check *c, const char *path, NxViewResult *v)
+{
+	if (c->lookups > NX_LIB_MAX_LOOKUPS)
+	{
+		note(c, "the binary makes the loader look in too many places; the rest was not checked");
+		return false;
+	}
+	NxViewResolve(c->env->ops, path, v);
+	c->lookups += v->lookups + 1;
 	return true;
 }
 
@@ -499,7 +524,8 @@ static Try
 try_path(Check *c, const char *path, const char *name, int loader,
 		 const char *label)
 {
-	NxViewResolve(c->env->ops, path, &c->w->view);
+	if (!resolve(c, path, &c->w->view))
+		return TRY_FULL;
 	return try_file(c, path, &c->w->view, name, loader, label);
 }
 
@@ -541,7 +567,8 @@ search_list(Check *c, const char *list, int owner, const char *kind,
 				fmt(c->w->path, sizeof(c->w->path), "%s/%s", dir, name);
 			fmt(label, sizeof(label), "%s %s", kind,
 					 elem[0] ? elem : "(empty: the working directory)");
-			NxViewResolve(c->env->ops, c->w->path, &c->w->view);
+			if (!resolve(c, c->w->path, &c->w->view))
+				return TRY_FULL;
 			t = try_file(c, c->w->path, &c->w->view, name, loader, label);
 			if (t != TRY_NEXT)
 				return t;
@@ -590,7 +617,8 @@ try_cache(Check *c, const char *name, int loader, bool nodeflib)
 	if (nodeflib && in_default_dir(c, path))
 		return TRY_NEXT;
 	fmt(c->w->path, sizeof(c->w->path), "%s", path);
-	NxViewResolve(c->env->ops, c->w->path, v);
+	if (!resolve(c, c->w->path, v))
+		return TRY_FULL;
 	dir_of(c->w->path, dir, sizeof(dir));
 	if (v->kind == NX_VIEW_HIDDEN && !v->via_symlink)
 	{
@@ -1041,17 +1069,11 @@ add_binary(Check *c)
 			runpath = i;
 	o->runpath = o->rpath = NX_LIB_NONE;
 	if (runpath >= 0)
-	{
-		fmt(path, sizeof(path), "%.*s", (int) c->bin->runpath[runpath].len,
-				 c->bin->runpath[runpath].ptr);
-		o->runpath = pool_add(c, path);
-	}
+		o->runpath = pool_addn(c, c->bin->runpath[runpath].ptr,
+							   c->bin->runpath[runpath].len);
 	else if (rpath >= 0)
-	{
-		fmt(path, sizeof(path), "%.*s", (int) c->bin->runpath[rpath].len,
-				 c->bin->runpath[rpath].ptr);
-		o->rpath = pool_add(c, path);
-	}
+		o->rpath = pool_addn(c, c->bin->runpath[rpath].ptr,
+							 c->bin->runpath[rpath].len);
 	c->w->n_objects = 1;
 }
 

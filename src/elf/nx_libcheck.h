@@ -52,6 +52,9 @@
 #define NX_LIB_MAX_VERSIONS 16384	/* verdef + verneed of all objects */
 #define NX_LIB_MAX_MISSING	64
 #define NX_LIB_POOL			(512 * 1024)
+#define NX_LIB_MAX_LOOKUPS	100000	/* host lstat calls per check: a
+									 * hostile RUNPATH cannot make the
+									 * check slow */
 #define NX_LIB_NONE			UINT32_MAX
 
 #if defined(__x86_64__)
@@ -115,6 +118,7 @@ typedef struct NxViewResult
 {
 	NxViewKind	kind;
 	bool		via_symlink;	/* a symlink on the host was followed */
+	int			lookups;		/* host lookups (lstat) it made */
 	uint64_t	size;			/* of a regular file */
 	char		host_path[NX_VIEW_PATH_MAX];
 	char		where[NX_VIEW_PATH_MAX];

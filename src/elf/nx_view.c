@@ -113,6 +113,7 @@ NxViewResolve(const NxHostOps *ops, const char *path, NxViewResult *out)
 	size_t		pos;
 
 	out->kind = NX_VIEW_LOOP;
+	out->lookups = 0;
 	out->via_symlink = false;
 	out->size = 0;
 	out->host_path[0] = '\0';
@@ -210,6 +211,7 @@ NxViewResolve(const NxHostOps *ops, const char *path, NxViewResult *out)
 		memcpy(cur + curlen + 1, c, n);
 		cur[curlen + 1 + n] = '\0';
 
+		out->lookups++;
 		kind = ops->lstat(ops->ctx, cur, &size);
 		switch (kind)
 		{

@@ -702,6 +702,22 @@ test_libcheck(const char *seeds)
 	EXPECT_ONE("not loaded", NX_ELF_VERSION_MISSING,
 			   "the binary needs NOT_1 from libnxnot.so.1, but loads no library of that name");
 
+	/* a hostile RUNPATH cannot make the check slow: it stops, incomplete */
+	{
+		char	   *many = malloc(300001);
+
+		memset(many, ':', 300000);
+		many[300000] = '\0';
+		bin_reset();
+		bin_need("libnxmissing.so.1");
+		bin_runpath(many, false);
+		run("budget");
+		CHECK(work->incomplete && strstr(work->note, "too many places") != NULL &&
+			  bin.n_problems == 0, "budget: incomplete (%s), %d problems", work->note,
+			  bin.n_problems);
+		free(many);
+	}
+
 	/* the interpreter: missing, outside the view */
 	interp_path = "/lib64/ld-linux-x86-64.so.9";
 	bin_reset();
