@@ -73,6 +73,7 @@ typedef struct BinaryCheck
 
 /* ---------- NxHostOps over PostgreSQL's file functions */
 
+/* PgLstat: lstat(2) (no descriptor needed), as NxHostOps.lstat */
 static NxHostKind
 PgLstat(void *ctx, const char *path, uint64_t *size)
 {
@@ -91,6 +92,7 @@ PgLstat(void *ctx, const char *path, uint64_t *size)
 	return NX_HOST_FILE;
 }
 
+/* PgReadlink: readlink(2), NUL-terminated, as NxHostOps.readlink */
 static int
 PgReadlink(void *ctx, const char *path, char *buf, size_t len)
 {
@@ -102,12 +104,17 @@ PgReadlink(void *ctx, const char *path, char *buf, size_t len)
 	return (int) n;
 }
 
+/*
+ * PgOpen: a transient file (closed by PostgreSQL even if an error
+ * intervenes), never following a final symlink: the view resolved those
+ */
 static int
 PgOpen(void *ctx, const char *path)
 {
 	return OpenTransientFile(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | PG_BINARY);
 }
 
+/* PgPread: pg_pread until n bytes are in, as NxHostOps.pread */
 static bool
 PgPread(void *ctx, int handle, uint64_t off, void *buf, size_t n)
 {
@@ -127,6 +134,7 @@ PgPread(void *ctx, int handle, uint64_t off, void *buf, size_t n)
 	return true;
 }
 
+/* PgClose: CloseTransientFile */
 static void
 PgClose(void *ctx, int handle)
 {

@@ -63,6 +63,7 @@ fail(NxElfLibrary *lib, NxElfLibStatus status, const char *fmt,...)
 	return false;
 }
 
+/* NxElfLibString: a pool string (nx_elf_lib.h) */
 const char *
 NxElfLibString(const NxElfLibrary *lib, uint32_t off)
 {
@@ -452,6 +453,10 @@ read_versions(const NxElfSource *src, NxElfLibrary *lib, const NxElfStrtab *st,
 	return true;
 }
 
+/*
+ * NxElfReadLibrary: header, program headers, dynamic section, then its
+ * strings and version tables, stopping at the first defect (nx_elf_lib.h)
+ */
 bool
 NxElfReadLibrary(const NxElfSource *src, uint16_t expected_machine,
 				 NxElfLibrary *lib)

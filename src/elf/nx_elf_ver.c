@@ -40,6 +40,7 @@ MemoryRead(const NxElfSource *src, uint64_t off, void *out, size_t n)
 	return true;
 }
 
+/* NxElfMemorySource: a source over buf[0..len) (see nx_elf_int.h) */
 void
 NxElfMemorySource(NxElfSource *src, const unsigned char *buf, size_t len)
 {
@@ -90,6 +91,7 @@ read_at(const NxElfSource *src, uint64_t base, uint64_t avail, uint64_t rel,
 	return src->read(src, base + rel, out, n);
 }
 
+/* NxElfReadString: one string of the strtab, checked (see nx_elf_int.h) */
 bool
 NxElfReadString(const NxElfSource *src, const NxElfStrtab *st, uint64_t val,
 				const char *what, NxElfStrRef *out, char *copy, size_t copylen,
@@ -147,6 +149,10 @@ NxElfReadString(const NxElfSource *src, const NxElfStrtab *st, uint64_t val,
 	return true;
 }
 
+/*
+ * NxElfWalkVerneed: every Vernaux of every Verneed, the loader's way (see
+ * nx_elf_int.h)
+ */
 bool
 NxElfWalkVerneed(const NxElfSource *src, const NxElfStrtab *st, uint64_t off,
 				 uint64_t avail, NxElfVersionVisit visit, void *arg,
@@ -242,6 +248,10 @@ NxElfWalkVerneed(const NxElfSource *src, const NxElfStrtab *st, uint64_t off,
 	}
 }
 
+/*
+ * NxElfWalkVerdef: every Verdef with its first Verdaux (the version's own
+ * name; the others name its parents), the loader's way
+ */
 bool
 NxElfWalkVerdef(const NxElfSource *src, const NxElfStrtab *st, uint64_t off,
 				uint64_t avail, NxElfVersionVisit visit, void *arg,

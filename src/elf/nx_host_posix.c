@@ -28,6 +28,7 @@ full(void *ctx, const char *path, char *buf, size_t len)
 	return snprintf(buf, len, "%s%s", root, path) < (int) len;
 }
 
+/* posix_lstat: lstat(2), as NxHostOps.lstat */
 static NxHostKind
 posix_lstat(void *ctx, const char *path, uint64_t *size)
 {
@@ -49,6 +50,7 @@ posix_lstat(void *ctx, const char *path, uint64_t *size)
 	return NX_HOST_OTHER;
 }
 
+/* posix_readlink: readlink(2), NUL-terminated, as NxHostOps.readlink */
 static int
 posix_readlink(void *ctx, const char *path, char *buf, size_t len)
 {
@@ -64,6 +66,7 @@ posix_readlink(void *ctx, const char *path, char *buf, size_t len)
 	return (int) n;
 }
 
+/* posix_open: open(2) for reading, never following a final symlink */
 static int
 posix_open(void *ctx, const char *path)
 {
@@ -74,6 +77,7 @@ posix_open(void *ctx, const char *path)
 	return open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 }
 
+/* posix_pread: pread(2) until n bytes are in, as NxHostOps.pread */
 static bool
 posix_pread(void *ctx, int handle, uint64_t off, void *buf, size_t n)
 {
@@ -94,6 +98,7 @@ posix_pread(void *ctx, int handle, uint64_t off, void *buf, size_t n)
 	return true;
 }
 
+/* posix_close: close(2) */
 static void
 posix_close(void *ctx, int handle)
 {
@@ -101,6 +106,7 @@ posix_close(void *ctx, int handle)
 	close(handle);
 }
 
+/* NxHostPosixOps: see nx_libcheck.h */
 void
 NxHostPosixOps(NxHostOps *ops, const char *root)
 {

@@ -101,6 +101,7 @@ open_new(NxLdCache *c, uint64_t base, char *err, size_t errlen)
 	return true;
 }
 
+/* NxLdCacheOpen: which format, where entries and strings are (nx_ldcache.h) */
 bool
 NxLdCacheOpen(NxLdCache *c, const unsigned char *buf, size_t len,
 			  char *err, size_t errlen)
@@ -151,6 +152,7 @@ string(const NxLdCache *c, uint64_t idx)
 	return (const char *) c->buf + off;
 }
 
+/* NxLdCacheGet: entry i, each string checked (nx_ldcache.h) */
 void
 NxLdCacheGet(const NxLdCache *c, uint32_t i, NxLdCacheEntry *e)
 {
@@ -166,6 +168,7 @@ NxLdCacheGet(const NxLdCache *c, uint32_t i, NxLdCacheEntry *e)
 		e->hwcap = rd(c, off + 16, 8);
 }
 
+/* NxLdCacheCompare: glibc's _dl_cache_libcmp, with unsigned numbers */
 int
 NxLdCacheCompare(const char *p1, const char *p2)
 {
@@ -201,6 +204,7 @@ NxLdCacheCompare(const char *p1, const char *p2)
 	return -(int) (unsigned char) *p2;
 }
 
+/* NxLdCacheLookup: glibc's search_cache for one name (nx_ldcache.h) */
 const char *
 NxLdCacheLookup(const NxLdCache *c, const char *name, int32_t host_flags)
 {

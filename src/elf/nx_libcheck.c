@@ -86,6 +86,7 @@ fmt(char *buf, size_t len, const char *format,...)
 	return n;
 }
 
+/* NxLibString: a pool string of the work area (nx_libcheck.h) */
 const char *
 NxLibString(const NxLibCheck *w, uint32_t off)
 {
@@ -1127,6 +1128,10 @@ add_interpreter(Check *c)
 	c->w->interpreter_found = true;
 }
 
+/*
+ * NxLibCheckRun: the binary and its interpreter, every library breadth
+ * first, then every object's versions (nx_libcheck.h)
+ */
 void
 NxLibCheckRun(const NxLibEnv *env, NxElfInfo *binary, NxLibCheck *work)
 {

@@ -100,6 +100,10 @@ splice(char *rest, size_t restsize, const char *prefix, size_t plen)
 	return true;
 }
 
+/*
+ * NxViewResolve: walk path one component at a time in the sandbox's view,
+ * following symlinks as the sandbox would (nx_libcheck.h)
+ */
 void
 NxViewResolve(const NxHostOps *ops, const char *path, NxViewResult *out)
 {
