@@ -17,6 +17,11 @@ OBJS = \
 	src/nx_sandbox.o \
 	src/guc.o \
 	src/elf/nx_elf.o \
+	src/elf/nx_elf_ver.o \
+	src/elf/nx_elf_lib.o \
+	src/elf/nx_ldcache.o \
+	src/elf/nx_view.o \
+	src/elf/nx_libcheck.o \
 	src/api/identity.o \
 	src/api/verify.o \
 	src/api/logs.o \

@@ -4,7 +4,7 @@
 SELECT ok, problems, hint, elf_class, machine, file_type, pie, linkage,
 	   interpreter, interpreter_found, needed, missing_libraries,
 	   size = octet_length(t.bytes) AS size_ok,
-	   sha256 = encode(sha256(t.bytes), 'hex') AS sha256_ok
+	   sha256 = encode(sha256(t.bytes), 'hex') AS sha256_ok, missing_versions
 FROM test_bin t, nx.verify_binary(t.bytes) WHERE t.name = 'true';
 
 -- the acceptance case: one byte, ok = false with a reason
@@ -34,9 +34,29 @@ SELECT c.name, r.ok, regexp_replace(r.problems[1], '[0-9]{3,}', 'N', 'g') AS fir
 FROM cases c, nx.verify_binary(c.bytes) r ORDER BY c.name;
 
 -- facts are still reported where the file is well-formed enough
-SELECT c.name, r.elf_class, r.machine, r.linkage, r.interpreter, r.interpreter_found, r.missing_libraries
+SELECT c.name, r.elf_class, r.machine, r.linkage, r.interpreter, r.interpreter_found, r.missing_libraries,
+	   r.missing_versions
 FROM cases c, nx.verify_binary(c.bytes) r
 WHERE c.name IN ('aarch64', 'unknown interpreter', 'missing library') ORDER BY c.name;
+
+-- symbol versions: /usr/bin/true with its GLIBC_2.34 requirement renamed
+-- GLIBC_2.99 (same length; its hash is left, so it matches nothing).
+-- glibc's loader refuses it ("version `GLIBC_2.99' not found"), and so do
+-- we, naming this host's newest GLIBC_ version (2.36 on Debian 12).
+CREATE TEMP TABLE versioned AS
+SELECT 'glibc 2.99' AS name,
+	   overlay(bytes PLACING convert_to('GLIBC_2.99', 'UTF8')
+			   FROM position(convert_to('GLIBC_2.34', 'UTF8') IN bytes) FOR 10) AS bytes
+FROM test_bin WHERE name = 'true'
+UNION ALL
+-- the same version under a name libc does define, but with the hash of
+-- GLIBC_2.34 kept: the loader compares hashes too
+SELECT 'hash mismatch',
+	   overlay(bytes PLACING convert_to('GLIBC_2.14', 'UTF8')
+			   FROM position(convert_to('GLIBC_2.34', 'UTF8') IN bytes) FOR 10)
+FROM test_bin WHERE name = 'true';
+SELECT v.name, r.ok, r.problems, r.hint, r.missing_libraries, r.missing_versions
+FROM versioned v, nx.verify_binary(v.bytes) r ORDER BY v.name;
 
 -- NULL in, NULL out (STRICT)
 SELECT nx.verify_binary(NULL) IS NULL AS null_in_null_out;

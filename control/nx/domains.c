@@ -13,9 +13,9 @@
  *	  state		pending (not verified), verified, or taken (another
  *				sandbox's claim of the name was verified first).
  *
- * nx.remove_domain(domain) drops every claim of the caller on the name;
- * "nx domains rm SANDBOX DOMAIN" therefore refuses when another of the
- * caller's sandboxes claims it too, instead of removing both.
+ * "nx domains rm SANDBOX DOMAIN" drops that sandbox's claim only
+ * (nx.remove_domain(domain, sandbox)); without SANDBOX, every claim of the
+ * caller on the name.
  */
 #include "nx.h"
 
@@ -144,36 +144,15 @@ require_claim(PGconn *conn, const char *sandbox, const char *domain)
 static int
 domains_rm(PGconn *conn, const char *sandbox, const char *domain)
 {
-	const char *params[1] = {domain};
-	PGresult   *claims = nx_query(conn, "SELECT sandbox FROM nx.domain_info WHERE domain = " NORMALISED
-								  " ORDER BY sandbox", 1, params);
+	const char *params[2] = {domain, sandbox};
+	PGresult   *claims;
 	PGresult   *res;
 
 	if (sandbox)
-	{
 		require_claim(conn, sandbox, domain);
-		if (PQntuples(claims) > 1)
-		{
-			nx_error("domain \"%s\" is also claimed by another of your sandboxes; removing it removes every claim of yours",
-					 domain);
-			{
-				char		list[1024] = "claimed by your sandboxes";
-
-				for (int r = 0; r < PQntuples(claims); r++)
-				{
-					size_t		len = strlen(list);
-
-					snprintf(list + len, sizeof(list) - len, "%s%s", r ? ", " : " ",
-							 PQgetvalue(claims, r, 0));
-				}
-				nx_detail("detail", list);
-			}
-			nx_detail("hint", "\"nx domains rm DOMAIN\" (without a sandbox) removes them all");
-			PQclear(claims);
-			return NX_EXIT_SERVER;
-		}
-	}
-	res = nx_query(conn, "SELECT nx.remove_domain($1)", 1, params);
+	claims = nx_query(conn, "SELECT sandbox FROM nx.domain_info WHERE domain = " NORMALISED
+					  " AND ($2::text IS NULL OR sandbox = $2) ORDER BY sandbox", 2, params);
+	res = nx_query(conn, "SELECT nx.remove_domain($1, $2)", 2, params);
 	if (nx_global.json)
 	{
 		printf("{\"domain\": ");
@@ -214,7 +193,7 @@ domains_check(PGconn *conn, const char *sandbox, const char *domain, double time
 
 	if (sandbox)
 		require_claim(conn, sandbox, domain);
-	res = nx_query(conn, "SELECT * FROM nx.check_domain($1)", 1, params);
+	res = nx_query(conn, "SELECT * FROM nx.check_domain($1, $2)", 2, params);
 	claim_sandbox = strdup(PQgetvalue(res, 0, PQfnumber(res, "sandbox")));
 	params[1] = sandbox ? sandbox : claim_sandbox;
 	for (;;)

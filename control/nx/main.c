@@ -35,7 +35,7 @@ static const NxCommand commands[] = {
 	{"push", cmd_push, APPS,
 		"nx push SANDBOX FILE [--name NAME] [--label L] [--database MODE] [--env K=V]... [--arg A]... [--promote] [--no-wait] [--timeout SECONDS] [-- ARGS...]",
 		"push a binary: a new deployment with its own preview URL",
-		"Checks FILE locally first (as \"nx verify\" does) and refuses it with exit\n"
+		"Checks FILE locally first (as \"nx verify --elf-only\" does) and refuses it with exit\n"
 		"code 3, before connecting, when it cannot run.  Then sends it, prints the\n"
 		"deployment id, label, preview URL and command line, and waits (polling\n"
 		"nx.status every 100 ms, up to --timeout, default 60 s) until the deployment\n"
@@ -101,11 +101,12 @@ static const NxCommand commands[] = {
 		"  -n N       how many lines (default 100, at most 100000)\n"
 		"  -f         follow: poll every 500 ms and print new lines until interrupted\n"
 		"             (see docs/cli.md for the limitation of following)\n"},
-	{"verify", cmd_verify, APPS, "nx verify FILE",
+	{"verify", cmd_verify, APPS, "nx verify FILE [--elf-only]",
 		"check locally whether FILE can run as an app (exit 0 yes, 3 no)",
-		"Runs the same ELF reader as the server, without connecting.  The server\n"
-		"also checks, at push, that the dynamic loader and the libraries exist\n"
-		"on its host; \"nx verify\" cannot.\n"},
+		"Runs the same checks as the server, without connecting: the ELF reader,\n"
+		"then (unless --elf-only) whether a sandbox on this machine would find\n"
+		"the dynamic loader, every library and every symbol version it needs.\n"
+		"The server repeats that check against its own host at push.\n"},
 	{"ls", cmd_ls, SANDBOXES, "nx ls", "list your sandboxes", NULL},
 	{"info", cmd_info, SANDBOXES, "nx info SANDBOX",
 		"one sandbox: URLs, database, every limit, domains", NULL},

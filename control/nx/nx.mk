@@ -4,7 +4,8 @@
 #   make build/nx          build the client (needs libpq and its headers);
 #                          plain "make" builds it too
 #
-# It links the server's ELF reader (src/elf/nx_elf.c) for local checks.
+# It links the server's ELF reader and library check (src/elf/*.c) for
+# local checks.
 # Not a PGXS program: plain C with libpq only.
 
 NX_CLI_CC ?= gcc
@@ -14,8 +15,8 @@ NX_CLI_CFLAGS = -std=gnu99 -O2 -g -Wall -Wextra -Werror \
 	-DNX_VERSION='"$(NX_CLI_VERSION)"' -Isrc/elf \
 	-I$(shell $(NX_CLI_PG_CONFIG) --includedir)
 NX_CLI_LIBS = -L$(shell $(NX_CLI_PG_CONFIG) --libdir) -lpq
-NX_CLI_SRC = $(wildcard control/nx/*.c) src/elf/nx_elf.c
-NX_CLI_HDR = $(wildcard control/nx/*.h) src/elf/nx_elf.h
+NX_CLI_SRC = $(wildcard control/nx/*.c) $(filter-out src/elf/test_%.c,$(wildcard src/elf/*.c))
+NX_CLI_HDR = $(wildcard control/nx/*.h) $(wildcard src/elf/*.h)
 
 # keep whatever the including Makefile's default goal is
 nx_cli_saved_goal := $(.DEFAULT_GOAL)

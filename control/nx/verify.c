@@ -1,16 +1,26 @@
 /*
  * control/nx/verify.c
- *	  nx verify FILE: would this file run as an app?  The same ELF reader as
- *	  the server (src/elf/nx_elf.c), run locally, without connecting.  The
- *	  server's host checks (dynamic loader and libraries present) are not
- *	  repeated here: the client may run on another machine.
+ *	  nx verify FILE [--elf-only]: would this file run as an app?  The same
+ *	  checks as the server, run locally, without connecting: the ELF reader
+ *	  (src/elf/nx_elf.c) and, unless --elf-only, the library check
+ *	  (src/elf/nx_libcheck.c) against this machine's /etc/ld.so.cache and
+ *	  /usr as a sandbox here would see them: the dynamic loader, every
+ *	  library (and theirs) and every symbol version.  The server repeats the
+ *	  library check against its own host at push, which is what counts when
+ *	  the client runs elsewhere.
+ *
+ * Glossary:
+ *	  host check	the library check against this machine (nx_libcheck.h).
  */
 #include "nx.h"
 #include "nx_elf.h"
+#include "nx_libcheck.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 
 /* --- SHA-256 (FIPS 180-4), for the blob key the server would use */
 static const uint32_t sha_k[64] = {
@@ -136,6 +146,58 @@ nx_read_file(const char *path, unsigned char **buf, size_t *len)
 	return true;
 }
 
+/* the largest /etc/ld.so.cache read (a real one is 20-200 kB) */
+#define MAX_LDCACHE_SIZE (16 * 1024 * 1024)
+
+/*
+ * host_check runs the library check of a dynamic binary against this
+ * machine, adding its problems to *elf; returns the work area (for the
+ * report's lists; the caller frees it), or NULL when out of memory.
+ */
+static NxLibCheck *
+host_check(const char *file, NxElfInfo *elf)
+{
+	NxLibCheck *work = calloc(1, sizeof(NxLibCheck));
+	NxHostOps	ops;
+	NxLibEnv	env;
+	unsigned char *cache = NULL;
+	size_t		cache_len = 0;
+	struct stat st;
+	const char *base = strrchr(file, '/');
+
+	if (work == NULL)
+		return NULL;
+	if (stat("/etc/ld.so.cache", &st) == 0 && S_ISREG(st.st_mode) &&
+		st.st_size <= MAX_LDCACHE_SIZE &&
+		!nx_read_file("/etc/ld.so.cache", &cache, &cache_len))
+		cache = NULL;
+	NxHostPosixOps(&ops, NULL);
+	memset(&env, 0, sizeof(env));
+	env.ops = &ops;
+	env.app_name = base ? base + 1 : file;
+	env.machine = NX_ELF_HOST_MACHINE;
+	env.cache = cache;
+	env.cache_len = cache ? cache_len : 0;
+	env.platform = (const char *) getauxval(AT_PLATFORM);
+	NxLibCheckRun(&env, elf, work);
+	free(cache);
+	return work;
+}
+
+/* json_list prints a JSON array of the work area's pool strings */
+static void
+json_list(const NxLibCheck *work, const uint32_t *items, int n)
+{
+	fputs("[", stdout);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			fputs(", ", stdout);
+		nx_json_string(stdout, NxLibString(work, items[i]));
+	}
+	fputs("]", stdout);
+}
+
 static void
 json_key(const char *key, bool first)
 {
@@ -158,6 +220,8 @@ int
 cmd_verify(int argc, char **argv)
 {
 	const char *file = NULL;
+	bool		elf_only = false;
+	NxLibCheck *work = NULL;
 	unsigned char *buf;
 	size_t		len;
 	NxElfInfo  *elf = calloc(1, sizeof(NxElfInfo));
@@ -172,6 +236,11 @@ cmd_verify(int argc, char **argv)
 	{
 		if (nx_opt_global(argc, argv, &i, "verify"))
 			continue;
+		if (nx_opt_flag(argv, i, "--elf-only"))
+		{
+			elf_only = true;
+			continue;
+		}
 		if (argv[i][0] == '-' && argv[i][1] != '\0')
 			nx_reject_option("verify", argv[i]);
 		if (file != NULL)
@@ -186,6 +255,16 @@ cmd_verify(int argc, char **argv)
 		return NX_EXIT_USAGE;
 	}
 	ok = NxElfRead(buf, len, NX_ELF_HOST_MACHINE, elf);
+	if (!elf_only && elf->has_interpreter)
+	{
+		work = host_check(file, elf);
+		if (work == NULL)
+		{
+			nx_error("out of memory");
+			return NX_EXIT_SERVER;
+		}
+		ok = elf->n_problems == 0;
+	}
 	hint = NxElfHint(elf, NX_ELF_HOST_MACHINE);
 	elf64 = elf->is_elf && elf->elf_class == 64 && elf->little_endian;
 	machine = NxElfMachineName(elf->machine);
@@ -252,6 +331,20 @@ cmd_verify(int argc, char **argv)
 		}
 		else
 			fputs("null", stdout);
+		json_key("host_checked", false);
+		fputs(work ? "true" : "false", stdout);
+		json_key("interpreter_found", false);
+		fputs(work ? (work->interpreter_found ? "true" : "false") : "null", stdout);
+		json_key("missing_libraries", false);
+		if (work)
+			json_list(work, work->missing, work->n_missing);
+		else
+			fputs(elf64 ? "[]" : "null", stdout);
+		json_key("missing_versions", false);
+		if (work)
+			json_list(work, work->missing_versions, work->n_missing_versions);
+		else
+			fputs(elf64 ? "[]" : "null", stdout);
 		json_key("size", false);
 		printf("%zu", len);
 		json_key("sha256", false);
@@ -277,6 +370,12 @@ cmd_verify(int argc, char **argv)
 			printf("  interpreter: %.*s\n", (int) elf->interpreter.len, elf->interpreter.ptr);
 		for (int i = 0; elf64 && i < elf->n_needed; i++)
 			printf("  needs:       %.*s\n", (int) elf->needed[i].len, elf->needed[i].ptr);
+		for (int i = 0; work && i < work->n_missing; i++)
+			printf("  missing:     %s\n", NxLibString(work, work->missing[i]));
+		for (int i = 0; work && i < work->n_missing_versions; i++)
+			printf("  no version:  %s\n", NxLibString(work, work->missing_versions[i]));
+		if (work)
+			printf("  libraries:   checked against this machine (the server checks its own at push)\n");
 		printf("  size:        %zu bytes\n", len);
 		printf("  sha256:      %s\n", sha);
 	}
@@ -285,5 +384,6 @@ cmd_verify(int argc, char **argv)
 		nx_error("%s cannot run here: %s", file, elf->problems[0].message);
 	free(buf);
 	free(elf);
+	free(work);
 	return ok ? NX_EXIT_OK : NX_EXIT_REFUSED;
 }

@@ -3,18 +3,27 @@
  *	  nx.verify_binary and nx._require_runnable: can this pushed file run on
  *	  this host, and if not, why and how to fix it.
  *
- * The ELF reader (src/elf/) judges the bytes; this file adds what only the
- * server can know: the size limit, whether the interpreter and the
- * libraries the binary names exist here (and would be visible inside a
- * sandbox, which sees only /usr and the /lib directories), and the sha256
+ * The ELF reader (src/elf/nx_elf.c) judges the bytes; this file adds what
+ * only the server can know: the size limit, whether the sandbox's dynamic
+ * loader would find the interpreter, every library and every symbol
+ * version the binary needs (src/elf/nx_libcheck.c, run against this
+ * host's /etc/ld.so.cache and /usr as a sandbox sees them), and the sha256
  * that names the blob.
+ *
+ * Host files are read through NxHostOps implemented here with
+ * PostgreSQL's transient files (so an error cannot leak a descriptor),
+ * each read bounded; only paths a sandbox sees (under /usr) and
+ * /etc/ld.so.cache are ever opened.
  *
  * Glossary:
  *	  report	one row of type nx.binary_report describing a file.
- *	  visible	under a directory the sandbox mounts: /usr, /lib, /lib64.
+ *	  visible	under a directory the sandbox mounts: /usr (with /lib,
+ *				/lib64, /bin, /sbin as symlinks into it).
  */
 #include "compat.h"
 
+#include <fcntl.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,37 +33,31 @@
 #include "funcapi.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "storage/fd.h"
 #include "utils/array.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "nx_elf.h"
+#include "nx_libcheck.h"
 #include "nx_sandbox.h"
 
 PG_FUNCTION_INFO_V1(nx_verify_binary);
 PG_FUNCTION_INFO_V1(nx_require_runnable);
 
-#if defined(__x86_64__)
-#define MULTIARCH "x86_64-linux-gnu"
-#elif defined(__aarch64__)
-#define MULTIARCH "aarch64-linux-gnu"
-#else
-#define MULTIARCH "riscv64-linux-gnu"
-#endif
+/* the largest /etc/ld.so.cache read (a real one is 20-200 kB) */
+#define MAX_LDCACHE_SIZE (16 * 1024 * 1024)
 
-/* Where the dynamic loader looks by default, in its order. */
-static const char *const library_dirs[] = {
-	"/lib/" MULTIARCH, "/usr/lib/" MULTIARCH, "/lib64", "/usr/lib64",
-	"/lib", "/usr/lib", NULL
-};
-
-/* The report's columns, in the order of type nx.binary_report. */
+/*
+ * The report's columns, in the order of type nx.binary_report.
+ * missing_versions came in 0.4.0: a catalog without it still works.
+ */
 enum
 {
 	COL_OK, COL_PROBLEMS, COL_HINT, COL_ELF_CLASS, COL_MACHINE,
 	COL_FILE_TYPE, COL_PIE, COL_LINKAGE, COL_INTERPRETER,
 	COL_INTERPRETER_FOUND, COL_NEEDED, COL_MISSING_LIBRARIES, COL_SIZE,
-	COL_SHA256, NUM_COLS
+	COL_SHA256, COL_MISSING_VERSIONS, NUM_COLS
 };
 
 /* BinaryCheck: everything known about one file. */
@@ -63,71 +66,157 @@ typedef struct BinaryCheck
 	NxElfInfo	elf;
 	bool		elf_ok;			/* NxElfRead found no problem */
 	bool		interpreter_found;
-	List	   *missing;		/* char * library names not found */
+	List	   *missing;		/* char * library names not reachable */
+	List	   *missing_versions;	/* char * "libc.so.6 (GLIBC_2.99)" */
 	char		sha256[PG_SHA256_DIGEST_STRING_LENGTH];
 } BinaryCheck;
 
-/*
- * IsVisiblePath: an absolute path, free of "..", under a directory every
- * sandbox mounts.  Paths elsewhere are reported without being looked at, so
- * verify_binary cannot be used to probe which host files exist.
- */
-static bool
-IsVisiblePath(const char *path)
-{
-	static const char *const prefixes[] = {"/usr/", "/lib/", "/lib64/", NULL};
+/* ---------- NxHostOps over PostgreSQL's file functions */
 
-	if (path[0] != '/' || strstr(path, "/../") != NULL ||
-		strstr(path, "/./") != NULL)
-		return false;
-	for (int i = 0; prefixes[i]; i++)
-		if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
-			return true;
-	return false;
-}
-
-/* FileExists: a regular file (after symlinks) at a visible path. */
-static bool
-FileExists(const char *path)
+/* PgLstat: lstat(2) (no descriptor needed), as NxHostOps.lstat */
+static NxHostKind
+PgLstat(void *ctx, const char *path, uint64_t *size)
 {
 	struct stat st;
 
-	return IsVisiblePath(path) && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	*size = 0;
+	if (lstat(path, &st) != 0)
+		return NX_HOST_MISSING;
+	if (S_ISLNK(st.st_mode))
+		return NX_HOST_SYMLINK;
+	if (S_ISDIR(st.st_mode))
+		return NX_HOST_DIR;
+	if (!S_ISREG(st.st_mode))
+		return NX_HOST_OTHER;
+	*size = (uint64_t) st.st_size;
+	return NX_HOST_FILE;
+}
+
+/* PgReadlink: readlink(2), NUL-terminated, as NxHostOps.readlink */
+static int
+PgReadlink(void *ctx, const char *path, char *buf, size_t len)
+{
+	ssize_t		n = len > 0 ? readlink(path, buf, len) : -1;
+
+	if (n < 0 || (size_t) n >= len)
+		return -1;
+	buf[n] = '\0';
+	return (int) n;
 }
 
 /*
- * LibraryExists looks a DT_NEEDED name up the way the loader would: in the
- * binary's absolute RUNPATH entries, then the default directories.  $ORIGIN
- * entries point next to the binary, where the sandbox has nothing else.
+ * PgOpen: a transient file (closed by PostgreSQL even if an error
+ * intervenes), never following a final symlink: the view resolved those
  */
-static bool
-LibraryExists(const NxElfInfo *elf, const char *name)
+static int
+PgOpen(void *ctx, const char *path)
 {
-	char		path[MAXPGPATH];
+	return OpenTransientFile(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | PG_BINARY);
+}
 
-	if (strchr(name, '/') != NULL)
-		return FileExists(name);
-	for (int r = 0; r < elf->n_runpath; r++)
+/* PgPread: pg_pread until n bytes are in, as NxHostOps.pread */
+static bool
+PgPread(void *ctx, int handle, uint64_t off, void *buf, size_t n)
+{
+	size_t		done = 0;
+
+	while (done < n)
 	{
-		char	   *list = pnstrdup(elf->runpath[r].ptr, elf->runpath[r].len);
-		char	   *save = NULL;
+		ssize_t		r = pg_pread(handle, (char *) buf + done, n - done,
+								 (off_t) (off + done));
 
-		for (char *dir = strtok_r(list, ":", &save); dir;
-			 dir = strtok_r(NULL, ":", &save))
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		done += (size_t) r;
+	}
+	return true;
+}
+
+/* PgClose: CloseTransientFile */
+static void
+PgClose(void *ctx, int handle)
+{
+	CloseTransientFile(handle);
+}
+
+static const NxHostOps pg_host_ops = {
+	NULL, PgLstat, PgReadlink, PgOpen, PgPread, PgClose
+};
+
+/*
+ * ReadLdCache reads the host's /etc/ld.so.cache (bound into every
+ * sandbox) into palloc'd memory, or returns NULL when there is none (then
+ * a sandbox has none either) or it is unreasonably large.
+ */
+static unsigned char *
+ReadLdCache(size_t *len)
+{
+	int			fd = OpenTransientFile("/etc/ld.so.cache", O_RDONLY | PG_BINARY);
+	struct stat st;
+	unsigned char *buf = NULL;
+
+	*len = 0;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+		st.st_size <= MAX_LDCACHE_SIZE)
+	{
+		buf = palloc((Size) st.st_size);
+		if (PgPread(NULL, fd, 0, buf, (size_t) st.st_size))
+			*len = (size_t) st.st_size;
+		else
 		{
-			if (snprintf(path, sizeof(path), "%s/%s", dir, name) < (int) sizeof(path) &&
-				FileExists(path))
-				return true;
+			pfree(buf);
+			buf = NULL;
 		}
-		pfree(list);
 	}
-	for (int i = 0; library_dirs[i]; i++)
-	{
-		snprintf(path, sizeof(path), "%s/%s", library_dirs[i], name);
-		if (FileExists(path))
-			return true;
-	}
-	return false;
+	else
+		elog(DEBUG1, "nx_sandbox: /etc/ld.so.cache not used for the library check (not a regular file, or over %d bytes)",
+			 MAX_LDCACHE_SIZE);
+	CloseTransientFile(fd);
+	return buf;
+}
+
+/*
+ * CheckLibraries runs the loader model (src/elf/nx_libcheck.c) for a
+ * dynamic binary: it adds the interpreter, library and version problems
+ * to check->elf and fills the report's lists.
+ */
+static void
+CheckLibraries(BinaryCheck *check)
+{
+	NxLibCheck *work;
+	NxLibEnv	env;
+	size_t		cache_len;
+
+	if (!check->elf.has_interpreter)
+		return;
+	work = palloc0(sizeof(NxLibCheck));
+	memset(&env, 0, sizeof(env));
+	env.ops = &pg_host_ops;
+	env.app_name = NULL;
+	env.machine = NX_ELF_HOST_MACHINE;
+	env.cache = ReadLdCache(&cache_len);
+	env.cache_len = cache_len;
+	env.platform = (const char *) getauxval(AT_PLATFORM);
+
+	NxLibCheckRun(&env, &check->elf, work);
+
+	check->interpreter_found = work->interpreter_found;
+	for (int i = 0; i < work->n_missing; i++)
+		check->missing = lappend(check->missing,
+								 pstrdup(NxLibString(work, work->missing[i])));
+	for (int i = 0; i < work->n_missing_versions; i++)
+		check->missing_versions =
+			lappend(check->missing_versions,
+					pstrdup(NxLibString(work, work->missing_versions[i])));
+	if (work->incomplete)
+		elog(DEBUG1, "nx_sandbox: library check incomplete: %s", work->note);
+	if (env.cache)
+		pfree((void *) env.cache);
+	pfree(work);
 }
 
 /* ComputeSha256 writes the lowercase hex digest of data into hex. */
@@ -183,31 +272,7 @@ CheckBinary(bytea *binary, BinaryCheck *check)
 		check->elf = merged;
 	}
 
-	if (check->elf.has_interpreter)
-	{
-		char	   *interp = pnstrdup(check->elf.interpreter.ptr,
-									  check->elf.interpreter.len);
-
-		check->interpreter_found = FileExists(interp);
-		if (!check->interpreter_found)
-			NxElfAddProblem(&check->elf, NX_ELF_INTERPRETER_MISSING,
-							IsVisiblePath(interp)
-							? "dynamic loader %s does not exist on this host"
-							: "dynamic loader %s is outside /usr and /lib, where sandboxes cannot see it",
-							interp);
-	}
-	for (int i = 0; i < check->elf.n_needed; i++)
-	{
-		char	   *name = pnstrdup(check->elf.needed[i].ptr,
-									check->elf.needed[i].len);
-
-		if (!LibraryExists(&check->elf, name))
-		{
-			check->missing = lappend(check->missing, name);
-			NxElfAddProblem(&check->elf, NX_ELF_LIBRARY_MISSING,
-							"library %s is not installed on this host", name);
-		}
-	}
+	CheckLibraries(check);
 	ComputeSha256(data, len, check->sha256);
 }
 
@@ -223,7 +288,24 @@ TextArray(char **items, int n)
 										   TYPALIGN_INT));
 }
 
-/* ReportTuple turns a BinaryCheck into one nx.binary_report row. */
+/* ListArray builds a text[] from a List of C strings. */
+static Datum
+ListArray(List *items)
+{
+	char	  **arr = palloc(sizeof(char *) * (list_length(items) + 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, items)
+		arr[n++] = lfirst(lc);
+	return TextArray(arr, n);
+}
+
+/*
+ * ReportTuple turns a BinaryCheck into one nx.binary_report row.  A
+ * catalog older than 0.4.0 has no missing_versions column: the row then
+ * has the columns the type has.
+ */
 static Datum
 ReportTuple(FunctionCallInfo fcinfo, BinaryCheck *check)
 {
@@ -234,11 +316,8 @@ ReportTuple(FunctionCallInfo fcinfo, BinaryCheck *check)
 	bool		elf64 = elf->is_elf && elf->elf_class == 64 && elf->little_endian;
 	char	   *problems[NX_ELF_MAX_PROBLEMS];
 	char	   *needed[NX_ELF_MAX_NEEDED];
-	char	  **missing;
-	int			n_missing = list_length(check->missing);
 	const char *hint = NxElfHint(elf, NX_ELF_HOST_MACHINE);
 	const char *machine;
-	ListCell   *lc;
 	int			i = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -250,10 +329,6 @@ ReportTuple(FunctionCallInfo fcinfo, BinaryCheck *check)
 		problems[i] = elf->problems[i].message;
 	for (i = 0; i < elf->n_needed; i++)
 		needed[i] = pnstrdup(elf->needed[i].ptr, elf->needed[i].len);
-	missing = palloc(sizeof(char *) * (n_missing > 0 ? n_missing : 1));
-	i = 0;
-	foreach(lc, check->missing)
-		missing[i++] = lfirst(lc);
 
 	values[COL_OK] = BoolGetDatum(elf->n_problems == 0);
 	values[COL_PROBLEMS] = TextArray(problems, elf->n_problems);
@@ -281,11 +356,16 @@ ReportTuple(FunctionCallInfo fcinfo, BinaryCheck *check)
 	nulls[COL_INTERPRETER_FOUND] = !elf->has_interpreter;
 	values[COL_NEEDED] = TextArray(needed, elf->n_needed);
 	nulls[COL_NEEDED] = !elf64;
-	values[COL_MISSING_LIBRARIES] = TextArray(missing, n_missing);
+	values[COL_MISSING_LIBRARIES] = ListArray(check->missing);
 	nulls[COL_MISSING_LIBRARIES] = !elf64;
 	values[COL_SIZE] = Int64GetDatum((int64) elf->size);
 	values[COL_SHA256] = CStringGetTextDatum(check->sha256);
+	values[COL_MISSING_VERSIONS] = ListArray(check->missing_versions);
+	nulls[COL_MISSING_VERSIONS] = !elf64;
 
+	if (tupdesc->natts != NUM_COLS && tupdesc->natts != COL_MISSING_VERSIONS)
+		elog(ERROR, "type nx.binary_report has %d columns, expected %d",
+			 tupdesc->natts, NUM_COLS);
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 

@@ -18,8 +18,11 @@
  *
  * Plain C99, no PostgreSQL headers, no allocation, no filesystem access:
  * the same file is built into the server module, the client and the fuzzer.
+ * The symbol-version table is walked by nx_elf_ver.c (shared with the
+ * reader of host libraries), over this buffer.
  */
 #include "nx_elf.h"
+#include "nx_elf_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -177,19 +180,21 @@ machine_desc(uint16_t machine, char *tmp, size_t tmplen)
 	return tmp;
 }
 
-void
+NxElfProblem *
 NxElfAddProblem(NxElfInfo *info, NxElfProblemCode code, const char *fmt,...)
 {
 	NxElfProblem *p;
 	va_list		ap;
 
 	if (info->n_problems < 0 || info->n_problems >= NX_ELF_MAX_PROBLEMS)
-		return;
+		return NULL;
 	p = &info->problems[info->n_problems++];
 	p->code = code;
+	p->hint[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(p->message, sizeof(p->message), fmt, ap);
 	va_end(ap);
+	return p;
 }
 
 const char *
@@ -245,6 +250,7 @@ NxElfProblemKindOf(NxElfProblemCode code)
 		case NX_ELF_INTERPRETER_MISSING:
 		case NX_ELF_LIBRARY_MISSING:
 		case NX_ELF_TOO_LARGE:
+		case NX_ELF_VERSION_MISSING:
 			return NX_ELF_KIND_HOST;
 	}
 	return NX_ELF_KIND_MALFORMED;
@@ -274,6 +280,8 @@ NxElfHint(const NxElfInfo *info, uint16_t expected_machine)
 {
 	if (info == NULL || info->n_problems <= 0)
 		return NULL;
+	if (info->problems[0].hint[0] != '\0')
+		return info->problems[0].hint;
 	switch (info->problems[0].code)
 	{
 		case NX_ELF_NOT_ELF:
@@ -299,6 +307,8 @@ NxElfHint(const NxElfInfo *info, uint16_t expected_machine)
 		case NX_ELF_INTERPRETER_MISSING:
 		case NX_ELF_LIBRARY_MISSING:
 			return "link statically (CGO_ENABLED=0, -static, or a musl target) or install the missing files on the server";
+		case NX_ELF_VERSION_MISSING:
+			return "build against the library versions this server has (on a system no newer than it), or link statically (CGO_ENABLED=0, -static, or a musl target)";
 		case NX_ELF_TOO_LARGE:
 			return "strip the binary (-ldflags='-s -w', strip) or raise nx.max_binary_size";
 	}
@@ -547,10 +557,81 @@ dyn_string(Reader *r, uint64_t stroff, uint64_t strsz, uint64_t val,
 	return true;
 }
 
+/* VerneedArg: what keep_verneed needs to turn file offsets into strings */
+typedef struct VerneedArg
+{
+	const Reader *r;
+	NxElfInfo  *info;
+} VerneedArg;
+
+/*
+ * keep_verneed: the walker's visitor for the binary: keep the version as
+ * two strings of the buffer (the walker found both NUL-terminated inside
+ * the string table, which lies inside the buffer).
+ */
+static bool
+keep_verneed(void *arg, const NxElfVersionEntry *e)
+{
+	VerneedArg *a = arg;
+	NxElfInfo  *info = a->info;
+	NxElfVersionNeed *v;
+
+	if (info->n_verneed >= NX_ELF_MAX_VERNEED)
+	{
+		info->verneed_truncated = true;
+		return false;
+	}
+	if (!range_ok(e->file.off, (uint64_t) e->file.len + 1, a->r->len) ||
+		!range_ok(e->name.off, (uint64_t) e->name.len + 1, a->r->len))
+		return false;			/* cannot happen: see above */
+	v = &info->verneed[info->n_verneed++];
+	v->file.ptr = (const char *) a->r->buf + e->file.off;
+	v->file.len = e->file.len;
+	v->version.ptr = (const char *) a->r->buf + e->name.off;
+	v->version.len = e->name.len;
+	v->hash = e->hash;
+	v->weak = (e->flags & NX_VER_FLG_WEAK) != 0;
+	return true;
+}
+
+/*
+ * read_verneed: the versions the binary needs, from DT_VERNEED (a virtual
+ * address) and the dynamic string table [stroff, stroff + strsz), which
+ * the caller has checked.  A damaged table is one BAD_DYNAMIC problem, as
+ * glibc's loader would refuse it.
+ */
+static void
+read_verneed(Reader *r, uint64_t stroff, uint64_t strsz, uint64_t vaddr)
+{
+	NxElfSource src;
+	NxElfStrtab st;
+	VerneedArg	arg;
+	uint64_t	off,
+				avail;
+	char		err[NX_ELF_MESSAGE_LEN];
+
+	if (!vaddr_to_offset(r, vaddr, &off, &avail))
+	{
+		bad_dynamic(r, "version needs (DT_VERNEED 0x%llx) are not inside any loaded part of the file",
+					(ull) vaddr);
+		return;
+	}
+	NxElfMemorySource(&src, r->buf, (size_t) r->len);
+	st.off = stroff;
+	st.size = strsz;
+	arg.r = r;
+	arg.info = r->info;
+	err[0] = '\0';
+	if (!NxElfWalkVerneed(&src, &st, off, avail, keep_verneed, &arg,
+						  err, sizeof(err)))
+		bad_dynamic(r, "%s", err);
+}
+
 /*
  * read_dynamic: walk the PT_DYNAMIC segment [off, off + size) (already
- * checked to be inside the file): DT_FLAGS_1, the string table, and the
- * DT_NEEDED / DT_RUNPATH / DT_RPATH strings.  Sets *flags_1.
+ * checked to be inside the file): DT_FLAGS_1, the string table, the
+ * DT_NEEDED / DT_RUNPATH / DT_RPATH strings and the versions needed
+ * (DT_VERNEED).  Sets *flags_1.
  */
 static void
 read_dynamic(Reader *r, uint64_t off, uint64_t size, uint64_t *flags_1)
@@ -565,6 +646,8 @@ read_dynamic(Reader *r, uint64_t off, uint64_t size, uint64_t *flags_1)
 				need_strings = false;
 	uint64_t	stroff = 0,
 				avail = 0;
+	uint64_t	verneed = 0;
+	bool		have_verneed = false;
 
 	/* pass 1: the string table and flags (they may come after DT_NEEDED) */
 	for (i = 0; i < n; i++)
@@ -594,6 +677,12 @@ read_dynamic(Reader *r, uint64_t off, uint64_t size, uint64_t *flags_1)
 				break;
 			case DT_RUNPATH:
 			case DT_RPATH:
+				need_strings = true;
+				break;
+			case NX_DT_VERNEED:
+				/* the loader uses the last one; so do we */
+				verneed = val;
+				have_verneed = true;
 				need_strings = true;
 				break;
 			default:
@@ -655,9 +744,15 @@ read_dynamic(Reader *r, uint64_t off, uint64_t size, uint64_t *flags_1)
 							tag == DT_RUNPATH ? "DT_RUNPATH" : "DT_RPATH", &s))
 				continue;
 			if (info->n_runpath < NX_ELF_MAX_RUNPATH)
+			{
+				info->runpath_is_rpath[info->n_runpath] = tag == DT_RPATH;
 				info->runpath[info->n_runpath++] = s;
+			}
 		}
 	}
+
+	if (have_verneed)
+		read_verneed(r, stroff, strsz, verneed);
 }
 
 /*
@@ -1015,6 +1110,7 @@ NxElfRead(const unsigned char *buf, size_t len, uint16_t expected_machine,
 	read_program_headers(&r, &has_interp_segment, &flags_1);
 
 	info->is_static = !has_interp_segment;
+	info->nodeflib = (flags_1 & NX_DF_1_NODEFLIB) != 0;
 	if (e_type == ET_DYN)
 	{
 		info->pie = has_interp_segment || (flags_1 & DF_1_PIE) != 0;

@@ -8,7 +8,8 @@
  * plain C99 with no PostgreSQL or libc allocation: every fact it returns
  * points into the caller's buffer or into fixed-size arrays in NxElfInfo.
  * It never touches the filesystem; host checks (does the interpreter exist,
- * are the libraries installed) belong to the caller.  It is fuzzed
+ * can the sandbox's loader find the libraries and the symbol versions the
+ * binary needs) belong to the caller: see nx_libcheck.h.  It is fuzzed
  * (src/elf/fuzz/).
  *
  * Glossary:
@@ -18,6 +19,10 @@
  *	  static	no PT_INTERP: the kernel starts it without a dynamic loader.
  *	  PIE		position-independent executable (ET_DYN with DF_1_PIE or an
  *				interpreter).
+ *	  verneed	a symbol version the binary needs from a library
+ *				(.gnu.version_r, found through DT_VERNEED), such as GLIBC_2.34
+ *				from libc.so.6; glibc's loader refuses to start the binary
+ *				when a library it loads does not define that version.
  */
 #ifndef NX_ELF_H
 #define NX_ELF_H
@@ -28,8 +33,9 @@
 
 #define NX_ELF_MAX_PROBLEMS 8
 #define NX_ELF_MAX_NEEDED 128
-#define NX_ELF_MESSAGE_LEN 200
+#define NX_ELF_MESSAGE_LEN 320
 #define NX_ELF_MAX_RUNPATH 4
+#define NX_ELF_MAX_VERNEED 512
 
 /* e_machine values the reader names and can expect. */
 #define NX_EM_386 3
@@ -78,8 +84,11 @@ typedef enum NxElfProblemCode
 	/* host: fine in itself, but this host lacks what it needs (added by the
 	 * caller, which can look at the filesystem; never by NxElfRead) */
 	NX_ELF_INTERPRETER_MISSING, /* PT_INTERP names a file not on this host */
-	NX_ELF_LIBRARY_MISSING,		/* a DT_NEEDED library not on this host */
-	NX_ELF_TOO_LARGE			/* over the configured size limit */
+	NX_ELF_LIBRARY_MISSING,		/* a DT_NEEDED library the sandbox's loader
+								 * would not find (or not load) */
+	NX_ELF_TOO_LARGE,			/* over the configured size limit */
+	NX_ELF_VERSION_MISSING		/* a symbol version (verneed) that the
+								 * library found for it does not define */
 } NxElfProblemCode;
 
 typedef enum NxElfProblemKind
@@ -94,6 +103,8 @@ typedef struct NxElfProblem
 	NxElfProblemCode code;
 	char		message[NX_ELF_MESSAGE_LEN];	/* one sentence, no trailing
 												 * period */
+	char		hint[NX_ELF_MESSAGE_LEN];	/* this problem's own hint, or ""
+											 * for the code's usual one */
 } NxElfProblem;
 
 /* A string found in the file: points into the caller's buffer, NUL-terminated
@@ -103,6 +114,15 @@ typedef struct NxElfString
 	const char *ptr;
 	size_t		len;
 } NxElfString;
+
+/* One version the binary needs (a Vernaux of its verneed). */
+typedef struct NxElfVersionNeed
+{
+	NxElfString file;			/* the library, as named in vn_file */
+	NxElfString version;		/* the version, e.g. GLIBC_2.34 */
+	uint32_t	hash;			/* vna_hash: the loader matches it too */
+	bool		weak;			/* VER_FLG_WEAK: the loader only warns */
+} NxElfVersionNeed;
 
 typedef struct NxElfInfo
 {
@@ -122,6 +142,14 @@ typedef struct NxElfInfo
 	int			n_runpath;		/* DT_RUNPATH/DT_RPATH strings kept */
 	NxElfString runpath[NX_ELF_MAX_RUNPATH];	/* colon-separated lists, as in
 												 * the file */
+	bool		runpath_is_rpath[NX_ELF_MAX_RUNPATH];	/* DT_RPATH, not
+														 * DT_RUNPATH */
+	bool		nodeflib;		/* DF_1_NODEFLIB: no ld.so.cache, no default
+								 * directories */
+	int			n_verneed;		/* versions needed, kept (at most
+								 * NX_ELF_MAX_VERNEED) */
+	bool		verneed_truncated;	/* more than that: the rest not kept */
+	NxElfVersionNeed verneed[NX_ELF_MAX_VERNEED];
 	int			n_problems;
 	NxElfProblem problems[NX_ELF_MAX_PROBLEMS];
 } NxElfInfo;
@@ -147,15 +175,17 @@ extern NxElfProblemKind NxElfProblemKindOf(NxElfProblemCode code);
 
 /*
  * NxElfHint: one line telling the developer how to produce a file that
- * runs here, for the first problem in info (or NULL when there is none).
+ * runs here, for the first problem in info (or NULL when there is none):
+ * that problem's own hint when it has one, else the code's usual one.
  * expected_machine picks the GOARCH / target triple it names.
  */
 extern const char *NxElfHint(const NxElfInfo *info, uint16_t expected_machine);
 
 /* NxElfAddProblem: append a problem (used by the reader and by host checks
- * in the caller); silently drops it when the array is full. */
-extern void NxElfAddProblem(NxElfInfo *info, NxElfProblemCode code,
-							const char *fmt,...)
+ * in the caller) and return it (so that a caller may set its hint); drops
+ * it and returns NULL when the array is full. */
+extern NxElfProblem *NxElfAddProblem(NxElfInfo *info, NxElfProblemCode code,
+									 const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 
 #endif							/* NX_ELF_H */

@@ -10,10 +10,14 @@
  * read at run time, byte-patched and truncated variants of it, and the
  * helper functions.  Every NxElfRead result is also checked for sanity: all
  * returned strings inside the buffer and NUL-terminated there, messages
- * non-empty and without a trailing period.  Prints "N passed, M failed" and
- * exits non-zero on any failure.
+ * non-empty and without a trailing period.  test_libcheck.c adds the
+ * library reader, the ld.so.cache reader and the library check (on a fake
+ * root).  Prints "N passed, M failed" and exits non-zero on any failure.
+ *
+ *	  build/test_elf [-v] [SEEDS_DIR [BINARY [LDCACHE_SEEDS_DIR]]]
  */
 #include "nx_elf.h"
+#include "test_elf.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -25,9 +29,9 @@ static int	passed;
 static int	failed;
 static long n_sane;				/* results put through sane() */
 static bool quiet_pass;			/* sane(): count failures only */
-static bool verbose;
+bool		verbose;
 
-static void
+void
 check(bool ok, const char *file, int line, const char *fmt,...)
 {
 	va_list		ap;
@@ -46,9 +50,7 @@ check(bool ok, const char *file, int line, const char *fmt,...)
 	printf("\n");
 }
 
-#define CHECK(cond, ...) check((cond), __FILE__, __LINE__, __VA_ARGS__)
-
-static unsigned char *
+unsigned char *
 read_whole(const char *path, size_t *len)
 {
 	FILE	   *f = fopen(path, "rb");
@@ -148,6 +150,13 @@ sane(const NxElfInfo *info, const unsigned char *buf, size_t len, bool ok)
 		string_sane(&info->needed[i], buf, len, "needed");
 	for (i = 0; i < info->n_runpath && i < 4; i++)
 		string_sane(&info->runpath[i], buf, len, "runpath");
+	CHECK(info->n_verneed >= 0 && info->n_verneed <= NX_ELF_MAX_VERNEED,
+		  "n_verneed %d", info->n_verneed);
+	for (i = 0; i < info->n_verneed && i < NX_ELF_MAX_VERNEED; i++)
+	{
+		string_sane(&info->verneed[i].file, buf, len, "verneed file");
+		string_sane(&info->verneed[i].version, buf, len, "verneed version");
+	}
 	for (i = 0; i < info->n_problems && i < NX_ELF_MAX_PROBLEMS; i++)
 	{
 		const char *m = info->problems[i].message;
@@ -208,6 +217,9 @@ static const SeedCase seed_cases[] = {
 	{"pn_xnum.elf", NX_ELF_BAD_PROGRAM_HEADERS, "PN_XNUM, 1 entry"},
 	{"relative_interp.elf", NX_ELF_BAD_INTERPRETER, "lib/ld.so is relative"},
 	{"bad_needed.elf", NX_ELF_BAD_DYNAMIC, "offset 1000"},
+	{"versioned_pie.elf", 0, NULL},
+	{"versioned_lib.elf", NX_ELF_NOT_EXECUTABLE, "shared library"},
+	{"bad_verneed.elf", NX_ELF_BAD_DYNAMIC, "version needs (DT_VERNEED) have version 2, not 1"},
 };
 
 static void
@@ -328,6 +340,21 @@ test_seeds(const char *dir)
 		CHECK(info.n_problems == 1 && info.problems[0].code == NX_ELF_NOT_EXECUTABLE &&
 			  strstr(info.problems[0].message, "no interpreter to load them"),
 			  "shared_library.elf with an entry point: %s", first_message(&info));
+		free(buf);
+	}
+	snprintf(path, sizeof(path), "%s/versioned_pie.elf", dir);
+	{
+		size_t		len;
+		unsigned char *buf = read_whole(path, &len);
+
+		read_checked(buf, len, NX_EM_X86_64, &info);
+		CHECK(info.n_verneed == 2 && !info.verneed_truncated &&
+			  strcmp(info.verneed[0].file.ptr, "libc.so.6") == 0 &&
+			  strcmp(info.verneed[0].version.ptr, "GLIBC_2.2.5") == 0 &&
+			  info.verneed[0].hash == 0x09691a75 && !info.verneed[0].weak &&
+			  strcmp(info.verneed[1].version.ptr, "GLIBC_2.34") == 0 &&
+			  info.verneed[1].hash == 0x069691b4,
+			  "versioned_pie needs GLIBC_2.2.5 and GLIBC_2.34 (%d)", info.n_verneed);
 		free(buf);
 	}
 	snprintf(path, sizeof(path), "%s/elf32.elf", dir);
@@ -534,7 +561,21 @@ test_helpers(void)
 		  "unsupported kinds");
 	CHECK(NxElfProblemKindOf(NX_ELF_INTERPRETER_MISSING) == NX_ELF_KIND_HOST &&
 		  NxElfProblemKindOf(NX_ELF_LIBRARY_MISSING) == NX_ELF_KIND_HOST &&
-		  NxElfProblemKindOf(NX_ELF_TOO_LARGE) == NX_ELF_KIND_HOST, "host kinds");
+		  NxElfProblemKindOf(NX_ELF_TOO_LARGE) == NX_ELF_KIND_HOST &&
+		  NxElfProblemKindOf(NX_ELF_VERSION_MISSING) == NX_ELF_KIND_HOST, "host kinds");
+
+	/* a problem's own hint wins over its code's */
+	memset(&info, 0, sizeof(info));
+	{
+		NxElfProblem *p = NxElfAddProblem(&info, NX_ELF_VERSION_MISSING, "x");
+
+		CHECK(p != NULL && p->hint[0] == '\0' &&
+			  strstr(NxElfHint(&info, NX_EM_X86_64), "link statically") != NULL,
+			  "version hint by code");
+		if (p)
+			snprintf(p->hint, sizeof(p->hint), "own hint");
+		CHECK(strcmp(NxElfHint(&info, NX_EM_X86_64), "own hint") == 0, "own hint");
+	}
 
 	/* the array fills and then drops; long messages are cut, terminated */
 	memset(&info, 0, sizeof(info));
@@ -547,7 +588,7 @@ test_helpers(void)
 		  "long message cut to fit");
 
 	/* a one-line hint without a trailing period for every code */
-	for (c = NX_ELF_EMPTY; c <= NX_ELF_TOO_LARGE; c++)
+	for (c = NX_ELF_EMPTY; c <= NX_ELF_VERSION_MISSING; c++)
 	{
 		const char *h;
 
@@ -594,6 +635,7 @@ main(int argc, char **argv)
 {
 	const char *seeds = "src/elf/fuzz/seeds";
 	const char *binary = "/usr/bin/true";
+	const char *ldcache_seeds = "src/elf/fuzz/seeds-ldcache";
 	int			a = 1;
 
 	if (a < argc && strcmp(argv[a], "-v") == 0)
@@ -605,10 +647,15 @@ main(int argc, char **argv)
 		seeds = argv[a++];
 	if (a < argc)
 		binary = argv[a++];
+	if (a < argc)
+		ldcache_seeds = argv[a++];
 
 	test_helpers();
 	test_seeds(seeds);
 	test_binary(binary);
+	test_libraries(seeds, binary);
+	test_ldcache(ldcache_seeds);
+	test_libcheck(seeds);
 
 	CHECK(n_sane > 0, "sanity checks ran");
 	printf("(every check also applied to %ld reader results)\n", n_sane);

@@ -14,9 +14,11 @@ CREATE TYPE nx.binary_report AS (
 	interpreter			text,		-- PT_INTERP path of a dynamic binary
 	interpreter_found	boolean,	-- does it exist on this host
 	needed				text[],		-- DT_NEEDED libraries
-	missing_libraries	text[],		-- those not found on this host
+	missing_libraries	text[],		-- those the sandbox's loader would not load
 	size				bigint,
-	sha256				text
+	sha256				text,
+	missing_versions	text[]		-- symbol versions no library here defines,
+									-- e.g. 'libc.so.6 (GLIBC_2.99)' (0.4.0)
 );
 
 CREATE FUNCTION nx.verify_binary(binary bytea) RETURNS nx.binary_report

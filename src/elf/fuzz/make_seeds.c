@@ -3,12 +3,14 @@
  *	  Writes the ELF reader's seed corpus: small hand-built files, one per
  *	  interesting case, into the directory named on the command line.
  *
- *	  make fuzz-elf-seeds		(regenerates src/elf/fuzz/seeds/)
+ *	  make fuzz-elf-seeds		(regenerates src/elf/fuzz/seeds/ and
+ *								 src/elf/fuzz/seeds-ldcache/)
  *
  * The files are committed; test_elf.c checks the problem each one must
  * produce (keep its table in step when adding a seed here).  Every file is
  * laid out by hand, little-endian, so the result does not depend on the
- * build host.
+ * build host.  A second directory argument gets the ld.so.cache seeds
+ * (fuzz_ldcache.c): the three cache formats glibc's loader reads.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -33,8 +35,14 @@
 #define DT_NEEDED	1
 #define DT_STRTAB	5
 #define DT_STRSZ	10
+#define DT_SONAME	14
+#define DT_RPATH	15
 #define DT_RUNPATH	29
 #define DT_FLAGS_1	0x6ffffffbULL
+#define DT_VERDEF	0x6ffffffcULL
+#define DT_VERDEFNUM 0x6ffffffdULL
+#define DT_VERNEED	0x6ffffffeULL
+#define DT_VERNEEDNUM 0x6fffffffULL
 #define DF_1_PIE	0x08000000ULL
 
 static const char *outdir;
@@ -193,15 +201,251 @@ dynamic_elf(const char *interp, uint64_t flags_1, int with_entry,
 	return len;
 }
 
+/* elf_hash: the SysV ELF hash the version tables carry */
+static uint32_t
+elf_hash(const char *name)
+{
+	uint32_t	h = 0;
+
+	for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+	{
+		uint32_t	g;
+
+		h = (h << 4) + *p;
+		g = h & 0xf0000000u;
+		if (g)
+			h ^= g >> 24;
+		h &= ~g;
+	}
+	return h;
+}
+
+/* a string table under construction */
+static char strtab_buf[512];
+static size_t strtab_len;
+
+static uint32_t
+add_str(const char *s)
+{
+	size_t		off = strtab_len;
+
+	memcpy(strtab_buf + off, s, strlen(s) + 1);
+	strtab_len += strlen(s) + 1;
+	return (uint32_t) off;
+}
+
+/*
+ * versioned_elf: an ET_DYN at vaddr 0 with DT_NEEDED libc.so.6 and
+ * DT_VERNEED (libc.so.6: GLIBC_2.2.5, GLIBC_2.34; first entry's version
+ * vn_version); as a program (PT_INTERP, DF_1_PIE, an entry point) or as a
+ * library (DT_SONAME libnxseed.so.1, DT_RPATH $ORIGIN/../lib and DT_VERDEF
+ * libnxseed.so.1 (base), NXSEED_1.0, NXSEED_1.1).
+ */
+static size_t
+versioned_elf(int program, uint16_t vn_version)
+{
+	static const char ld[] = "/lib64/ld-linux-x86-64.so.2";
+	static const char *const defs[] = {"libnxseed.so.1", "NXSEED_1.0", "NXSEED_1.1"};
+	int			nph = program ? 3 : 2;
+	size_t		off = 64 + (size_t) nph * 56;
+	size_t		interp_off = off,
+				interp_len = program ? sizeof(ld) : 0;
+	size_t		str_off,
+				vn_off,
+				vd_off,
+				dyn_off,
+				len;
+	uint32_t	s_libc,
+				s_225,
+				s_234,
+				s_soname = 0,
+				s_rpath = 0;
+	int			nd = 0,
+				ph = 0;
+
+	ehdr(ET_DYN, EM_X86_64, 0, (uint16_t) nph);
+	strtab_len = 0;
+	add_str("");
+	s_libc = add_str("libc.so.6");
+	s_225 = add_str("GLIBC_2.2.5");
+	s_234 = add_str("GLIBC_2.34");
+	if (!program)
+	{
+		s_soname = add_str(defs[0]);
+		add_str(defs[1]);
+		add_str(defs[2]);
+		s_rpath = add_str("$ORIGIN/../lib");
+	}
+	if (program)
+		memcpy(img + interp_off, ld, sizeof(ld));
+	off += interp_len;
+	str_off = (off + 7) & ~(size_t) 7;
+	memcpy(img + str_off, strtab_buf, strtab_len);
+	vn_off = (str_off + strtab_len + 7) & ~(size_t) 7;
+
+	/* one Verneed with two Vernaux */
+	w16(vn_off, vn_version);
+	w16(vn_off + 2, 2);
+	w32(vn_off + 4, s_libc);
+	w32(vn_off + 8, 16);
+	w32(vn_off + 12, 0);
+	w32(vn_off + 16, elf_hash("GLIBC_2.2.5"));
+	w16(vn_off + 22, 2);
+	w32(vn_off + 24, s_225);
+	w32(vn_off + 28, 16);
+	w32(vn_off + 32, elf_hash("GLIBC_2.34"));
+	w16(vn_off + 38, 3);
+	w32(vn_off + 40, s_234);
+	w32(vn_off + 44, 0);
+	vd_off = vn_off + 48;
+
+	/* three Verdef + Verdaux pairs, 28 bytes each */
+	if (!program)
+		for (int i = 0; i < 3; i++)
+		{
+			size_t		d = vd_off + (size_t) i * 28;
+
+			w16(d, 1);
+			w16(d + 2, i == 0 ? 1 : 0);	/* VER_FLG_BASE */
+			w16(d + 4, (uint16_t) (i + 1));
+			w16(d + 6, 1);
+			w32(d + 8, elf_hash(defs[i]));
+			w32(d + 12, 20);
+			w32(d + 16, i < 2 ? 28 : 0);
+			w32(d + 20, s_soname + (uint32_t) (i == 0 ? 0 : i == 1 ? 15 : 26));
+			w32(d + 24, 0);
+		}
+	dyn_off = vd_off + (program ? 0 : 3 * 28);
+	dyn_off = (dyn_off + 7) & ~(size_t) 7;
+
+	dyn(dyn_off, nd++, DT_NEEDED, s_libc);
+	if (!program)
+	{
+		dyn(dyn_off, nd++, DT_SONAME, s_soname);
+		dyn(dyn_off, nd++, DT_RPATH, s_rpath);
+		dyn(dyn_off, nd++, DT_VERDEF, vd_off);
+		dyn(dyn_off, nd++, DT_VERDEFNUM, 3);
+	}
+	dyn(dyn_off, nd++, DT_STRTAB, str_off);
+	dyn(dyn_off, nd++, DT_STRSZ, strtab_len);
+	dyn(dyn_off, nd++, DT_VERNEED, vn_off);
+	dyn(dyn_off, nd++, DT_VERNEEDNUM, 1);
+	if (program)
+		dyn(dyn_off, nd++, DT_FLAGS_1, DF_1_PIE);
+	dyn(dyn_off, nd++, DT_NULL, 0);
+	len = dyn_off + (size_t) nd * 16;
+	if (program)
+	{
+		memcpy(img + len, exit0, sizeof(exit0));
+		w64(24, len);
+		len += sizeof(exit0);
+		phdr(ph++, PT_INTERP, 4, interp_off, interp_off, interp_len, interp_len, 1);
+	}
+	phdr(ph++, PT_LOAD, 7, 0, 0, len, len, 0x1000);
+	phdr(ph++, PT_DYNAMIC, 6, dyn_off, dyn_off, (size_t) nd * 16, (size_t) nd * 16, 8);
+	return len;
+}
+
+/* --- ld.so.cache seeds */
+
+/* the cache's entries: name, path, flags, hwcap */
+typedef struct CacheEntry
+{
+	const char *name;
+	const char *path;
+	int32_t		flags;
+	uint64_t	hwcap;
+} CacheEntry;
+
+/* sorted as _dl_cache_libcmp sorts (descending, as ldconfig writes) */
+static const CacheEntry cache_entries[] = {
+	{"libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", 0x0303, 0},
+	{"libnxhidden.so.1", "/opt/nx-test/lib/libnxhidden.so.1", 0x0303, 0},
+	{"libm.so.6", "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libm.so.6", 0x0303, (1ULL << 62)},
+	{"libm.so.6", "/lib/x86_64-linux-gnu/libm.so.6", 0x0303, 0},
+	{"libc.so.6", "/lib32/libc.so.6", 0x0003, 0},
+	{"libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6", 0x0303, 0},
+};
+#define N_CACHE (sizeof(cache_entries) / sizeof(cache_entries[0]))
+
+/*
+ * cache_file: an ld.so.cache image in img: the new format alone
+ * (old_part 0), the old one alone (new_part 0), or both.  The entries are
+ * sorted descending by name, as ldconfig writes them.
+ */
+static size_t
+cache_file(int old_part, int new_part)
+{
+	size_t		pos = 0,
+				new_base = 0,
+				strings;
+	uint32_t	key[N_CACHE],
+				value[N_CACHE];
+
+	memset(img, 0, sizeof(img));
+	if (old_part)
+	{
+		memcpy(img, "ld.so-1.7.0", 11);
+		w32(12, N_CACHE);
+		pos = 16 + N_CACHE * 12;
+	}
+	if (new_part)
+	{
+		new_base = (pos + 7) & ~(size_t) 7;
+		memcpy(img + new_base, "glibc-ld.so.cache1.1", 20);
+		w32(new_base + 20, N_CACHE);
+		img[new_base + 28] = 2;	/* little-endian */
+		pos = new_base + 48 + N_CACHE * 24;
+	}
+	/* strings, counted from new_base (new) or from pos (old only) */
+	strings = pos;
+	for (size_t i = 0; i < N_CACHE; i++)
+	{
+		size_t		base = new_part ? new_base : strings;
+
+		key[i] = (uint32_t) (pos - base);
+		memcpy(img + pos, cache_entries[i].name, strlen(cache_entries[i].name) + 1);
+		pos += strlen(cache_entries[i].name) + 1;
+		value[i] = (uint32_t) (pos - base);
+		memcpy(img + pos, cache_entries[i].path, strlen(cache_entries[i].path) + 1);
+		pos += strlen(cache_entries[i].path) + 1;
+	}
+	for (size_t i = 0; i < N_CACHE; i++)
+	{
+		if (old_part)
+		{
+			/* old-format indices count from the end of the old entries */
+			size_t		e = 16 + i * 12;
+			size_t		shift = new_part ? new_base - (16 + N_CACHE * 12) : 0;
+
+			w32(e, (uint32_t) cache_entries[i].flags);
+			w32(e + 4, (uint32_t) (key[i] + shift));
+			w32(e + 8, (uint32_t) (value[i] + shift));
+		}
+		if (new_part)
+		{
+			size_t		e = new_base + 48 + i * 24;
+
+			w32(e, (uint32_t) cache_entries[i].flags);
+			w32(e + 4, key[i]);
+			w32(e + 8, value[i]);
+			w64(e + 16, cache_entries[i].hwcap);
+		}
+	}
+	if (new_part)
+		w32(new_base + 24, (uint32_t) (pos - strings));	/* len_strings */
+	return pos;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const char ld[] = "/lib64/ld-linux-x86-64.so.2";
 	size_t		len;
 
-	if (argc != 2)
+	if (argc != 2 && argc != 3)
 	{
-		fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+		fprintf(stderr, "usage: %s OUTDIR [LDCACHE_OUTDIR]\n", argv[0]);
 		return 2;
 	}
 	outdir = argv[1];
@@ -280,5 +524,23 @@ main(int argc, char **argv)
 	len = dynamic_elf(ld, DF_1_PIE, 1, 1, 1000);
 	save("bad_needed.elf", img, len);
 
+	/* symbol versions */
+	len = versioned_elf(1, 1);
+	save("versioned_pie.elf", img, len);
+	len = versioned_elf(0, 1);
+	save("versioned_lib.elf", img, len);
+	len = versioned_elf(1, 2);
+	save("bad_verneed.elf", img, len);
+
+	if (argc == 3)
+	{
+		outdir = argv[2];
+		len = cache_file(0, 1);
+		save("new.cache", img, len);
+		len = cache_file(1, 0);
+		save("old.cache", img, len);
+		len = cache_file(1, 1);
+		save("compat.cache", img, len);
+	}
 	return 0;
 }
