@@ -14,7 +14,7 @@
 # (NX_TEST_SMALL_FS), unmounted on exit.
 #
 # Suites: the ELF reader's and the HTTP head parser's unit tests and short
-# fuzz runs, the quickstart (as root: twice, on cluster 15/nxci, removed
+# fuzz runs (ELF, ld.so.cache, HTTP), the quickstart (as root: twice, on cluster 15/nxci, removed
 # afterwards), nx-init's test,
 # the sandbox runtime's test, pg_regress (sql/, expected/) and TAP
 # (t/*.pl).  Exits non-zero on any failure and prints regression.diffs and
@@ -54,7 +54,11 @@ if [ "$(id -u)" = 0 ]; then
 	# data directory on a 256 MB tmpfs, unmounted again at the end
 	SMALL_FS=$WORK.smallfs
 	mkdir -p "$SMALL_FS"
-	trap 'umount "$SMALL_FS" 2>/dev/null; rmdir "$SMALL_FS" 2>/dev/null; rm -rf "$WORK"' EXIT
+	# the library check's host fixtures (t/050): a library found only through
+	# /etc/ld.so.conf.d, one cached in a directory sandboxes do not see
+	sh t/fixtures/ld-fixtures.sh install
+	trap 'umount "$SMALL_FS" 2>/dev/null; rmdir "$SMALL_FS" 2>/dev/null; rm -rf "$WORK";
+		sh "$ROOT/t/fixtures/ld-fixtures.sh" remove' EXIT
 	if mount -t tmpfs -o size=256m,mode=0755 nx-test-smallfs "$SMALL_FS"; then
 		chown "$RUNAS": "$SMALL_FS"
 		export NX_TEST_SMALL_FS=$SMALL_FS
@@ -75,6 +79,7 @@ export NX_TEST_SYSID_FILE=$SYSID_FILE
 
 step "ELF reader unit test" make -s -C "$WORK" elf-unit-test
 step "ELF reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-elf FUZZ_SECONDS="$FUZZ_SECONDS"
+step "ld.so.cache reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-ldcache FUZZ_SECONDS="$FUZZ_SECONDS"
 step "HTTP head parser unit test" make -s -C "$WORK" router-unit-test
 step "HTTP head parser fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-http-head FUZZ_SECONDS="$FUZZ_SECONDS"
 step "nx-init test" as_user make -s -C "$WORK" init-test
