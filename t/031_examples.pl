@@ -256,6 +256,17 @@ SKIP:
 	$conf =~ s{^\s*listen \[::\]:\d+[^;]*;\n}{}mg;
 	$conf =~ s{listen 80;}{listen 127.0.0.1:$p80;}g;
 	$conf =~ s{listen 443 }{listen 127.0.0.1:$p443 }g;
+	# temporary directories in this test's directory too: the compiled-in
+	# ones (/var/lib/nginx/...) are root's, and nginx -t creates them
+	my $built = `$nginx -V 2>&1`;
+	my $temps = '';
+	for my $kind (qw(client-body proxy fastcgi uwsgi scgi))
+	{
+		next unless $built =~ /--http-$kind-temp-path=/;
+		(my $directive = $kind) =~ s/-/_/g;
+		$temps .= "    ${directive}_temp_path $dir/$directive;\n";
+	}
+	$conf =~ s{^(\s*http\s*\{\s*\n)}{$1$temps}m or die "no http block in examples/tls/nginx.conf";
 	open my $fh, '>', "$dir/nginx.conf" or die;
 	print $fh $conf;
 	close $fh;
