@@ -251,6 +251,15 @@ report_seccomp(void)
 	report_rc("sc_open_tree", syscall(SYS_open_tree, AT_FDCWD, "/tmp", 1));
 	report_rc("sc_ptrace", ptrace(PTRACE_TRACEME, 0, NULL, NULL));
 	report_rc("sc_process_vm_readv", syscall(SYS_process_vm_readv, getppid(), NULL, 0, NULL, 0, 0));
+	{
+		int			pidfd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+
+		report_rc("sc_pidfd_getfd", syscall(SYS_pidfd_getfd, pidfd, 0, 0));
+		report_rc("sc_process_madvise", syscall(SYS_process_madvise, pidfd, NULL, 0, 0, 0));
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+	report_rc("sc_kcmp", syscall(SYS_kcmp, getpid(), 1, 0 /* KCMP_FILE */ , 0, 0));
 	report_rc("sc_keyctl", syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */ , -3 /* session */ , 0));
 	report_rc("sc_add_key", syscall(SYS_add_key, "user", "k", "v", 1, -3));
 	report_rc("sc_request_key", syscall(SYS_request_key, "user", "k", NULL, 0));
