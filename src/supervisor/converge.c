@@ -18,6 +18,7 @@
 #include "domains.h"
 #include "provision.h"
 #include "router_proc.h"
+#include "rundir.h"
 #include "slots.h"
 #include "sql_exec.h"
 
@@ -121,6 +122,15 @@ WriteQueuedEvents(void)
 								  "SELECT pg_catalog.pg_notify('nx_events', pg_catalog.json_build_object('id', id)::text) FROM e",
 								  5, types, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "nx supervisor: could not write event");
+	}
+	foreach(lc, queued_events)
+	{
+		NxQueuedEvent *e = lfirst(lc);
+
+		pfree(e->action);
+		pfree(e->sandbox);
+		pfree(e->owner);
+		pfree(e->details);
 	}
 	list_free_deep(queued_events);
 	queued_events = NIL;
@@ -394,6 +404,7 @@ ConvergeOnce(MemoryContext pass_context)
 
 	NxBlobsRemoveUnwanted(wanted_blobs);
 	NxLogsRemoveUnwanted(wanted_logs);
+	NxRunDirsRemoveUnwanted();
 	last_host = host;
 	have_last_host = true;
 	if (host.cgroups.mode != NX_CGROUP_NONE)

@@ -74,8 +74,16 @@ extern char *NxJsonObject1(const char *key, const char *value);
 extern void NxConverge(void);
 extern void NxFlushRuntime(void);
 
+extern void NxSlotsWaitSetChanged(void);
+
 /* idle.c */
+#define NX_IDLE_MAX_ASKS 64		/* QUIESCE requests out at once */
 extern void NxStopIdleDeployments(MemoryContext context);
+extern void NxIdleAddWaitEvents(WaitEventSet *set);
+extern bool NxIdleOwns(void *user_data);
+extern void NxIdleReadable(void *user_data);
+extern bool NxIdleAsksDue(TimestampTz now);
+extern long NxIdleNextDeadlineMs(TimestampTz now);
 
 #endif							/* NX_SLOTS_H */
 
