@@ -37,6 +37,7 @@ OBJS = \
 	src/supervisor/hostsetup.o \
 	src/supervisor/files.o \
 	src/supervisor/rundir.o \
+	src/supervisor/uidslice.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
 	src/supervisor/idle.o \

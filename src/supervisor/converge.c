@@ -21,6 +21,7 @@
 #include "rundir.h"
 #include "slots.h"
 #include "sql_exec.h"
+#include "uidslice.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -384,6 +385,7 @@ ConvergeOnce(MemoryContext pass_context)
 	}
 	warned_no_extension = false;
 	CheckHba(&host);
+	NxUidSliceEnsure(&host);
 	if (!host.ok && strcmp(host.why, reported_setup_problem) != 0)
 		ereport(LOG, (errmsg("nx supervisor: not starting any sandbox: %s", host.why)));
 	strlcpy(reported_setup_problem, host.ok ? "" : host.why, sizeof(reported_setup_problem));
@@ -397,6 +399,7 @@ ConvergeOnce(MemoryContext pass_context)
 	NxBeginTransaction("nx: deployments");
 	NxDropUnwantedRoles();
 	ConvergeDeployments(&host);
+	NxRetiredOffsetsSweep(&host);
 	WriteRuntime(true);
 	WriteQueuedEvents();
 	{

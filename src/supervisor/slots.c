@@ -72,6 +72,7 @@ typedef struct NxSlot
 	int64		deployment;		/* hash key */
 	char		key[40];		/* "c<cluster>_d<id>": its cgroup */
 	char		name[24];		/* "d<id>": its run dir and log under $PGDATA */
+	int			uid_offset;		/* of its sandbox, as last started */
 	char		sandbox[64];
 	char		owner[NAMEDATALEN];
 	int			generation;		/* restart_generation it runs */
@@ -275,8 +276,8 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 
 	spec.key = slot->key;
 	spec.hostname = row->sandbox;
-	spec.tenant_uid = host->uid_base + row->uid_offset;
-	spec.tenant_gid = host->gid_base + row->uid_offset;
+	spec.tenant_uid = host->uid_base + host->slice_start + row->uid_offset;
+	spec.tenant_gid = host->gid_base + host->slice_start + row->uid_offset;
 	spec.spawn_helper = host->spawn_helper;
 	spec.bwrap = nx_bwrap_path;
 	spec.init = host->init;
@@ -300,6 +301,7 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 		goto fail;
 
 	slot->pid = pid;
+	slot->uid_offset = row->uid_offset;
 	slot->generation = row->generation;
 	slot->started_at = GetCurrentTimestamp();
 	slot->ready_at = 0;
@@ -840,9 +842,9 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		case NX_SLOT_IDLE:
 			if (!host->ok)
 				SlotWaitFor(slot, host->why);
-			else if (row->uid_offset >= host->uid_count)
-				SlotWaitFor(slot, psprintf("the sandbox's uid offset %d is outside the subordinate id range (%d ids): widen the range in %s and %s",
-										   row->uid_offset, host->uid_count, nx_subuid_file, nx_subgid_file));
+			else if (row->uid_offset >= host->slice_size)
+				SlotWaitFor(slot, psprintf("the sandbox's uid offset %d is outside this cluster's uid slice (%d uids): raise nx.uid_slice_size (and widen the ranges in %s and %s if needed)",
+										   row->uid_offset, host->slice_size, nx_subuid_file, nx_subgid_file));
 			else if (!database_ready)
 				SlotWaitFor(slot, "waiting for the sandbox's database and role");
 			else if (MayStartNow(slot))
@@ -992,6 +994,28 @@ NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg)
 		slot->dirty = false;
 	}
 	flush_needed = false;
+}
+
+/*
+ * NxSlotsRunOffset: does a slot's process (still) run as this uid offset?
+ * A slot being stopped counts until it is reaped.
+ */
+bool
+NxSlotsRunOffset(int uid_offset)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (slot->pid > 0 && slot->uid_offset == uid_offset)
+		{
+			hash_seq_term(&seq);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* NxSlotsIds returns the deployment ids of every slot. */

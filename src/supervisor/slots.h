@@ -63,6 +63,7 @@ typedef struct NxRuntimeRow
 typedef void (*NxRuntimeEmit) (const NxRuntimeRow *row, void *arg);
 extern void NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg);
 extern List *NxSlotsIds(void);
+extern bool NxSlotsRunOffset(int uid_offset);
 extern bool NxSlotsHasKey(const char *key);
 extern const char *NxKeyPrefix(void);
 extern bool NxKeyIsOurs(const char *key, int64 *deployment);
@@ -97,6 +98,8 @@ typedef struct NxHostSetup
 	uid_t		uid_base;		/* the cluster user's subordinate range */
 	gid_t		gid_base;
 	int			uid_count;
+	int			slice_start;	/* this cluster's slice of it (uidslice.c): */
+	int			slice_size;		/* host uid = base + slice_start + offset */
 	NxCgroupLayout cgroups;
 	char		spawn_helper[MAXPGPATH];
 	char		init[MAXPGPATH];
