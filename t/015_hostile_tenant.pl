@@ -1,0 +1,365 @@
+# t/015_hostile_tenant.pl
+#   The hostile-tenant attacks of issue 10 (items 2-5 and 11), repeated as
+#   they were made on 0.3.0, against two other sites served by a router:
+#
+#   - hijack (t/apps/hostile_tenant.c, mode hijack): from inside its
+#     sandbox the tenant replaces the hand-off socket with a listener that
+#     hands out SO_LINGER 20 s sockets, with a backlog-0 listener holding a
+#     connection nobody accepts, and with a symlink to another site's
+#     socket; steals nx-init's listening socket or status pipe
+#     (/proc/1/fd, pidfd_getfd) and reads its memory (/proc/1/mem,
+#     process_vm_readv).  Every attempt must be BLOCKED, the real sockets
+#     untouched, every other site must answer with a p99 within 2x its
+#     same-run baseline, and the supervisor must start other deployments
+#     meanwhile.
+#   - the same hijacks from the host (as if a tenant could still write
+#     there: the supervisor's second wall): a backlog-0 listener and a
+#     symlink at a sandbox's init.sock while its idle stop asks nx-init to
+#     QUIESCE.  The supervisor must neither block nor follow the link.
+#   - fill (mode fill): the tenant writes until ENOSPC in every place it
+#     finds writable and floods stdout; the data directory's usage must stay
+#     within 16 MB (the tenant's database aside), the supervisor's CPU
+#     bounded, and nothing of it may be left after nx.drop_sandbox.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+use File::Find;
+use IO::Socket::UNIX;
+use NxTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Socket qw(SOCK_SEQPACKET);
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $log_size = 256 * 1024;
+my $node = nx_node('tenant', "nx.log_size = '256kB'\n");
+nx_require_host_setup($node);
+my $hello = nx_build_app($node, 'hello_app');
+my $tenant = nx_build_app($node, 'hostile_tenant');
+my $pgdata = $node->data_dir;
+my $run = "$pgdata/nx/run";
+
+sub query { return $node->safe_psql('postgres', $_[0]); }
+
+# push_app(SANDBOX, BINARY, ARGS...): the new deployment's id
+sub push_app
+{
+	my ($sandbox, $binary, @args) = @_;
+	my $args = @args ? ', args => ARRAY[' . join(', ', map { "'$_'" } @args) . ']' : '';
+	return query("SELECT deployment FROM nx.push('$sandbox', pg_read_binary_file('$binary')$args)");
+}
+
+# ready_seconds(ID): from the push's commit to ready, as the rows say
+sub ready_seconds
+{
+	return query("SELECT extract(epoch FROM s.ready_at - d.created_at) FROM nx.status s "
+		  . "JOIN nx.deployments d ON d.id = s.deployment WHERE s.deployment = $_[0]");
+}
+
+# lines(SANDBOX): its log lines (both files)
+sub lines
+{
+	return split /\n/, query("SELECT string_agg(line, E'\\n') FROM nx.logs('$_[0]', lines => 100000)");
+}
+
+sub cpu_ticks
+{
+	my @f = split ' ', slurp_file("/proc/$_[0]/stat");
+	return $f[13] + $f[14];
+}
+
+# --- two sites behind a router, and the lead's table for retired offsets
+# (C6: it arrives with the lead's SQL; until then the test makes it)
+query(q{DO $$ BEGIN
+	IF to_regclass('nx.retired_uid_offsets') IS NULL THEN
+		CREATE TABLE nx.retired_uid_offsets (uid_offset integer PRIMARY KEY);
+	END IF; END $$});
+my %site;
+for my $name (qw(site1 site2))
+{
+	query("SELECT nx.create_sandbox('$name')");
+	$site{$name} = push_app($name, $hello);
+	nx_wait_state($node, $site{$name}, 'ready', "$name is ready");
+	query("SELECT nx.promote('$name', $site{$name})");
+}
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my ($router, $router_log) = nx_start_router($node, $port);
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) FROM nx.router_heartbeat WHERE reported_at > now() - interval '3 seconds'}, '1'),
+	'the router reports');
+for my $name (keys %site)
+{
+	my $ok = 0;
+	for (1 .. 100)
+	{
+		$ok = nx_http_get($port, "$name.localhost", '/', 5) =~ m{^HTTP/1.1 200};
+		last if $ok;
+		usleep(100_000);
+	}
+	ok($ok, "$name answers through the router");
+}
+
+# latencies(N): N requests to each site, alternating; seconds per site
+sub latencies
+{
+	my ($n) = @_;
+	my %t;
+	my $bad = 0;
+	for (1 .. $n)
+	{
+		for my $name (sort keys %site)
+		{
+			my $t0 = time;
+			my $r = nx_http_get($port, "$name.localhost", '/', 5);
+			push @{ $t{$name} }, time - $t0;
+			$bad++ unless $r =~ m{^HTTP/1.1 200};
+		}
+	}
+	return ($bad, %t);
+}
+
+sub p99
+{
+	my @s = sort { $a <=> $b } @_;
+	return $s[ int(0.99 * $#s + 0.5) ];
+}
+
+# check_p99(WHAT, BASELINE%): the sites during an attack against their
+# baseline; measured up to three times (a shared 2-core machine has its
+# own hiccups; a frozen router or supervisor fails every time)
+sub check_p99
+{
+	my ($what, $base) = @_;
+	my ($bad, %t, @ratio);
+	for my $try (1 .. 3)
+	{
+		($bad, %t) = latencies(200);
+		@ratio = map { p99(@{ $t{$_} }) / $base->{$_} } sort keys %site;
+		last if !$bad && !grep { $_ > 2 } @ratio;
+	}
+	is($bad, 0, "$what: every request to the other sites answered 200");
+	for my $name (sort keys %site)
+	{
+		my $p = p99(@{ $t{$name} });
+		cmp_ok($p, '<=', 2 * $base->{$name},
+			sprintf('%s: %s p99 %.1f ms, baseline %.1f ms (at most 2x)', $what, $name,
+				1000 * $p, 1000 * $base->{$name}));
+	}
+}
+
+my ($bad0, %t0) = latencies(200);
+is($bad0, 0, 'baseline: every request answered 200');
+my %base = map { $_ => p99(@{ $t0{$_} }) } keys %site;
+diag(sprintf('baseline p99: %s', join(', ', map { sprintf('%s %.1f ms', $_, 1000 * $base{$_}) } sort keys %base)));
+query("SELECT nx.create_sandbox('spare')");
+my $spare = push_app('spare', $hello);
+nx_wait_state($node, $spare, 'ready', 'baseline: a deployment starts');
+my $start_base = ready_seconds($spare);
+
+# ---------------------------------------------------------------------------
+# 1. the hijacks, from inside a sandbox (items 2, 3, 4, 11)
+my %inode_before = map { $_ => (stat("$run/d$site{$_}/init.sock"))[1] } keys %site;
+ok(-S "$run/d$site{site1}/init.sock", 'site1 has its hand-off socket on the host');
+is(sprintf('%o', (stat("$run/d$site{site1}"))[2] & 07777), '700', 'run directories are 0700');
+query(q{SELECT nx.create_sandbox('attacker', tmp_size => '8MB')});
+my $attacker = push_app('attacker', $tenant, 'hijack', "victim_run=$run/d$site{site1}", "run_parent=$run");
+nx_wait_state($node, $attacker, 'ready', 'the hijacking tenant is ready (its attempts are done)');
+my @hijack = lines('attacker');
+ok(scalar(grep { /HIJACK DONE/ } @hijack), 'the tenant went through every attempt');
+my @expected = qw(run_nx_visible run_nx_create
+  hijack_linger_run_nx hijack_backlog0_run_nx hijack_symlink_run_nx
+  hijack_linger_own_run_dir hijack_backlog0_own_run_dir hijack_symlink_own_run_dir
+  inherited_listen_fd proc_init_fd_listen proc_init_status_pipe proc_init_fd_list proc_init_mem
+  pidfd_getfd_init pidfd_getfd_init_status process_vm_readv_init);
+my %blocked = map { /^BLOCKED (\S+): (.*)$/ ? ($1 => $2) : () } @hijack;
+my @escaped = grep { /^ESCAPED / } @hijack;
+is(scalar(@escaped), 0, 'no hijack attempt got through') or diag(join("\n", @escaped));
+ok(exists $blocked{$_}, "BLOCKED $_" . (exists $blocked{$_} ? ": $blocked{$_}" : '')) for @expected;
+my @writable = map { /^WRITABLE (\S+) dev=(\d+)$/ ? [ $1, $2 ] : () } @hijack;
+my %devs = map { $_->[1] => 1 } @writable;
+is(scalar(keys %devs), 1, 'everything the tenant can write is on one file system ('
+	  . join(' ', map { $_->[0] } @writable) . ')');
+ok(!grep({ $_->[0] !~ m{^/(tmp|dev/shm)(/|$)} } @writable), 'and under /tmp or /dev/shm');
+
+# from the host: the sockets are the supervisor's, as before
+for my $name (sort keys %site)
+{
+	my $sock = "$run/d$site{$name}/init.sock";
+	ok(-S $sock && !-l $sock && (stat($sock))[4] == $>, "$name: init.sock is still a socket of the cluster's uid");
+	is((stat($sock))[1], $inode_before{$name}, "$name: the same socket as before the attack");
+}
+my @own = grep { $_ ne 'init.sock' } map { s{.*/}{}r } glob("$run/d$attacker/* $run/d$attacker/.*");
+is(join(' ', grep { $_ ne '.' && $_ ne '..' } @own), '', "nothing but init.sock in the attacker's run directory");
+
+# the other sites while it runs, and the supervisor starting another
+my $spare2 = push_app('spare', $hello);
+check_p99('after the hijacks', \%base);
+nx_wait_state($node, $spare2, 'ready', 'the supervisor starts another deployment meanwhile');
+my $start_attack = ready_seconds($spare2);
+cmp_ok($start_attack, '<', 2 * $start_base + 2,
+	sprintf('... promptly: %.2f s (%.2f s before)', $start_attack, $start_base));
+
+# ---------------------------------------------------------------------------
+# 2. the same from the host (the supervisor's second wall): a sandbox whose
+# init.sock is replaced while its idle stop asks nx-init to QUIESCE
+query(q{SELECT nx.create_sandbox('sleeper', idle_timeout => '0')});
+my $sleeper = push_app('sleeper', $hello);
+nx_wait_state($node, $sleeper, 'ready', 'sleeper is ready');
+my $sleeper_sock = "$run/d$sleeper/init.sock";
+rename($sleeper_sock, "$sleeper_sock.real") or die "rename: $!";
+
+# backlog 0 and one connection never accepted: a blocking connect() hangs
+my $full = IO::Socket::UNIX->new(Type => SOCK_SEQPACKET, Local => $sleeper_sock)
+  or die "bind $sleeper_sock: $!";
+$full->listen(0) or die "listen on $sleeper_sock: $!";
+my @stuck;
+for (1 .. 3)
+{
+	my $c = IO::Socket::UNIX->new(Type => SOCK_SEQPACKET);
+	$c->blocking(0);
+	$c->connect(Socket::pack_sockaddr_un($sleeper_sock));
+	push @stuck, $c;
+}
+query(q{UPDATE nx.sandboxes SET idle_timeout = '1 second' WHERE name = 'sleeper'});
+my $t_hijack = time;
+my $spare3 = push_app('spare', $hello);
+check_p99('host-side backlog-0 init.sock', \%base);
+nx_wait_state($node, $spare3, 'ready', 'the supervisor starts another deployment while QUIESCE cannot connect');
+my $start_full = ready_seconds($spare3);
+cmp_ok($start_full, '<', 2 * $start_base + 2,
+	sprintf('... promptly: %.2f s (%.2f s before)', $start_full, $start_base));
+sleep(1) while time - $t_hijack < 4;
+is(query("SELECT state FROM nx.status WHERE deployment = $sleeper"), 'ready',
+	'sleeper is not put to sleep without an answer from its nx-init');
+
+# a symlink to another site's socket: the supervisor must not follow it,
+# or its idle stop of sleeper would QUIESCE site1's nx-init
+close $full;
+unlink $sleeper_sock;
+symlink("$run/d$site{site1}/init.sock", $sleeper_sock) or die "symlink: $!";
+$t_hijack = time;
+check_p99('host-side init.sock symlink to site1', \%base);
+sleep(1) while time - $t_hijack < 4;
+is(query("SELECT state FROM nx.status WHERE deployment = $sleeper"), 'ready',
+	'sleeper is still up: the supervisor did not take the link for its socket');
+like(nx_http_get($port, 'site1.localhost', '/', 5), qr{^HTTP/1.1 200}, 'site1 was not quiesced');
+
+# the real socket back: the idle stop goes through (it kept trying)
+unlink $sleeper_sock;
+rename("$sleeper_sock.real", $sleeper_sock) or die "rename back: $!";
+nx_wait_state($node, $sleeper, 'asleep', 'with its real socket back, sleeper is put to sleep');
+close $_ for @stuck;
+
+# ---------------------------------------------------------------------------
+# 3. filling every writable place, and stdout (item 5)
+# usage(): bytes under PGDATA, the filler's own database aside (measured
+# with du's way of counting: allocated blocks)
+my $filler_db_dir;
+sub usage
+{
+	my $total = 0;
+	find({ no_chdir => 1, wanted => sub {
+		return if defined $filler_db_dir && index($File::Find::name, $filler_db_dir) == 0;
+		my @st = lstat($File::Find::name);
+		$total += $st[12] * 512 if @st;
+	} }, $pgdata);
+	return $total;
+}
+
+sub df_free
+{
+	my ($avail) = (`df -B1 --output=avail $pgdata`)[1] =~ /(\d+)/;
+	return $avail;
+}
+my $tmp_size = 32 * 1024 * 1024;
+query(qq{SELECT nx.create_sandbox('filler', tmp_size => '32MB', memory_limit => '256MB')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'nx_filler'}, '1'),
+	"the filler's database exists");
+$filler_db_dir = "$pgdata/base/" . query(q{SELECT oid FROM pg_database WHERE datname = 'nx_filler'});
+query('CHECKPOINT');
+my ($usage0, $free0) = (usage(), df_free());
+my $sup = query('SELECT nx._supervisor_pid()');
+my ($cpu0, $w0) = (cpu_ticks($sup), time);
+my $filler = push_app('filler', $tenant, 'fill', 'stdout_mb=24');
+nx_wait_state($node, $filler, 'ready', 'the filling tenant is ready (it has filled everything)');
+my $cpu = (cpu_ticks($sup) - $cpu0) / 100 / (time - $w0);
+my @fill = lines('filler');
+ok(scalar(grep { /FILL DONE/ } @fill), 'the tenant filled everything it found and flooded stdout');
+# the report printed after the flood (the first one is rotated away)
+my %filled = map { /^FILLED (\S+) bytes=(\d+) files=(\d+) data_err=(\S+) files_err=(\S+)/ ? ($1 => [ $1, $2, $3, $4, $5 ]) : () } @fill;
+my @filled = values %filled;
+my %wr = map { /^WRITABLE (\S+) dev=/ ? ($1 => 1) : () } @fill;
+my @wr = sort keys %wr;
+is(scalar(@filled), 1, 'one writable file system (' . join(' ', @wr) . ')');
+for my $f (@filled)
+{
+	note("filled $f->[0]: $f->[1] bytes, $f->[2] files, $f->[3] / $f->[4]");
+	cmp_ok($f->[1], '<=', $tmp_size, "$f->[0]: $f->[1] bytes of data, within tmp_size");
+	is($f->[3], 'ENOSPC', "$f->[0]: data stops with ENOSPC");
+	cmp_ok($f->[2], '<=', $tmp_size / 8192, "$f->[0]: $f->[2] empty files, within the inode limit");
+	is($f->[4], 'ENOSPC', "$f->[0]: files stop with ENOSPC");
+}
+my ($wrote, $secs) = map { /^STDOUT wrote (\d+) bytes in ([\d.]+) s/ ? ($1, $2) : () } @fill;
+ok(defined $wrote && $wrote >= 24 * 1024 * 1024, 'the tenant wrote 24 MB to stdout');
+diag(sprintf('stdout flood: %.1f MB in %.1f s (at most 4 MB/s are read); supervisor CPU %.1f%% of a core meanwhile',
+	($wrote // 0) / 1e6, $secs // 0, 100 * $cpu));
+cmp_ok($cpu, '<', 0.25, 'the supervisor spent at most a quarter of a core on it');
+my $logs = 0;
+$logs += -s $_ for grep { -e } ("$pgdata/nx/logs/d$filler.log", "$pgdata/nx/logs/d$filler.log.1");
+cmp_ok($logs, '<=', 2 * $log_size, "its logs on disk: $logs bytes, at most 2 x nx.log_size");
+query('CHECKPOINT');
+my ($usage1, $free1) = (usage(), df_free());
+diag(sprintf('data directory usage %+.1f MB (free space %+.1f MB, the file system is shared) with every place full',
+	($usage1 - $usage0) / 1e6, ($free1 - $free0) / 1e6));
+cmp_ok(abs($usage1 - $usage0), '<=', 16 * 1024 * 1024, 'the data directory grew by at most 16 MB');
+
+# ---------------------------------------------------------------------------
+# 4. nothing left after drop
+my $offset = query(q{SELECT uid_offset FROM nx.sandboxes WHERE name = 'filler'});
+my ($slice_start) = slurp_file("$pgdata/nx/uid_slice") =~ /^start (\d+)$/m;
+my ($subuid) = map { /^postgres:(\d+):/ ? $1 : () } split /\n/, slurp_file('/etc/subuid');
+my $uid = $subuid + $slice_start + $offset;
+my @procs = grep { (slurp_file("/proc/$_/status") =~ /^Uid:\s+(\d+)/m)[0] == $uid }
+  grep { -r "/proc/$_/status" } map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*');
+ok(scalar(@procs) > 0, "the filler runs as host uid $uid (" . scalar(@procs) . ' processes)');
+query(q{SELECT nx.drop_sandbox('filler'), nx.drop_sandbox('attacker')});
+# the lead's drop_sandbox records the offset; until then, do it here
+query("INSERT INTO nx.retired_uid_offsets VALUES ($offset) ON CONFLICT DO NOTHING");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) FROM nx.retired_uid_offsets WHERE uid_offset = $offset", '0'),
+	'the supervisor forgets the retired offset once nothing runs as it');
+my $left = sub {
+	my @l;
+	push @l, grep { -e } ("$run/d$filler", "$run/d$attacker",
+		map { ("$pgdata/nx/logs/d$_.log", "$pgdata/nx/logs/d$_.log.1") } ($filler, $attacker));
+	push @l, map { "process $_" } grep {
+		my $s = -r "/proc/$_/status" ? slurp_file("/proc/$_/status") : '';
+		$s =~ /^Uid:\s+$uid\b/m && $s !~ /^State:\s+Z/m
+	} map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*');
+	push @l, map { "cgroup $_ procs" } grep { $_ } nx_cgroup_procs($node, $filler);
+	return @l;
+};
+my @l;
+for (1 .. 100)
+{
+	@l = $left->();
+	last unless @l;
+	usleep(100_000);
+}
+is(join(', ', @l), '', 'nothing of the filler or the attacker is left: run directories, logs, processes');
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'nx_filler'}, '0'),
+	"the filler's database is dropped");
+$filler_db_dir = undef;
+query('CHECKPOINT');
+my ($usage2, $free2) = (usage(), df_free());
+diag(sprintf('after drop: data directory usage %+.1f MB, free space %+.1f MB, against before the filler',
+	($usage2 - $usage0) / 1e6, ($free2 - $free0) / 1e6));
+cmp_ok(abs($usage2 - $usage0), '<=', 16 * 1024 * 1024, 'the data directory is back within 16 MB');
+
+$router->signal('TERM');
+$router->finish;
+$node->stop('fast');
+done_testing();
