@@ -285,6 +285,8 @@ TryClaim(const char *registry, int index, unsigned long base, unsigned long star
 	{
 		snprintf(busy, busylen, "%d processes run as uids of slice %d (e.g. uid %u)",
 				 running, index, (unsigned) example);
+		/* ours to remove: we hold its lock, and claims are made under .lock */
+		unlink(path);
 		close(fd);
 		return false;
 	}
@@ -364,9 +366,9 @@ Claim(unsigned long base, unsigned long count, char *why, size_t whylen)
 
 	if (!ok)
 	{
-		snprintf(why, whylen, "no free tenant uid slice: the %d slices of %lu uids in the cluster user's subordinate range (%lu uids from %lu) are claimed by other clusters on this host or in use (last: %s; registry %s); "
-				 "fix: stop a cluster, widen the range (control/nx-setup --range), or lower nx.uid_slice_size",
-				 n_slices, size, count, base, busy, registry);
+		snprintf(why, whylen, "no free tenant uid slice (fix: stop another cluster of this OS user, widen its subordinate range with control/nx-setup --range, or lower nx.uid_slice_size): "
+				 "the %d slices of %lu uids of the range %lu:%lu are claimed by other clusters or in use (%s; registry %s)",
+				 n_slices, size, base, count, busy, registry);
 		return false;
 	}
 	claim.count = count;
