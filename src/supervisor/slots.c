@@ -15,9 +15,11 @@
  * the reads are bounded twice: per wake-up, at most NX_READ_BUDGET bytes
  * of output and NX_STATUS_BUDGET bytes of status lines per slot, so that
  * one sandbox cannot starve the others; and per second (windows aligned
- * to the clock), at most NX_PIPE_WINDOW_BUDGET bytes of both per slot:
- * past that its pipes leave the wait set until the next window, the pipe
- * fills and the writer blocks.  A sandbox can so make the supervisor do a
+ * to the clock), at most NX_PIPE_WINDOW_BUDGET bytes of output and
+ * NX_STATUS_WINDOW_BUDGET bytes of status lines (a few lines in a
+ * deployment's whole life; each costs more to parse than output to copy)
+ * per slot: past either, its pipes leave the wait set until the next
+ * window, the pipe fills and the writer blocks.  A sandbox can so make the supervisor do a
  * bounded amount of work per second, however it floods, and the wait set
  * is rebuilt at most about twice a second per flooding sandbox.
  */
@@ -45,7 +47,8 @@
 #define NX_READ_BUDGET (64 * 1024)	/* output bytes per slot per wake-up */
 #define NX_STATUS_BUDGET 1024	/* status bytes per slot per wake-up */
 #define NX_PIPE_WINDOW_MS 1000
-#define NX_PIPE_WINDOW_BUDGET (4 * 1024 * 1024) /* both pipes, per window */
+#define NX_PIPE_WINDOW_BUDGET (4 * 1024 * 1024) /* output bytes per window */
+#define NX_STATUS_WINDOW_BUDGET 4096	/* status bytes per window */
 #define NX_CRASH_WINDOW_MS (60 * 1000)
 #define NX_CRASHLOOP_AFTER 5
 #define NX_BACKOFF_MIN_MS 250
@@ -85,8 +88,9 @@ typedef struct NxSlot
 	int			status_fd;		/* nx-init status lines, read end; -1 */
 	char		status_buf[128];
 	int			status_len;
-	int64		window;			/* the pipe window window_bytes is for */
-	int64		window_bytes;	/* read from its pipes in that window */
+	int64		window;			/* the pipe window the counts below are for */
+	int64		window_bytes;	/* output read in that window */
+	int			window_status;	/* status bytes read in that window */
 	bool		pipes_paused;	/* out of the wait set until the next window */
 	TimestampTz started_at;
 	TimestampTz ready_at;
@@ -503,12 +507,12 @@ SlotStatusLine(NxSlot *slot, const char *line)
 }
 
 /*
- * SlotCharge counts n bytes read from the slot's pipes against its
- * window's budget, and takes its pipes out of the wait set when the budget
- * is spent (NxSlotsTick puts them back at the next window).
+ * SlotCharge counts n bytes read from the slot's output (or status) pipe
+ * against its window's budget, and takes its pipes out of the wait set
+ * when a budget is spent (NxSlotsTick puts them back at the next window).
  */
 static void
-SlotCharge(NxSlot *slot, ssize_t n)
+SlotCharge(NxSlot *slot, ssize_t n, bool status)
 {
 	int64		window = GetCurrentTimestamp() / (NX_PIPE_WINDOW_MS * INT64CONST(1000));
 
@@ -516,9 +520,14 @@ SlotCharge(NxSlot *slot, ssize_t n)
 	{
 		slot->window = window;
 		slot->window_bytes = 0;
+		slot->window_status = 0;
 	}
-	slot->window_bytes += n;
-	if (slot->window_bytes >= NX_PIPE_WINDOW_BUDGET && !slot->pipes_paused)
+	if (status)
+		slot->window_status += n;
+	else
+		slot->window_bytes += n;
+	if ((slot->window_bytes >= NX_PIPE_WINDOW_BUDGET ||
+		 slot->window_status >= NX_STATUS_WINDOW_BUDGET) && !slot->pipes_paused)
 	{
 		slot->pipes_paused = true;
 		wait_set_dirty = true;
@@ -542,7 +551,7 @@ SlotReadStatus(NxSlot *slot)
 		char	   *nl;
 
 		budget -= n;
-		SlotCharge(slot, n);
+		SlotCharge(slot, n, true);
 		slot->status_len += n;
 		slot->status_buf[slot->status_len] = '\0';
 		while ((nl = strchr(slot->status_buf, '\n')) != NULL)
@@ -571,7 +580,7 @@ SlotReadOutput(NxSlot *slot)
 	while (budget > 0 && (n = read(slot->output_fd, buf, Min(budget, (int) sizeof(buf)))) > 0)
 	{
 		NxLogAppend(&slot->log, buf, n);
-		SlotCharge(slot, n);
+		SlotCharge(slot, n, false);
 		budget -= n;
 	}
 	if (n == 0)
@@ -805,6 +814,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		slot->status_len = 0;
 		slot->window = 0;
 		slot->window_bytes = 0;
+		slot->window_status = 0;
 		slot->pipes_paused = false;
 		slot->deadline = 0;
 		slot->restarts = 0;
