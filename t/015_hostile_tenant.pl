@@ -28,6 +28,7 @@ use lib $FindBin::RealBin;
 use File::Find;
 use IO::Socket::UNIX;
 use NxTest;
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Socket qw(SOCK_SEQPACKET);
@@ -252,6 +253,52 @@ unlink $sleeper_sock;
 rename("$sleeper_sock.real", $sleeper_sock) or die "rename back: $!";
 nx_wait_state($node, $sleeper, 'asleep', 'with its real socket back, sleeper is put to sleep');
 close $_ for @stuck;
+
+# a tenant that got hold of nx-init's status pipe, as 0.3.0 allowed
+# (/proc/1/fd/3): the supervisor reads at most a few kB a second of it,
+# whatever is written.  The test takes the pipe with pidfd_getfd (x86-64
+# numbers), which the cluster uid may: it owns the sandbox's user namespace.
+my $spare_init = nx_init_pid($node, $spare);
+my $pidfd = syscall(434, $spare_init + 0, 0);
+my $status_fd = $pidfd >= 0 ? syscall(438, $pidfd, 3, 0) : -1;
+if ($status_fd >= 0 && open(my $status, '>>&=', $status_fd))
+{
+	my $sup = query('SELECT nx._supervisor_pid()');
+	my ($c0, $w0) = (cpu_ticks($sup), time);
+	my $pid = fork();
+	if ($pid == 0)
+	{
+		$status->blocking(0);
+		my $lines = "ready\nexited 0\n" x 4096;
+		my $written = 0;
+		while (time - $w0 < 5)
+		{
+			my $n = syswrite($status, $lines);
+			$written += $n if $n;
+			usleep(1000) unless $n;
+		}
+		if (open(my $out, '>', "$pgdata/../flood_written"))
+		{
+			print $out $written;
+			close $out;
+		}
+		POSIX::_exit(0);		# not exit: the harness's END blocks would stop the node
+	}
+	check_p99("nx-init's status pipe flooded", \%base);
+	waitpid($pid, 0);
+	my $flood_cpu = (cpu_ticks($sup) - $c0) / 100 / (time - $w0);
+	my $written = slurp_file("$pgdata/../flood_written");
+	diag(sprintf('status pipe flood: %.1f MB written in 5 s; supervisor CPU %.1f%% of a core',
+		$written / 1e6, 100 * $flood_cpu));
+	cmp_ok($flood_cpu, '<', 0.10, 'the supervisor spends under 10% of a core on a flooded status pipe');
+	is(query("SELECT state FROM nx.status WHERE deployment = $spare"), 'ready',
+		'the flooded deployment is still ready (its pipes were only paused)');
+	close $status;
+}
+else
+{
+	fail("pidfd_getfd(nx-init $spare_init, 3) from the host: $!");
+}
 
 # ---------------------------------------------------------------------------
 # 3. filling every writable place, and stdout (item 5)
