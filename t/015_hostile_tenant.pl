@@ -72,12 +72,7 @@ sub cpu_ticks
 	return $f[13] + $f[14];
 }
 
-# --- two sites behind a router, and the lead's table for retired offsets
-# (C6: it arrives with the lead's SQL; until then the test makes it)
-query(q{DO $$ BEGIN
-	IF to_regclass('nx.retired_uid_offsets') IS NULL THEN
-		CREATE TABLE nx.retired_uid_offsets (uid_offset integer PRIMARY KEY);
-	END IF; END $$});
+# --- two sites behind a router
 my %site;
 for my $name (qw(site1 site2))
 {
@@ -128,37 +123,85 @@ sub p99
 	return $s[ int(0.99 * $#s + 0.5) ];
 }
 
-# check_p99(WHAT, BASELINE%): the sites during an attack against their
-# baseline; measured up to three times (a shared 2-core machine has its
-# own hiccups; a frozen router or supervisor fails every time)
+# round(): one measurement, made the same way in the baseline and under
+# every attack: the supervisor starts a deployment (sandbox 'spare') while
+# 200 requests go to each site.  Returns the failed requests, each site's
+# p99 and the new deployment's id.
+sub round
+{
+	my $id = push_app('spare', $hello);
+	my ($bad, %t) = latencies(200);
+	return ($bad, { map { $_ => p99(@{ $t{$_} }) } keys %t }, $id);
+}
+
+# started(WHAT, IDS...): each deployment becomes ready; the slowest's seconds
+sub started
+{
+	my ($what, @ids) = @_;
+	my $max = 0;
+	for my $id (@ids)
+	{
+		nx_wait_state($node, $id, 'ready', "$what: the supervisor starts deployment $id");
+		my $s = ready_seconds($id);
+		$max = $s if $s > $max;
+	}
+	return $max;
+}
+
+# rounds(WHAT): three rounds; failed requests, each site's median p99,
+# and the slowest start among them
+sub rounds
+{
+	my ($what) = @_;
+	my ($bad, @p99, @ids) = (0);
+	for (1 .. 3)
+	{
+		my ($failed, $p, $id) = round();
+		$bad += $failed;
+		push @p99, $p;
+		push @ids, $id;
+	}
+	my %median = map { my $n = $_; $n => (sort { $a <=> $b } map { $_->{$n} } @p99)[1] } keys %site;
+	my $start = started($what, @ids);
+	query("SELECT nx.remove($_)") for @ids;
+	return ($bad, \%median, $start);
+}
+
+# check_p99(WHAT): three rounds during an attack against the baseline's.
+# Each site's p99 (the median of the rounds) must stay within 2x its
+# baseline, counting a baseline under 5 ms as 5 ms: the sites answer in a
+# fraction of a millisecond, and on a shared 2-core machine the scheduler
+# alone moves such a p99 by milliseconds; 0.3.0's hijacks stalled the
+# sites for 18.8 s and the supervisor for 52 s.
+my (%base, $start_base, $spare);
 sub check_p99
 {
-	my ($what, $base) = @_;
-	my ($bad, %t, @ratio);
-	for my $try (1 .. 3)
-	{
-		($bad, %t) = latencies(200);
-		@ratio = map { p99(@{ $t{$_} }) / $base->{$_} } sort keys %site;
-		last if !$bad && !grep { $_ > 2 } @ratio;
-	}
+	my ($what) = @_;
+	my ($bad, $p99, $start) = rounds($what);
 	is($bad, 0, "$what: every request to the other sites answered 200");
 	for my $name (sort keys %site)
 	{
-		my $p = p99(@{ $t{$name} });
-		cmp_ok($p, '<=', 2 * $base->{$name},
-			sprintf('%s: %s p99 %.1f ms, baseline %.1f ms (at most 2x)', $what, $name,
-				1000 * $p, 1000 * $base->{$name}));
+		my $limit = 2 * ($base{$name} > 0.005 ? $base{$name} : 0.005);
+		cmp_ok($p99->{$name}, '<=', $limit,
+			sprintf('%s: %s p99 %.1f ms, baseline %.1f ms (limit %.0f ms)', $what, $name,
+				1000 * $p99->{$name}, 1000 * $base{$name}, 1000 * $limit));
 	}
+	cmp_ok($start, '<', 2 * $start_base + 2,
+		sprintf('%s: the supervisor starts other deployments meanwhile, in %.2f s (baseline %.2f s)',
+			$what, $start, $start_base));
 }
 
-my ($bad0, %t0) = latencies(200);
-is($bad0, 0, 'baseline: every request answered 200');
-my %base = map { $_ => p99(@{ $t0{$_} }) } keys %site;
-diag(sprintf('baseline p99: %s', join(', ', map { sprintf('%s %.1f ms', $_, 1000 * $base{$_}) } sort keys %base)));
 query("SELECT nx.create_sandbox('spare')");
-my $spare = push_app('spare', $hello);
-nx_wait_state($node, $spare, 'ready', 'baseline: a deployment starts');
-my $start_base = ready_seconds($spare);
+$spare = push_app('spare', $hello);
+nx_wait_state($node, $spare, 'ready', 'a deployment to flood later is ready');
+{
+	my ($bad, $p99);
+	($bad, $p99, $start_base) = rounds('baseline');
+	is($bad, 0, 'baseline: every request answered 200');
+	%base = %$p99;
+}
+diag(sprintf('baseline: p99 %s; a start takes %.2f s meanwhile',
+	join(', ', map { sprintf('%s %.1f ms', $_, 1000 * $base{$_}) } sort keys %base), $start_base));
 
 # ---------------------------------------------------------------------------
 # 1. the hijacks, from inside a sandbox (items 2, 3, 4, 11)
@@ -195,13 +238,8 @@ for my $name (sort keys %site)
 my @own = grep { $_ ne 'init.sock' } map { s{.*/}{}r } glob("$run/d$attacker/* $run/d$attacker/.*");
 is(join(' ', grep { $_ ne '.' && $_ ne '..' } @own), '', "nothing but init.sock in the attacker's run directory");
 
-# the other sites while it runs, and the supervisor starting another
-my $spare2 = push_app('spare', $hello);
-check_p99('after the hijacks', \%base);
-nx_wait_state($node, $spare2, 'ready', 'the supervisor starts another deployment meanwhile');
-my $start_attack = ready_seconds($spare2);
-cmp_ok($start_attack, '<', 2 * $start_base + 2,
-	sprintf('... promptly: %.2f s (%.2f s before)', $start_attack, $start_base));
+# the other sites while it runs, and the supervisor starting others
+check_p99('after the hijacks');
 
 # ---------------------------------------------------------------------------
 # 2. the same from the host (the supervisor's second wall): a sandbox whose
@@ -226,12 +264,7 @@ for (1 .. 3)
 }
 query(q{UPDATE nx.sandboxes SET idle_timeout = '1 second' WHERE name = 'sleeper'});
 my $t_hijack = time;
-my $spare3 = push_app('spare', $hello);
-check_p99('host-side backlog-0 init.sock', \%base);
-nx_wait_state($node, $spare3, 'ready', 'the supervisor starts another deployment while QUIESCE cannot connect');
-my $start_full = ready_seconds($spare3);
-cmp_ok($start_full, '<', 2 * $start_base + 2,
-	sprintf('... promptly: %.2f s (%.2f s before)', $start_full, $start_base));
+check_p99('host-side backlog-0 init.sock');
 sleep(1) while time - $t_hijack < 4;
 is(query("SELECT state FROM nx.status WHERE deployment = $sleeper"), 'ready',
 	'sleeper is not put to sleep without an answer from its nx-init');
@@ -242,7 +275,7 @@ close $full;
 unlink $sleeper_sock;
 symlink("$run/d$site{site1}/init.sock", $sleeper_sock) or die "symlink: $!";
 $t_hijack = time;
-check_p99('host-side init.sock symlink to site1', \%base);
+check_p99('host-side init.sock symlink to site1');
 sleep(1) while time - $t_hijack < 4;
 is(query("SELECT state FROM nx.status WHERE deployment = $sleeper"), 'ready',
 	'sleeper is still up: the supervisor did not take the link for its socket');
@@ -284,7 +317,7 @@ if ($status_fd >= 0 && open(my $status, '>>&=', $status_fd))
 		}
 		POSIX::_exit(0);		# not exit: the harness's END blocks would stop the node
 	}
-	check_p99("nx-init's status pipe flooded", \%base);
+	check_p99("nx-init's status pipe flooded");
 	waitpid($pid, 0);
 	my $flood_cpu = (cpu_ticks($sup) - $c0) / 100 / (time - $w0);
 	my $written = slurp_file("$pgdata/../flood_written");
@@ -372,9 +405,10 @@ my $uid = $subuid + $slice_start + $offset;
 my @procs = grep { (slurp_file("/proc/$_/status") =~ /^Uid:\s+(\d+)/m)[0] == $uid }
   grep { -r "/proc/$_/status" } map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*');
 ok(scalar(@procs) > 0, "the filler runs as host uid $uid (" . scalar(@procs) . ' processes)');
-query(q{SELECT nx.drop_sandbox('filler'), nx.drop_sandbox('attacker')});
-# the lead's drop_sandbox records the offset; until then, do it here
-query("INSERT INTO nx.retired_uid_offsets VALUES ($offset) ON CONFLICT DO NOTHING");
+like(query(qq{BEGIN;
+	SELECT nx.drop_sandbox('filler'), nx.drop_sandbox('attacker');
+	SELECT 'retired ' || count(*) FROM nx.retired_uid_offsets WHERE uid_offset = $offset;
+	COMMIT;}), qr/^retired 1$/m, 'nx.drop_sandbox retires the offset (C6)');
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) FROM nx.retired_uid_offsets WHERE uid_offset = $offset", '0'),
 	'the supervisor forgets the retired offset once nothing runs as it');

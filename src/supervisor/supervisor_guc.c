@@ -113,13 +113,13 @@ NxSupervisorGucInit(void)
 							"Tenant uids each cluster on the host takes from the cluster user's subordinate range.",
 							"The supervisor claims a slice of this many uids at start (one per sandbox, "
 							"offset 0 unused), so that clusters of one OS user never share a tenant uid.",
-							&nx_uid_slice_size, 4096, 16, 1 << 24, PGC_POSTMASTER, 0,
+							&nx_uid_slice_size, 4096, 16, 1 << 24, postmaster, 0,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.uid_slice_registry",
 							   "Directory where the clusters of one OS user on this host claim their uid slices.",
 							   "Empty: ~/.nx_sandbox/uid_slices of the cluster's OS user.  Every cluster of that "
 							   "user on the host must use the same directory.",
-							   &nx_uid_slice_registry, "", PGC_POSTMASTER, 0,
+							   &nx_uid_slice_registry, "", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.max_concurrent_starts",
 							"Deployments started at the same time at most (0 = 4 per CPU, at least 8).",

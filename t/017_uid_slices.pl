@@ -1,4 +1,4 @@
-# t/016_uid_slices.pl
+# t/017_uid_slices.pl
 #   Tenant uid slices (issue 10 item 10, contract C6, invariant I15): two
 #   clusters of the same OS user on one host give their sandboxes distinct
 #   host uids.  Each supervisor claims a slice of the user's subordinate
@@ -100,13 +100,6 @@ is(slice($b), $sb, 'b claims its slice again after the crash');
 isnt((host_uids($b, $idb))[0], (host_uids($a, $ida))[0], 'still different host uids');
 
 # --- a retired offset is forgotten only once nothing runs as it
-for my $n ($a, $b)
-{
-	$n->safe_psql('postgres', q{DO $$ BEGIN
-		IF to_regclass('nx.retired_uid_offsets') IS NULL THEN
-			CREATE TABLE nx.retired_uid_offsets (uid_offset integer PRIMARY KEY);
-		END IF; END $$});
-}
 # offset 77: nothing runs as it; the app's offset: its sandbox runs
 $a->safe_psql('postgres', "INSERT INTO nx.retired_uid_offsets VALUES (77), ($offset)");
 ok($a->poll_query_until('postgres', 'SELECT count(*) FROM nx.retired_uid_offsets WHERE uid_offset = 77', '0'),
