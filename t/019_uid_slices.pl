@@ -1,4 +1,4 @@
-# t/017_uid_slices.pl
+# t/019_uid_slices.pl
 #   Tenant uid slices (issue 10 item 10, contract C6, invariant I15): two
 #   clusters of the same OS user on one host give their sandboxes distinct
 #   host uids.  Each supervisor claims a slice of the user's subordinate
