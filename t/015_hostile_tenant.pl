@@ -402,8 +402,16 @@ my $offset = query(q{SELECT uid_offset FROM nx.sandboxes WHERE name = 'filler'})
 my ($slice_start) = slurp_file("$pgdata/nx/uid_slice") =~ /^start (\d+)$/m;
 my ($subuid) = map { /^postgres:(\d+):/ ? $1 : () } split /\n/, slurp_file('/etc/subuid');
 my $uid = $subuid + $slice_start + $offset;
-my @procs = grep { (slurp_file("/proc/$_/status") =~ /^Uid:\s+(\d+)/m)[0] == $uid }
-  grep { -r "/proc/$_/status" } map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*');
+# proc_status(PID): /proc/PID/status, '' when the process is gone meanwhile
+sub proc_status
+{
+	open(my $fh, '<', "/proc/$_[0]/status") or return '';
+	local $/;
+	my $s = <$fh> // '';
+	close $fh;
+	return $s;
+}
+my @procs = grep { proc_status($_) =~ /^Uid:\s+$uid\b/m } map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*');
 ok(scalar(@procs) > 0, "the filler runs as host uid $uid (" . scalar(@procs) . ' processes)');
 like(query(qq{BEGIN;
 	SELECT nx.drop_sandbox('filler'), nx.drop_sandbox('attacker');
@@ -417,7 +425,7 @@ my $left = sub {
 	push @l, grep { -e } ("$run/d$filler", "$run/d$attacker",
 		map { ("$pgdata/nx/logs/d$_.log", "$pgdata/nx/logs/d$_.log.1") } ($filler, $attacker));
 	push @l, map { "process $_" } grep {
-		my $s = -r "/proc/$_/status" ? slurp_file("/proc/$_/status") : '';
+		my $s = proc_status($_);
 		$s =~ /^Uid:\s+$uid\b/m && $s !~ /^State:\s+Z/m
 	} map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*');
 	push @l, map { "cgroup $_ procs" } grep { $_ } nx_cgroup_procs($node, $filler);
