@@ -177,7 +177,16 @@ my (%base, $start_base, $spare);
 sub check_p99
 {
 	my ($what) = @_;
-	my ($bad, $p99, $start) = rounds($what);
+	my ($bad, $p99, $start);
+	# other test suites share this machine: a measurement that misses is
+	# made again, twice at most (an attack that stalls misses every time)
+	for my $try (1 .. 3)
+	{
+		($bad, $p99, $start) = rounds($what);
+		last unless $bad || grep { $p99->{$_} > 2 * ($base{$_} > 0.005 ? $base{$_} : 0.005) } keys %site;
+		diag(sprintf('%s: measured again after p99 %s', $what,
+			join(', ', map { sprintf('%s %.1f ms', $_, 1000 * $p99->{$_}) } sort keys %site)));
+	}
 	is($bad, 0, "$what: every request to the other sites answered 200");
 	for my $name (sort keys %site)
 	{
