@@ -36,6 +36,8 @@ OBJS = \
 	src/supervisor/provision.o \
 	src/supervisor/hostsetup.o \
 	src/supervisor/files.o \
+	src/supervisor/rundir.o \
+	src/supervisor/uidslice.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
 	src/supervisor/idle.o \

@@ -44,8 +44,11 @@ my $pid = nx_init_pid($node, $id);
 ok($pid > 0, 'nx.status reports the sandbox pid');
 my ($subuid) = map { /^postgres:(\d+):/ ? $1 : () } split /\n/, slurp_file('/etc/subuid');
 my $offset = $node->safe_psql('postgres', q{SELECT uid_offset FROM nx.sandboxes WHERE name = 'app'});
+# each cluster on the host takes a slice of the range (uidslice.c)
+my ($slice_start) = slurp_file($node->data_dir . '/nx/uid_slice') =~ /^start (\d+)$/m;
 my ($uid) = slurp_file("/proc/$pid/status") =~ /^Uid:\s+(\d+)/m;
-is($uid, $subuid + $offset, "the sandbox runs as host uid subuid+offset ($uid), not as the cluster user");
+is($uid, $subuid + $slice_start + $offset,
+	"the sandbox runs as host uid subuid+slice+offset ($uid), not as the cluster user");
 
 my $sock = $node->data_dir . "/nx/run/d$id/init.sock";
 like(`$handoff $sock`, qr{HTTP/1.1 200 OK.*visit 1 from deployment $id}s,

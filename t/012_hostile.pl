@@ -3,9 +3,11 @@
 #   'attacker' (small limits) next to a real other tenant ('victim', dbapp
 #   with its database and run directory).  Before it listens the probe
 #   tries to read the host's and the victim's files, see and signal host
-#   processes, use the system calls the filter denies, reach the host's
-#   network and the cluster as someone else, and exhaust pids, memory,
-#   descriptors and /tmp; it prints BLOCKED or ESCAPED for each.  Every
+#   processes, look into its own nx-init (/proc/1/fd, /proc/1/mem,
+#   pidfd_getfd), use the system calls the filter denies, reach the host's
+#   network and the cluster as someone else, write outside /tmp and
+#   /dev/shm, and exhaust pids, memory, descriptors, /tmp, /dev/shm and
+#   inodes; it prints BLOCKED or ESCAPED for each.  Every
 #   attempt must be BLOCKED, its own database must work, and from the host
 #   the victim, its database and the postmaster must be untouched.
 use strict;
@@ -38,7 +40,7 @@ my @attempts = qw(
   read_pgdata_conf read_pg_control list_pgdata read_etc_shadow list_var_lib_postgresql
   list_victim_run_dir read_victim_blob list_host_sys connect_victim_init_sock
   proc_only_own_pids proc_postmaster kill_postmaster_0 kill_postmaster_sigkill kill_victim_sigkill
-  ptrace_attach_init ptrace_traceme process_vm_readv_init
+  ptrace_attach_init ptrace_traceme process_vm_readv_init proc_init_fd proc_init_mem pidfd_getfd_init
   unshare_user unshare_ns setns_net clone_newuser clone3_newuser fsopen
   keyctl add_key request_key bpf perf_event_open userfaultfd setuid_root
   mount_tmpfs umount
@@ -50,8 +52,8 @@ my @attempts = qw(
   pg_victim_db_own_creds pg_postgres_db_own_creds pg_template1_own_creds
   sql_read_server_file sql_copy_program sql_alter_role_superuser sql_set_role_postgres
   tiocsti_stdin tiocsti_dev_tty tiocsti_pty
-  write_root write_usr write_etc write_app_dir write_app_binary
-  fork_bomb fd_exhaustion raise_rlimit_nofile tmp_fill memory_bomb
+  write_root write_usr write_etc write_app_dir write_app_binary write_dev write_run_nx
+  fork_bomb fd_exhaustion raise_rlimit_nofile tmp_fill shm_fill tmp_inodes memory_bomb
 );
 
 # --- the victim: a real tenant with a database, a run dir and a blob

@@ -5,8 +5,14 @@
  *	  is doing (the supervisor).  It is the only contract between the parts
  *	  outside the postmaster and the code inside a sandbox: keep it small.
  *
- * Transport: a SOCK_SEQPACKET unix socket that nx-init listens on at
- * NX_INIT_SOCKET inside the sandbox (a host directory bind-mounted there).
+ * Transport: a SOCK_SEQPACKET unix socket at $PGDATA/nx/run/d<id>/init.sock
+ * on the host (NX_RUN_SOCKET_NAME in the deployment's run directory).  The
+ * supervisor (the cluster's uid) creates the run directory (0700, never
+ * bound into any sandbox), binds and listens on the socket itself, and
+ * hands the listening descriptor to nx-init as NX_INIT_LISTEN_FD; nx-init
+ * only accept()s on it.  So nothing a tenant can write is on the path the
+ * router and the supervisor connect to, and nx-init keeps the descriptor
+ * out of the app's reach (close-on-exec, non-dumpable).
  * Each request is one packet; each reply is one packet.
  *
  *	  request  NxInitRequest  { magic, version, op }
@@ -36,12 +42,15 @@
 #define NX_HANDOFF_MAGIC 0x6e78u	/* "nx" */
 #define NX_HANDOFF_VERSION 1
 
-/* where nx-init listens, inside the sandbox */
-#define NX_INIT_RUN_DIR "/run/nx"
-#define NX_INIT_SOCKET NX_INIT_RUN_DIR "/init.sock"
+/* the socket's name in a deployment's run directory $PGDATA/nx/run/d<id> */
+#define NX_RUN_SOCKET_NAME "init.sock"
 
 /* the fd nx-init reports readiness and exits on (inherited from the spawner) */
 #define NX_INIT_STATUS_FD 3
+
+/* the listening hand-off socket nx-init accepts on (inherited, made by the
+ * supervisor) */
+#define NX_INIT_LISTEN_FD 4
 
 typedef enum NxInitOp
 {

@@ -1,8 +1,10 @@
 /*
  * src/init/handoff.c
- *	  The hand-off server: the SOCK_SEQPACKET socket at <run-dir>/init.sock
- *	  through which routers get connections to the app and supervisors ask
- *	  whether it is ready.  The wire format is src/include/nx_handoff.h.
+ *	  The hand-off server: the SOCK_SEQPACKET socket the supervisor listens
+ *	  on at $PGDATA/nx/run/d<id>/init.sock and hands to nx-init, through
+ *	  which routers get connections to the app and supervisors ask whether
+ *	  it is ready or may be stopped.  The wire format is
+ *	  src/include/nx_handoff.h.
  *
  * The app listens on 127.0.0.1:$PORT inside the sandbox's own network
  * namespace, which nobody outside can reach.  nx-init, being inside, opens
@@ -42,7 +44,7 @@
 #include <unistd.h>
 
 #define REQUESTS_PER_WAKEUP 32
-#define LISTEN_BACKLOG		128
+#define ACCEPTS_PER_WAKEUP	128	/* connections accepted per loop pass */
 #define MAX_PASSED_FDS		16	/* fds a (misbehaving) client may attach */
 
 static int	listen_fd = -1;
@@ -87,43 +89,49 @@ quiesced(void)
 }
 
 /*
- * handoff_listen creates the listening socket at <run_dir>/init.sock,
- * connectable by any uid (the router runs as another user than the app),
- * and registers it with the main loop.  A stale socket left by an earlier
- * nx-init is removed first; anything else at that path is left alone and
- * makes bind() fail.  Returns 0, or -1 after logging why not.
+ * handoff_listen takes over the listening socket the supervisor made
+ * (inherited as fd; see nx_handoff.h) and registers it with the main loop.
+ * It must be a listening SOCK_SEQPACKET unix socket: anything else means
+ * nx-init was started wrongly, and serving it would be worse than not
+ * starting.  Returns 0, or -1 after logging why not.
  */
 int
-handoff_listen(const char *run_dir, int port)
+handoff_listen(int fd, int port)
 {
-	struct sockaddr_un addr;
-	struct stat st;
+	int			type = 0,
+				domain = 0,
+				listening = 0;
+	socklen_t	len;
+	int			flags;
 	int			i;
 
 	app_port = port;
 	for (i = 0; i < NX_MAX_CLIENTS; i++)
 		clients[i] = -1;
 
-	memset(&addr, 0, sizeof(addr));
-	addr.sun_family = AF_UNIX;
-	if ((size_t) snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/init.sock",
-						  run_dir) >= sizeof(addr.sun_path))
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 	{
-		nx_log("socket path too long: %s/init.sock", run_dir);
+		nx_log("fd %d is not the hand-off socket: %s", fd, strerror(errno));
 		return -1;
 	}
-	if (lstat(addr.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
-		(void) unlink(addr.sun_path);
-
-	listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (listen_fd < 0 ||
-		bind(listen_fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 ||
-		chmod(addr.sun_path, 0666) < 0 ||
-		listen(listen_fd, LISTEN_BACKLOG) < 0)
+	len = sizeof(domain);
+	(void) getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	len = sizeof(listening);
+	(void) getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+	if (type != SOCK_SEQPACKET || domain != AF_UNIX || !listening)
 	{
-		nx_log("cannot listen on %s: %s", addr.sun_path, strerror(errno));
+		nx_log("fd %d is not a listening SOCK_SEQPACKET unix socket", fd);
 		return -1;
 	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+		fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+	{
+		nx_log("cannot set up fd %d: %s", fd, strerror(errno));
+		return -1;
+	}
+	listen_fd = fd;
 	reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	nx_epoll_add(listen_fd, NX_TAG_LISTENER);
 	return 0;
@@ -190,7 +198,7 @@ handoff_accept(void)
 {
 	int			n;
 
-	for (n = 0; n < LISTEN_BACKLOG; n++)
+	for (n = 0; n < ACCEPTS_PER_WAKEUP; n++)
 	{
 		int			fd = accept4(listen_fd, NULL, NULL,
 								 SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -5,13 +5,19 @@
  *	  connections to the app to the router, forwards signals and reaps
  *	  orphans.
  *
- *	  nx-init [--run-dir DIR] [--probe-interval-ms N] -- /app/NAME ARGS...
+ *	  nx-init [--probe-interval-ms N] -- /app/NAME ARGS...
  *
  * The environment is the app's, passed through unchanged; PORT (1..65535)
- * is the TCP port the app must listen on.  --run-dir (default
- * NX_INIT_RUN_DIR) is where the hand-off socket init.sock is created.
- * Inherited fd NX_INIT_STATUS_FD (3), if open, gets the status lines
- * described in nx_handoff.h; it is not passed on to the app.
+ * is the TCP port the app must listen on.  Inherited fd NX_INIT_LISTEN_FD
+ * (4) must be the listening hand-off socket the supervisor made (nx-init
+ * never creates one: a socket the sandbox could name is a socket the app
+ * could replace).  Inherited fd NX_INIT_STATUS_FD (3), if open, gets the
+ * status lines described in nx_handoff.h.  Neither is passed on to the app.
+ *
+ * nx-init is not dumpable (PR_SET_DUMPABLE 0, first thing): the app runs as
+ * the same uid, and a dumpable nx-init would let it open /proc/1/fd/N (the
+ * listening socket, the status pipe) or /proc/1/mem.  The app's own execve
+ * makes it dumpable again, as usual.
  *
  * Everything happens in one epoll loop, single-threaded: signals arrive
  * through a signalfd (so this also works as pid 1 of a pid namespace, where
@@ -53,7 +59,6 @@ static const int handled_signals[] = {
 };
 
 /* command line */
-static const char *run_dir = NX_INIT_RUN_DIR;
 static const char *proc_net = "/proc/net";
 static int	probe_interval_ms;	/* 0: probe.c's default schedule */
 static char **app_argv;
@@ -90,13 +95,14 @@ static void
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-			"usage: nx-init [--run-dir DIR] [--probe-interval-ms N] -- PROGRAM ARGS...\n"
+			"usage: nx-init [--probe-interval-ms N] -- PROGRAM ARGS...\n"
 			"  PORT (environment, 1..65535): the TCP port PROGRAM listens on\n"
-			"  --run-dir DIR            where to create init.sock (default %s)\n"
+			"  fd %d: the listening hand-off socket (SOCK_SEQPACKET), required\n"
+			"  fd %d: the status pipe, optional\n"
 			"  --probe-interval-ms N    readiness probe interval (default 2 ms\n"
 			"                           for the first 100 ms, then 10 ms)\n"
 			"  --proc-net DIR           read DIR/tcp{,6} instead of /proc/net (tests)\n",
-			NX_INIT_RUN_DIR);
+			NX_INIT_LISTEN_FD, NX_INIT_STATUS_FD);
 	exit(status);
 }
 
@@ -160,8 +166,6 @@ parse_args(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
 			usage(0);
-		else if ((v = option_value(argc, argv, &i, "--run-dir")) != NULL)
-			run_dir = v;
 		else if ((v = option_value(argc, argv, &i, "--proc-net")) != NULL)
 			proc_net = v;
 		else if ((v = option_value(argc, argv, &i, "--probe-interval-ms")) != NULL)
@@ -178,7 +182,7 @@ parse_args(int argc, char **argv)
 			usage(NX_INIT_EXIT_FAILURE);
 		}
 	}
-	if (i >= argc || argv[i][0] == '\0' || *run_dir == '\0')
+	if (i >= argc || argv[i][0] == '\0')
 		usage(NX_INIT_EXIT_FAILURE);
 	app_argv = argv + i;
 
@@ -190,16 +194,19 @@ parse_args(int argc, char **argv)
 }
 
 /*
- * setup_fds runs first, before nx-init opens anything: it takes fd
- * NX_INIT_STATUS_FD as the status pipe if it is open (close-on-exec, so the
- * app does not get it), and makes sure fds 0-2 are open, so that none of
- * nx-init's own sockets can land there and be mistaken for stdio.
+ * setup_fds runs first, before nx-init opens anything: it makes the
+ * inherited listening socket (NX_INIT_LISTEN_FD) and status pipe
+ * (NX_INIT_STATUS_FD, if open) close-on-exec, so the app gets neither, and
+ * makes sure fds 0-2 are open, so that none of nx-init's own sockets can
+ * land there and be mistaken for stdio.  Whether fd 4 really is a
+ * listening socket is handoff_listen's business.
  */
 static void
 setup_fds(void)
 {
 	int			fd;
 
+	(void) fcntl(NX_INIT_LISTEN_FD, F_SETFD, FD_CLOEXEC);
 	if (fcntl(NX_INIT_STATUS_FD, F_SETFD, FD_CLOEXEC) == 0)
 		status_fd = NX_INIT_STATUS_FD;
 	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= STDERR_FILENO)
@@ -552,6 +559,18 @@ main_loop(void)
 int
 main(int argc, char **argv)
 {
+	/*
+	 * Before anything else: from here on, only a process with CAP_SYS_PTRACE
+	 * over nx-init's namespace (nobody in the sandbox) may open its
+	 * /proc/1/{fd,mem,environ,...}, ptrace it or take its descriptors with
+	 * pidfd_getfd.  A failure is fatal: it would leave the hand-off socket
+	 * within the app's reach.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+	{
+		nx_log("cannot make nx-init non-dumpable: %s", strerror(errno));
+		return NX_INIT_EXIT_FAILURE;
+	}
 	setup_fds();
 	parse_args(argc, argv);
 
@@ -566,7 +585,7 @@ main(int argc, char **argv)
 		return NX_INIT_EXIT_FAILURE;
 	}
 	nx_epoll_add(signal_fd, NX_TAG_SIGNAL);
-	if (handoff_listen(run_dir, app_port) < 0)
+	if (handoff_listen(NX_INIT_LISTEN_FD, app_port) < 0)
 		return NX_INIT_EXIT_FAILURE;
 
 	if (!spawn_app())

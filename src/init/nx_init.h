@@ -40,7 +40,7 @@ extern bool probe_tick(void);
 extern void probe_stop(void);
 
 /* handoff.c: the SOCK_SEQPACKET server routers and supervisors talk to */
-extern int	handoff_listen(const char *run_dir, int port);
+extern int	handoff_listen(int fd, int port);
 extern void handoff_set_ready(bool ready);
 extern void handoff_accept(void);
 extern void handoff_client_event(int slot, uint32_t events);

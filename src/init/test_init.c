@@ -6,9 +6,10 @@
  *	  make init-test
  *	  build/test_init NX_INIT HELLO		(e.g. build/nx-init build/hello)
  *
- * Each case starts NX_INIT with --run-dir in a fresh mkdtemp directory,
- * PORT set to a free port, fd 3 a pipe the test reads status lines from,
- * and an app: HELLO (examples/hello, listens on 0.0.0.0), a shell one-liner,
+ * Each case starts NX_INIT the way the supervisor does: fd 4 a SOCK_SEQPACKET
+ * socket the test bound at init.sock in a fresh mkdtemp directory and
+ * listens on, PORT set to a free port, fd 3 a pipe the test reads status
+ * lines from, and an app: HELLO (examples/hello, listens on 0.0.0.0), a shell one-liner,
  * or this program itself in its "--listen ADDR" role (listens on ADDR only,
  * e.g. ::1).  The cases talk to init.sock per nx_handoff.h.  Prints
  * "N passed, M failed" and exits non-zero on any failure.
@@ -54,8 +55,8 @@ typedef struct Init
 	pid_t		pid;
 	int			status_rd;		/* read end of nx-init's fd 3, or -1 */
 	int			port;
-	char		dir[64];		/* its --run-dir */
-	char		sock[96];		/* dir/init.sock */
+	char		dir[64];		/* holds its socket */
+	char		sock[96];		/* dir/init.sock, listened on by the test */
 	char		buf[512];		/* status bytes read, not yet a line */
 	size_t		buflen;
 	bool		reaped;
@@ -134,14 +135,36 @@ free_port(void)
 }
 
 /*
+ * listen_at binds a SOCK_SEQPACKET unix socket at path and listens on it,
+ * as the supervisor does for nx-init; returns the descriptor.
+ */
+static int
+listen_at(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int			fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	if (fd < 0 || bind(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 ||
+		listen(fd, 128) < 0)
+	{
+		perror("listen_at");
+		exit(2);
+	}
+	return fd;
+}
+
+/*
  * start_init starts nx-init with the app argv `app` (NULL-terminated) as
- * opts says, filling *in.
+ * opts says, filling *in.  The test keeps no copy of the listening socket,
+ * like the supervisor.
  */
 static void
 start_init(Init *in, const char *const *app, const InitOpts *opts)
 {
 	static const InitOpts none;
 	int			p[2];
+	int			lfd;
 
 	if (opts == NULL)
 		opts = &none;
@@ -153,6 +176,7 @@ start_init(Init *in, const char *const *app, const InitOpts *opts)
 		exit(2);
 	}
 	snprintf(in->sock, sizeof(in->sock), "%s/init.sock", in->dir);
+	lfd = listen_at(in->sock);
 	in->port = free_port();
 	fflush(stdout);
 
@@ -163,10 +187,10 @@ start_init(Init *in, const char *const *app, const InitOpts *opts)
 		char		port[16];
 		int			n = 0;
 		int			i;
+		int			status_w,
+					listen_fd;
 
 		argv[n++] = nx_init_path;
-		argv[n++] = "--run-dir";
-		argv[n++] = in->dir;
 		for (i = 0; opts->opts[i] != NULL; i++)
 			argv[n++] = opts->opts[i];
 		argv[n++] = "--";
@@ -174,9 +198,16 @@ start_init(Init *in, const char *const *app, const InitOpts *opts)
 			argv[n++] = app[i];
 		argv[n] = NULL;
 
+		/* out of the way of 3 and 4 first, so neither dup2 hits the other */
+		status_w = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
+		listen_fd = fcntl(lfd, F_DUPFD_CLOEXEC, 10);
+
+		if (status_w < 0 || listen_fd < 0 ||
+			dup2(listen_fd, 4) < 0 || fcntl(4, F_SETFD, 0) < 0)
+			_exit(126);
 		if (opts->no_status_fd)
 			close(3);
-		else if (dup2(p[1], 3) < 0 || fcntl(3, F_SETFD, 0) < 0)
+		else if (dup2(status_w, 3) < 0 || fcntl(3, F_SETFD, 0) < 0)
 			_exit(126);
 		if (opts->stderr_path != NULL)
 		{
@@ -195,6 +226,7 @@ start_init(Init *in, const char *const *app, const InitOpts *opts)
 		_exit(126);
 	}
 	close(p[1]);
+	close(lfd);
 	in->status_rd = opts->no_status_fd ? (close(p[0]), -1) : p[0];
 	if (in->pid < 0)
 	{
@@ -716,7 +748,6 @@ test_hello(void)
 {
 	const char *app[] = {hello_path, NULL};
 	Init		in;
-	struct stat st;
 	int			sock,
 				fd,
 				i,
@@ -725,8 +756,6 @@ test_hello(void)
 	printf("== hello\n");
 	start_init(&in, app, NULL);
 	EXPECT_LINE(&in, "ready", READY_TIMEOUT_MS);
-	CHECK(stat(in.sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
-		  (st.st_mode & 0777) == 0666, "init.sock is not a 0666 socket");
 
 	sock = client_connect(&in);
 	CHECK(sock >= 0, "cannot connect to %s", in.sock);
@@ -859,6 +888,7 @@ test_app_env(void)
 	const char *script =
 		"read x && exit 1; "
 		"[ -e /proc/$$/fd/3 ] && exit 2; "
+		"[ -e /proc/$$/fd/4 ] && exit 6; "
 		"[ \"$NX_SANDBOX\" = test ] && [ \"$NX_DEPLOYMENT\" = d1 ] || exit 3; "
 		"grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status || exit 4; "
 		"grep -q '^SigIgn:[[:space:]]*0*$' /proc/self/status || exit 5; "
@@ -1018,17 +1048,51 @@ test_no_status_fd(void)
 	finish(&in);
 }
 
-/* run_usage runs nx-init with PORT=port and args; returns its exit code. */
+/* what fd 4 is when run_usage starts nx-init */
+typedef enum UsageFd
+{
+	FD4_LISTENING,				/* a listening SOCK_SEQPACKET socket (right) */
+	FD4_CLOSED,
+	FD4_DEV_NULL,
+	FD4_NOT_LISTENING,			/* a SOCK_SEQPACKET socket, not listening */
+	FD4_STREAM					/* a listening SOCK_STREAM socket */
+} UsageFd;
+
+/*
+ * run_usage runs nx-init with PORT=port, fd 4 as `fd4` says, and args;
+ * returns its exit code.
+ */
 static int
-run_usage(const char *port, const char *const *args)
+run_usage(const char *port, UsageFd fd4, const char *const *args)
 {
 	const char *argv[8] = {nx_init_path};
+	char		dir[] = "/tmp/nx-init-usage.XXXXXX";
+	char		path[64];
 	int			ws,
-				i;
+				i,
+				fd = -1;
 	pid_t		pid;
 
 	for (i = 0; i < 6 && args[i] != NULL; i++)
 		argv[i + 1] = args[i];
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/init.sock", dir);
+	if (fd4 == FD4_LISTENING)
+		fd = listen_at(path);
+	else if (fd4 == FD4_DEV_NULL)
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	else if (fd4 == FD4_NOT_LISTENING)
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	else if (fd4 == FD4_STREAM)
+	{
+		struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+		if (bind(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(fd, 1) < 0)
+			return -1;
+	}
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0)
@@ -1037,6 +1101,13 @@ run_usage(const char *port, const char *const *args)
 
 		dup2(null, 1);
 		dup2(null, 2);
+		if (fd >= 0)
+		{
+			dup2(fd, 4);
+			fcntl(4, F_SETFD, 0);
+		}
+		else
+			close(4);
 		if (port != NULL)
 			setenv("PORT", port, 1);
 		else
@@ -1044,6 +1115,10 @@ run_usage(const char *port, const char *const *args)
 		execv(nx_init_path, (char *const *) argv);
 		_exit(126);
 	}
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	rmdir(dir);
 	if (pid < 0 || waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws))
 		return -1;
 	return WEXITSTATUS(ws);
@@ -1053,21 +1128,89 @@ run_usage(const char *port, const char *const *args)
 static void
 test_usage(void)
 {
-	const char *app[] = {"--run-dir", "/tmp", "--", "/bin/true", NULL};
-	const char *no_app[] = {"--run-dir", "/tmp", "--", NULL};
+	const char *app[] = {"--", "/bin/true", NULL};
+	const char *no_app[] = {"--", NULL};
 	const char *bad_opt[] = {"--bogus", "--", "/bin/true", NULL};
 	const char *bad_ivl[] = {"--probe-interval-ms", "0", "--", "/bin/true", NULL};
-	const char *no_dir[] = {"--run-dir", "/nonexistent/dir", "--", "/bin/true", NULL};
+	const char *run_dir[] = {"--run-dir", "/tmp", "--", "/bin/true", NULL};
 
 	printf("== usage\n");
-	CHECK(run_usage(NULL, app) == 125, "no PORT");
-	CHECK(run_usage("0", app) == 125, "PORT=0");
-	CHECK(run_usage("65536", app) == 125, "PORT=65536");
-	CHECK(run_usage("80x", app) == 125, "PORT=80x");
-	CHECK(run_usage("8080", no_app) == 125, "no app");
-	CHECK(run_usage("8080", bad_opt) == 125, "unknown option");
-	CHECK(run_usage("8080", bad_ivl) == 125, "--probe-interval-ms 0");
-	CHECK(run_usage("8080", no_dir) == 125, "run dir does not exist");
+	CHECK(run_usage("8080", FD4_LISTENING, app) == 0, "a right invocation runs the app");
+	CHECK(run_usage(NULL, FD4_LISTENING, app) == 125, "no PORT");
+	CHECK(run_usage("0", FD4_LISTENING, app) == 125, "PORT=0");
+	CHECK(run_usage("65536", FD4_LISTENING, app) == 125, "PORT=65536");
+	CHECK(run_usage("80x", FD4_LISTENING, app) == 125, "PORT=80x");
+	CHECK(run_usage("8080", FD4_LISTENING, no_app) == 125, "no app");
+	CHECK(run_usage("8080", FD4_LISTENING, bad_opt) == 125, "unknown option");
+	CHECK(run_usage("8080", FD4_LISTENING, bad_ivl) == 125, "--probe-interval-ms 0");
+	CHECK(run_usage("8080", FD4_LISTENING, run_dir) == 125,
+		  "--run-dir is gone: nx-init never makes its own socket");
+	CHECK(run_usage("8080", FD4_CLOSED, app) == 125, "fd 4 closed");
+	CHECK(run_usage("8080", FD4_DEV_NULL, app) == 125, "fd 4 not a socket");
+	CHECK(run_usage("8080", FD4_NOT_LISTENING, app) == 125, "fd 4 not listening");
+	CHECK(run_usage("8080", FD4_STREAM, app) == 125, "fd 4 a SOCK_STREAM socket");
+}
+
+/*
+ * test_not_dumpable: nx-init's /proc/PID/fd and /proc/PID/mem are closed
+ * to a process of the same uid (the app's position inside a sandbox),
+ * while the app's own, after its execve, are not.  As root (which holds
+ * CAP_SYS_PTRACE) there is nothing to see: skipped.
+ */
+static void
+test_not_dumpable(void)
+{
+	const char *app[] = {hello_path, NULL};
+	char		path[64];
+	Init		in;
+	pid_t		app_pid = 0;
+	FILE	   *f;
+	int			fd;
+
+	printf("== not dumpable\n");
+	if (geteuid() == 0)
+	{
+		printf("(skipped as root: CAP_SYS_PTRACE opens every /proc/PID/fd)\n");
+		return;
+	}
+	start_init(&in, app, NULL);
+	EXPECT_LINE(&in, "ready", READY_TIMEOUT_MS);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int) in.pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd < 0 && errno == EACCES, "open %s: want EACCES, got %s", path,
+		  fd < 0 ? strerror(errno) : "success");
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "/proc/%d/fd/4", (int) in.pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(fd < 0, "open %s (the listening socket) must fail", path);
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int) in.pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd < 0 && errno == EACCES, "open %s: want EACCES, got %s", path,
+		  fd < 0 ? strerror(errno) : "success");
+	if (fd >= 0)
+		close(fd);
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) in.pid, (int) in.pid);
+	if ((f = fopen(path, "r")) != NULL)
+	{
+		if (fscanf(f, "%d", &app_pid) != 1)
+			app_pid = 0;
+		fclose(f);
+	}
+	CHECK(app_pid > 0, "nx-init's child is listed in %s", path);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int) app_pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0, "the app is dumpable again after its execve: open %s: %s", path,
+		  fd < 0 ? strerror(errno) : "ok");
+	if (fd >= 0)
+		close(fd);
+	kill(in.pid, SIGTERM);
+	EXPECT_LINE(&in, "killed 15", EXIT_TIMEOUT_MS);
+	EXPECT_EXIT(&in, 143);
+	finish(&in);
 }
 
 /*
@@ -1132,6 +1275,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	test_usage();
+	test_not_dumpable();
 	test_hello();
 	test_not_ready();
 	test_quiesce();

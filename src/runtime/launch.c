@@ -6,7 +6,7 @@
  * The caller is a PostgreSQL backend (the supervisor): it may hold data-file
  * descriptors, a large shared_buffers mapping and signal handlers.  So:
  *	  - posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK)), never fork();
- *	  - the child gets exactly descriptors 0-6 (below) and nothing else
+ *	  - the child gets exactly descriptors 0-7 (below) and nothing else
  *		(posix_spawn_file_actions_addclosefrom_np), an empty signal mask and
  *		default dispositions, its own session;
  *	  - nx-spawn gets a fixed, minimal environment, and nothing secret on its
@@ -15,16 +15,22 @@
  *
  * Descriptors of nx-spawn:
  *	  0 /dev/null   1 stdout_fd   2 stderr_fd   3 status_fd (nx-init's
- *	  NX_INIT_STATUS_FD)   4 bwrap's arguments   5 /etc/passwd   6 /etc/group
- *	  (5 and 6 are stub files for --ro-bind-data: an "app" user, uid 1000.)
+ *	  NX_INIT_STATUS_FD)   4 listen_fd (nx-init's NX_INIT_LISTEN_FD)
+ *	  5 bwrap's arguments   6 /etc/passwd   7 /etc/group
+ *	  (6 and 7 are stub files for --ro-bind-data: an "app" user, uid 1000.)
+ *	  bwrap reads and closes 5-7 and its seccomp fd; nx-init gets 0-4 and
+ *	  keeps 3 and 4 from the app.
  *
  * Layout inside the sandbox: read-only /usr (+ /lib, /lib64, /bin, /sbin
  * symlinks) and the few /etc files dynamic binaries, TLS roots and DNS
- * need; /app/<binary_name>; /nx/nx-init; /run/nx (run_dir, read-write);
- * the cluster's socket at its host path; private /proc, /dev and a
- * size-limited /tmp; everything else of the root read-only and empty.
- * The blob, nx-init, run_dir and the socket are staged by nx-spawn (see
- * stage.c) because the tenant uid cannot reach them on the host.
+ * need; /app/<binary_name>; /nx/nx-init; the cluster's socket at its host
+ * path; private /proc and a read-only /dev.  The only writable places are
+ * /tmp and /dev/shm, two directories of one tmpfs nx-spawn mounts with the
+ * sandbox's tmp_size and an inode limit (tmpfs_inodes below); everything
+ * else of the root is read-only and empty.  The blob, nx-init and the
+ * socket are staged by nx-spawn (see stage.c) because the tenant uid
+ * cannot reach them on the host.  Nothing in the sandbox is a path the
+ * supervisor or the router follows: the hand-off socket is a descriptor.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -38,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,12 +56,24 @@
 #endif
 
 /* the fixed descriptor layout of nx-spawn (see the header comment) */
-#define FD_ARGS 4
-#define FD_PASSWD 5
-#define FD_GROUP 6
-#define N_CHILD_FDS 7
+#define FD_LISTEN 4
+#define FD_ARGS 5
+#define FD_PASSWD 6
+#define FD_GROUP 7
+#define N_CHILD_FDS 8
 
 _Static_assert(NX_INIT_STATUS_FD == 3, "nx-init's status fd is nx-spawn's fd 3");
+_Static_assert(NX_INIT_LISTEN_FD == FD_LISTEN, "nx-init's listening socket is nx-spawn's fd 4");
+
+/*
+ * tmpfs inodes per byte of tmp_size: one per 8 KiB, at least 256 and at
+ * most 1M.  Each inode costs the kernel about 1 KiB of memory (charged to
+ * the deployment's cgroup), so the files a tenant can create stay within
+ * a fraction of its own tmp budget whatever their size.
+ */
+#define TMPFS_BYTES_PER_INODE 8192
+#define TMPFS_MIN_INODES 256
+#define TMPFS_MAX_INODES (1024 * 1024)
 
 /* uid/gid the app has inside the sandbox (its own nested user namespace) */
 #define SANDBOX_ID "1000"
@@ -82,7 +101,7 @@ static const char *const etc_files[] = {
 
 /* paths the cluster socket may not be bound over (they are ours) */
 static const char *const reserved_prefixes[] = {
-	"/usr/", "/etc/", "/proc/", "/dev/", "/app/", "/nx/", "/run/nx/",
+	"/usr/", "/etc/", "/proc/", "/dev/", "/app/", "/nx/",
 	"/lib/", "/lib64/", "/bin/", "/sbin/", NULL
 };
 
@@ -181,11 +200,10 @@ path_ok(const char *p)
 
 /*
  * check_file stats path and checks it is what the sandbox needs: a regular
- * file others may execute (the tenant uid runs it), a directory the tenant
- * may write (run_dir: owned by it or mode o+wx), or a socket.
+ * file others may execute (the tenant uid runs it), or a socket.
  */
 static bool
-check_file(const char *what, const char *path, mode_t type, uid_t tenant,
+check_file(const char *what, const char *path, mode_t type,
 		   char *err, size_t errlen)
 {
 	struct stat st;
@@ -204,7 +222,7 @@ check_file(const char *what, const char *path, mode_t type, uid_t tenant,
 	if ((st.st_mode & S_IFMT) != type)
 	{
 		NxSetErr(err, errlen, "%s %s: not a %s", what, path,
-				 type == S_IFREG ? "regular file" : type == S_IFDIR ? "directory" : "socket");
+				 type == S_IFREG ? "regular file" : "socket");
 		return false;
 	}
 	if (type == S_IFREG && (st.st_mode & S_IXOTH) == 0)
@@ -213,12 +231,33 @@ check_file(const char *what, const char *path, mode_t type, uid_t tenant,
 				 what, path, (unsigned) (st.st_mode & 07777));
 		return false;
 	}
-	if (type == S_IFDIR && st.st_uid != tenant &&
-		(st.st_mode & (S_IWOTH | S_IXOTH)) != (S_IWOTH | S_IXOTH))
+	return true;
+}
+
+/*
+ * check_listen_fd checks that fd is what nx-init will accept on: a
+ * listening SOCK_SEQPACKET unix socket.
+ */
+static bool
+check_listen_fd(int fd, char *err, size_t errlen)
+{
+	int			type = 0,
+				domain = 0,
+				listening = 0;
+	socklen_t	len = sizeof(type);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
 	{
-		NxSetErr(err, errlen, "%s %s: mode %04o owner %d, the tenant uid %d cannot write it "
-				 "(make it 0777 inside a 0700 directory: the sandbox reaches it only by its bind)",
-				 what, path, (unsigned) (st.st_mode & 07777), (int) st.st_uid, (int) tenant);
+		NxSetErr(err, errlen, "listen_fd %d is not a socket", fd);
+		return false;
+	}
+	len = sizeof(domain);
+	(void) getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	len = sizeof(listening);
+	(void) getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+	if (type != SOCK_SEQPACKET || domain != AF_UNIX || !listening)
+	{
+		NxSetErr(err, errlen, "listen_fd %d is not a listening SOCK_SEQPACKET unix socket", fd);
 		return false;
 	}
 	return true;
@@ -260,13 +299,13 @@ check_spec(const NxSandboxSpec *s, char *err, size_t errlen)
 				 s->bwrap ? s->bwrap : "(null)");
 		return false;
 	}
-	if (!check_file("nx-init", s->init, S_IFREG, s->tenant_uid, err, errlen) ||
-		!check_file("binary", s->binary, S_IFREG, s->tenant_uid, err, errlen) ||
-		!check_file("run_dir", s->run_dir, S_IFDIR, s->tenant_uid, err, errlen))
+	if (!check_file("nx-init", s->init, S_IFREG, err, errlen) ||
+		!check_file("binary", s->binary, S_IFREG, err, errlen) ||
+		!check_listen_fd(s->listen_fd, err, errlen))
 		return false;
 	if (s->pg_socket)
 	{
-		if (!check_file("pg_socket", s->pg_socket, S_IFSOCK, s->tenant_uid, err, errlen))
+		if (!check_file("pg_socket", s->pg_socket, S_IFSOCK, err, errlen))
 			return false;
 		for (i = 0; reserved_prefixes[i]; i++)
 			if (strncmp(s->pg_socket, reserved_prefixes[i], strlen(reserved_prefixes[i])) == 0)
@@ -290,6 +329,11 @@ check_spec(const NxSandboxSpec *s, char *err, size_t errlen)
 	if (s->limits.tmp_bytes < 0 || s->limits.open_files < 0 || s->limits.pids < 0)
 	{
 		NxSetErr(err, errlen, "negative limit");
+		return false;
+	}
+	if (s->limits.tmp_bytes == 0)
+	{
+		NxSetErr(err, errlen, "tmp_bytes must be > 0: every place a tenant can write is bounded");
 		return false;
 	}
 	return true;
@@ -342,12 +386,10 @@ build_bwrap_args(const NxSandboxSpec *s, ArgBuf *b)
 	arg3(b, "--symlink", "usr/sbin", "/sbin");
 	arg2(b, "--proc", "/proc");
 	arg2(b, "--dev", "/dev");
-	if (s->limits.tmp_bytes > 0)
-	{
-		snprintf(num, sizeof(num), "%" PRId64, s->limits.tmp_bytes);
-		arg2(b, "--size", num);
-	}
-	arg2(b, "--tmpfs", "/tmp");
+	/* the tenant's tmpfs (stage.c): /tmp and /dev/shm, then /dev read-only */
+	arg3(b, "--bind", NX_STAGE_DIR "/" NX_STAGE_TMPFS_TMP, "/tmp");
+	arg3(b, "--bind", NX_STAGE_DIR "/" NX_STAGE_TMPFS_SHM, "/dev/shm");
+	arg2(b, "--remount-ro", "/dev");
 	for (i = 0; etc_files[i]; i++)
 		arg3(b, "--ro-bind-try", etc_files[i], etc_files[i]);
 	snprintf(num, sizeof(num), "%d", FD_PASSWD);
@@ -360,7 +402,6 @@ build_bwrap_args(const NxSandboxSpec *s, ArgBuf *b)
 	snprintf(dest, sizeof(dest), "/app/%s", s->binary_name);
 	arg3(b, "--ro-bind", NX_STAGE_DIR "/" NX_STAGE_APP, dest);
 	arg3(b, "--ro-bind", NX_STAGE_DIR "/" NX_STAGE_INIT, "/nx/nx-init");
-	arg3(b, "--bind", NX_STAGE_DIR "/" NX_STAGE_RUN, NX_INIT_RUN_DIR);
 	if (s->pg_socket)
 		arg3(b, "--ro-bind", NX_STAGE_DIR "/" NX_STAGE_PGSOCK, s->pg_socket);
 	arg2(b, "--remount-ro", "/");
@@ -473,9 +514,20 @@ argv_free(Argv *a)
 	free(a->v);
 }
 
+/* tmpfs_inodes is the inode limit of a tenant tmpfs of `bytes`. */
+static int64_t
+tmpfs_inodes(int64_t bytes)
+{
+	int64_t		n = bytes / TMPFS_BYTES_PER_INODE;
+
+	return n < TMPFS_MIN_INODES ? TMPFS_MIN_INODES :
+		n > TMPFS_MAX_INODES ? TMPFS_MAX_INODES : n;
+}
+
 /*
  * build_spawn_argv makes nx-spawn's command line: keys, cgroup dirs,
- * rlimits, ids, the stage sources and the command bwrap runs.  Nothing
+ * rlimits, ids, the stage sources, the tenant tmpfs's limits and the
+ * command bwrap runs.  Nothing
  * here is secret (paths, numbers, the app's argv, which is visible in the
  * app's /proc/PID/cmdline anyway).
  */
@@ -516,6 +568,8 @@ build_spawn_argv(const NxSandboxSpec *s, Argv *a)
 	argv_add(a, "--args-fd");
 	argv_addf(a, "%d", FD_ARGS);
 	argv_add(a, "--keep-fd");
+	argv_addf(a, "%d", FD_LISTEN);
+	argv_add(a, "--keep-fd");
 	argv_addf(a, "%d", FD_PASSWD);
 	argv_add(a, "--keep-fd");
 	argv_addf(a, "%d", FD_GROUP);
@@ -523,8 +577,8 @@ build_spawn_argv(const NxSandboxSpec *s, Argv *a)
 	argv_addf(a, NX_STAGE_APP "=%s", s->binary);
 	argv_add(a, "--stage");
 	argv_addf(a, NX_STAGE_INIT "=%s", s->init);
-	argv_add(a, "--stage");
-	argv_addf(a, NX_STAGE_RUN "=%s", s->run_dir);
+	argv_add(a, "--tmpfs");
+	argv_addf(a, "%" PRId64 ":%" PRId64, s->limits.tmp_bytes, tmpfs_inodes(s->limits.tmp_bytes));
 	if (s->pg_socket)
 	{
 		argv_add(a, "--stage");
@@ -605,6 +659,7 @@ NxSandboxLaunch(const NxSandboxSpec *spec, char *err, size_t errlen)
 	src[1] = spec->stdout_fd >= 0 ? spec->stdout_fd : owned[0];
 	src[2] = spec->stderr_fd >= 0 ? spec->stderr_fd : owned[0];
 	src[3] = spec->status_fd >= 0 ? spec->status_fd : owned[0];
+	src[FD_LISTEN] = spec->listen_fd;
 	src[FD_ARGS] = owned[1];
 	src[FD_PASSWD] = owned[2];
 	src[FD_GROUP] = owned[3];

@@ -41,7 +41,9 @@ typedef struct NxLimits
 	int			open_files;		/* RLIMIT_NOFILE */
 	int			cpu_weight;		/* 1..10000, cgroup v2 cpu.weight; v1
 								 * cpu.shares = weight * 1024 / 100 */
-	int64_t		tmp_bytes;		/* size of the /tmp tmpfs */
+	int64_t		tmp_bytes;		/* size of the tmpfs behind /tmp and /dev/shm
+								 * (one budget for both; inodes follow from
+								 * it); must be > 0 */
 } NxLimits;
 
 /* The host's cgroup layout, found once by NxCgroupDetect. */
@@ -73,8 +75,6 @@ typedef struct NxSandboxSpec
 	const char *init;			/* path of nx-init on the host */
 	const char *binary;			/* the app's file on the host (the blob) */
 	const char *binary_name;	/* it appears as /app/<binary_name> */
-	const char *run_dir;		/* host dir bound at /run/nx, writable by the
-								 * tenant (nx-init's hand-off socket) */
 	const char *pg_socket;		/* host path of the cluster's unix socket file;
 								 * NULL = none.  Bound at the same path
 								 * inside. */
@@ -87,6 +87,11 @@ typedef struct NxSandboxSpec
 	int			stderr_fd;
 	int			status_fd;		/* becomes fd 3 (NX_INIT_STATUS_FD) in
 								 * nx-init */
+	int			listen_fd;		/* the hand-off socket the caller bound (at a
+								 * path no sandbox sees) and listens on, a
+								 * SOCK_SEQPACKET unix socket; becomes fd 4
+								 * (NX_INIT_LISTEN_FD) in nx-init.  The
+								 * caller closes its copy after the launch. */
 } NxSandboxSpec;
 
 /*

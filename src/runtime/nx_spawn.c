@@ -7,7 +7,8 @@
  *
  *	  nx-spawn --key K [--cgroup-dir DIR]... [--rlimit NAME=N]...
  *			   --uid HOSTUID --gid HOSTGID --bwrap PATH --args-fd N
- *			   [--keep-fd N]... [--stage NAME=PATH]... -- COMMAND [ARG]...
+ *			   --tmpfs BYTES:INODES [--keep-fd N]... [--stage NAME=PATH]...
+ *			   -- COMMAND [ARG]...
  *	  nx-spawn --print-seccomp		(the filter, in libseccomp's text form)
  *
  * Steps, in order; each is a function that names itself on failure
@@ -18,7 +19,9 @@
  *					while still the cluster's uid (v1 refuses it later)
  *	  user namespace  a new user (+ mount) namespace, uid/gid 0 = the tenant
  *	  stage			the --stage sources, opened while we can still reach
- *					them, bound under NX_STAGE_DIR (see stage.c)
+ *					them, bound under NX_STAGE_DIR, and the tenant's tmpfs
+ *					(--tmpfs: its size and inode limit) for /tmp and
+ *					/dev/shm (see stage.c)
  *	  rlimits		each --rlimit (soft = hard), core=0 unless given.  After
  *					the namespace step: RLIMIT_NPROC counts the processes of
  *					the real uid, which until then is the cluster's (dozens
@@ -75,6 +78,8 @@ typedef struct SpawnArgs
 	int			n_keep_fds;
 	NxStageEntry stage[MAX_LIST];
 	int			n_stage;
+	unsigned long long tmpfs_bytes;
+	unsigned long long tmpfs_inodes;
 	char	  **command;
 } SpawnArgs;
 
@@ -245,14 +250,27 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 			a->keep_fds[a->n_keep_fds++] = parse_fd(opt, val);
 		else if (strcmp(opt, "--stage") == 0)
 			parse_stage(a, argv[i]);
+		else if (strcmp(opt, "--tmpfs") == 0)
+		{
+			char	   *end;
+
+			errno = 0;
+			a->tmpfs_bytes = strtoull(val, &end, 10);
+			if (errno != 0 || end == val || *end != ':' || val[0] == '-')
+				fail("usage", "bad --tmpfs %s (want BYTES:INODES)", val);
+			a->tmpfs_inodes = strtoull(end + 1, &end, 10);
+			if (errno != 0 || *end != '\0' || a->tmpfs_bytes == 0 || a->tmpfs_inodes == 0)
+				fail("usage", "bad --tmpfs %s (want BYTES:INODES, both > 0)", val);
+		}
 		else
 			fail("usage", "unknown or repeated-too-often option %s", opt);
 	}
 	if (!NxKeyValid(a->key))
 		fail("usage", "--key missing or not [a-z0-9_-]{1,64}");
 	if (a->uid < 0 || a->gid < 0 || a->bwrap == NULL || a->bwrap[0] != '/' ||
-		a->args_fd < 0 || a->command == NULL || a->command[0] == NULL)
-		fail("usage", "need --uid, --gid, --bwrap /PATH, --args-fd and -- COMMAND");
+		a->args_fd < 0 || a->tmpfs_bytes == 0 || a->command == NULL ||
+		a->command[0] == NULL)
+		fail("usage", "need --uid, --gid, --bwrap /PATH, --args-fd, --tmpfs and -- COMMAND");
 }
 
 /*
@@ -380,21 +398,21 @@ set_rlimits(const SpawnArgs *a)
 /*
  * enter_tenant enters the tenant's user and mount namespaces, stages the
  * sources while the cluster's uid can still reach them, becomes the
- * tenant's root and binds the staged sources.
+ * tenant's root, binds the staged sources and mounts the tenant's tmpfs.
  */
 static void
 enter_tenant(SpawnArgs *a)
 {
 	char		err[NX_RUNTIME_ERRLEN];
 
-	if (!NxUsernsEnter((uid_t) a->uid, (gid_t) a->gid,
-					   a->n_stage > 0 ? CLONE_NEWNS : 0, err, sizeof(err)))
+	if (!NxUsernsEnter((uid_t) a->uid, (gid_t) a->gid, CLONE_NEWNS, err, sizeof(err)))
 		fail("user namespace", "%s", err);
-	if (a->n_stage > 0 && !NxStageOpen(a->stage, a->n_stage, err, sizeof(err)))
+	if (!NxStageOpen(a->stage, a->n_stage, err, sizeof(err)))
 		fail("stage", "%s", err);
 	if (!NxUsernsBecomeRoot(err, sizeof(err)))
 		fail("user namespace", "%s", err);
-	if (a->n_stage > 0 && !NxStageMount(a->stage, a->n_stage, err, sizeof(err)))
+	if (!NxStageMount(a->stage, a->n_stage, err, sizeof(err)) ||
+		!NxStageTenantTmpfs(a->tmpfs_bytes, a->tmpfs_inodes, err, sizeof(err)))
 		fail("stage", "%s", err);
 }
 

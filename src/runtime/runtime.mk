@@ -44,7 +44,7 @@ build/nx-spawn: $(RUNTIME_SPAWN_SRC) $(RUNTIME_HDR)
 
 build/test_runtime: src/runtime/test_runtime.c $(RUNTIME_LIB_SRC) $(RUNTIME_HDR)
 	@mkdir -p build
-	$(RUNTIME_CC) $(RUNTIME_CFLAGS) -Isrc/runtime src/runtime/test_runtime.c $(RUNTIME_LIB_SRC) -o $@
+	$(RUNTIME_CC) $(RUNTIME_CFLAGS) -Isrc/runtime -Isrc/include src/runtime/test_runtime.c $(RUNTIME_LIB_SRC) -o $@
 
 # the probe and the init stand-in run inside sandboxes: static
 build/test_probe: src/runtime/test_probe.c

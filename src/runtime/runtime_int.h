@@ -27,8 +27,18 @@
 /* the stage entries NxSandboxLaunch asks nx-spawn for */
 #define NX_STAGE_APP "app"		/* the blob, bound at /app/<binary_name> */
 #define NX_STAGE_INIT "init"	/* nx-init, bound at /nx/nx-init */
-#define NX_STAGE_RUN "run"		/* run_dir, bound read-write at /run/nx */
 #define NX_STAGE_PGSOCK "pgsock"	/* the cluster's socket, same path */
+
+/*
+ * The tenant's only writable storage: one tmpfs of the sandbox's tmp_size
+ * (and an inode limit) that nx-spawn mounts in the stage, with two 1777
+ * directories bwrap binds at /tmp and /dev/shm.  bwrap 0.8's own --tmpfs
+ * takes --size but no nr_inodes, and its --dev puts /dev/shm inside a /dev
+ * tmpfs of half the host's memory.
+ */
+#define NX_STAGE_TMPFS "tmpfs"
+#define NX_STAGE_TMPFS_TMP NX_STAGE_TMPFS "/tmp"
+#define NX_STAGE_TMPFS_SHM NX_STAGE_TMPFS "/shm"
 
 /* nx-spawn's exit status when one of its own steps fails */
 #define NX_SPAWN_EXIT_FAILURE 125
@@ -59,6 +69,8 @@ typedef struct NxStageEntry
 extern bool NxStageNameValid(const char *name);
 extern bool NxStageOpen(NxStageEntry *entries, int n, char *err, size_t errlen);
 extern bool NxStageMount(NxStageEntry *entries, int n, char *err, size_t errlen);
+extern bool NxStageTenantTmpfs(unsigned long long bytes, unsigned long long inodes,
+							   char *err, size_t errlen);
 
 /* seccomp.c: the sandbox's filter, as BPF in a memfd for bwrap --seccomp */
 extern int	NxSeccompMemfd(char *err, size_t errlen);

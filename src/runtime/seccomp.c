@@ -15,7 +15,11 @@
  *		perf_event_open, userfaultfd, io_uring (ENOSYS, so runtimes fall back
  *		to epoll), module loading, kexec, swap, reboot, syslog, acct, quotas,
  *		file handles (open_by_handle_at can escape a bind mount);
- *	  - looking into other processes: ptrace, process_vm_readv/writev;
+ *	  - looking into or reaching into other processes: ptrace,
+ *		process_vm_readv/writev, pidfd_getfd (taking another process's
+ *		descriptors), process_madvise, kcmp (comparing another process's
+ *		descriptors and memory).  nx-init is not dumpable, so the kernel
+ *		refuses these against it already; this is the second wall;
  *	  - personality other than PER_LINUX (or the 0xffffffff query);
  *	  - ioctl TIOCSTI / TIOCLINUX (typing into a terminal), compared on the
  *		low 32 bits only, as the kernel does;
@@ -65,7 +69,8 @@ static const DenyRule deny_rules[] = {
 	{"io_uring_register", ENOSYS},
 	/* other processes */
 	{"ptrace", EPERM}, {"process_vm_readv", EPERM},
-	{"process_vm_writev", EPERM},
+	{"process_vm_writev", EPERM}, {"pidfd_getfd", EPERM},
+	{"process_madvise", EPERM}, {"kcmp", EPERM},
 	/* the machine */
 	{"kexec_load", EPERM}, {"kexec_file_load", EPERM},
 	{"init_module", EPERM}, {"finit_module", EPERM},

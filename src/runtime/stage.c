@@ -22,6 +22,11 @@
  *	  bwrap then binds NX_STAGE_DIR/<name> like any other path.  None of
  *	  this is visible on the host or, after bwrap's pivot_root, inside the
  *	  sandbox; the page cache of the blob is shared by every instance.
+ *	3. NxStageTenantTmpfs, also as root of the tenant namespace: the tmpfs
+ *	  behind the sandbox's /tmp and /dev/shm, with the size and inode limits
+ *	  bwrap cannot set (see runtime_int.h).  Its pages are charged to the
+ *	  deployment's memory cgroup (the writer's), and it goes away with the
+ *	  sandbox's last process: nothing of it is on the cluster's disk.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -134,6 +139,50 @@ NxStageMount(NxStageEntry *entries, int n, char *err, size_t errlen)
 		}
 		close(entries[i].fd);
 		entries[i].fd = -1;
+	}
+	return true;
+}
+
+/*
+ * NxStageTenantTmpfs mounts the tenant's tmpfs at NX_STAGE_DIR/NX_STAGE_TMPFS
+ * (size bytes, inodes inodes, nosuid, nodev) and creates its two
+ * directories, mode 1777, for bwrap to bind at /tmp and /dev/shm.  Call it
+ * after NxStageMount.  The root directory itself stays 0700 and unbound.
+ */
+bool
+NxStageTenantTmpfs(unsigned long long bytes, unsigned long long inodes,
+				   char *err, size_t errlen)
+{
+	static const char *const dirs[] = {NX_STAGE_TMPFS_TMP, NX_STAGE_TMPFS_SHM};
+	char		target[256],
+				options[128];
+	size_t		i;
+
+	if (bytes == 0 || inodes == 0)
+	{
+		NxSetErr(err, errlen, "tmpfs size and inodes must be > 0");
+		return false;
+	}
+	if (!NxPathJoin(target, sizeof(target), NX_STAGE_DIR, NX_STAGE_TMPFS) ||
+		mkdir(target, 0700) != 0)
+	{
+		NxSetErr(err, errlen, "mkdir %s: %s", target, strerror(errno));
+		return false;
+	}
+	snprintf(options, sizeof(options), "size=%llu,nr_inodes=%llu,mode=0700", bytes, inodes);
+	if (mount("nx-tmp", target, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0)
+	{
+		NxSetErr(err, errlen, "mount tmpfs (%s) on %s: %s", options, target, strerror(errno));
+		return false;
+	}
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+	{
+		if (!NxPathJoin(target, sizeof(target), NX_STAGE_DIR, dirs[i]) ||
+			mkdir(target, 01777) != 0 || chmod(target, 01777) != 0)
+		{
+			NxSetErr(err, errlen, "mkdir %s: %s", target, strerror(errno));
+			return false;
+		}
 	}
 	return true;
 }

@@ -10,7 +10,9 @@
  *	  test_probe alloc MB          touch MB MiB, print ALLOC-DONE, exit
  *	  test_probe forks N           fork N sleeping children, print how many
  *	                               forks succeeded, sleep until killed
- *	  test_probe tmpfill           write /tmp/fill until it fails
+ *	  test_probe tmpfill           write /tmp/fill until it fails, then
+ *	                               /dev/shm (the same budget), then empty
+ *	                               files until the inodes run out
  *
  * In "report", a system call the sandbox must refuse prints its errno name
  * ("sc_mount=EPERM"); one that worked prints "OK".  Positive controls
@@ -251,6 +253,15 @@ report_seccomp(void)
 	report_rc("sc_open_tree", syscall(SYS_open_tree, AT_FDCWD, "/tmp", 1));
 	report_rc("sc_ptrace", ptrace(PTRACE_TRACEME, 0, NULL, NULL));
 	report_rc("sc_process_vm_readv", syscall(SYS_process_vm_readv, getppid(), NULL, 0, NULL, 0, 0));
+	{
+		int			pidfd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+
+		report_rc("sc_pidfd_getfd", syscall(SYS_pidfd_getfd, pidfd, 0, 0));
+		report_rc("sc_process_madvise", syscall(SYS_process_madvise, pidfd, NULL, 0, 0, 0));
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+	report_rc("sc_kcmp", syscall(SYS_kcmp, getpid(), 1, 0 /* KCMP_FILE */ , 0, 0));
 	report_rc("sc_keyctl", syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */ , -3 /* session */ , 0));
 	report_rc("sc_add_key", syscall(SYS_add_key, "user", "k", "v", 1, -3));
 	report_rc("sc_request_key", syscall(SYS_request_key, "user", "k", NULL, 0));
@@ -321,16 +332,29 @@ report_files(const char *self)
 	report_rc("write_root", open("/nx-probe", O_CREAT | O_WRONLY, 0644));
 	report_rc("write_usr", open("/usr/nx-probe", O_CREAT | O_WRONLY, 0644));
 	report_rc("write_app", open(self, O_WRONLY));
-	fd = open("/run/nx/probe-was-here", O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	report_rc("write_run_nx", fd);
-	if (fd >= 0)
-		close(fd);
+	report_rc("write_run_nx", open("/run/nx/probe-was-here", O_CREAT | O_WRONLY | O_TRUNC, 0644));
+	report_rc("write_dev", open("/dev/probe-was-here", O_CREAT | O_WRONLY | O_TRUNC, 0644));
 	fd = open("/tmp/probe", O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	report_rc("write_tmp", fd);
 	if (fd >= 0)
 		close(fd);
+	fd = open("/dev/shm/probe", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	report_rc("write_dev_shm", fd);
+	if (fd >= 0)
+		close(fd);
 	if (statfs("/tmp", &sf) == 0)
-		printf("tmp_size=%llu\n", (unsigned long long) sf.f_blocks * sf.f_bsize);
+		printf("tmp_size=%llu\ntmp_inodes=%llu\n", (unsigned long long) sf.f_blocks * sf.f_bsize,
+			   (unsigned long long) sf.f_files);
+	{
+		struct stat a,
+					b;
+
+		printf("shm_same_fs=%s\n", stat("/tmp", &a) == 0 && stat("/dev/shm", &b) == 0 &&
+			   a.st_dev == b.st_dev ? "yes" : "no");
+	}
+	/* pid 1 is nx-init (or, with the stub, this probe) */
+	report_rc("proc_init_fd", open("/proc/1/fd", O_RDONLY | O_DIRECTORY));
+	report_rc("proc_init_mem", open("/proc/1/mem", O_RDONLY));
 	fd = open("/etc/passwd", O_RDONLY);
 	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
 	buf[n > 0 ? n : 0] = '\0';
@@ -490,19 +514,55 @@ forks(int n)
 	printf("forks=%d errno=%s\nDONE\n", ok, errname(err));
 }
 
-/* tmpfill writes /tmp/fill until the tmpfs refuses; reports the size. */
-static void
-tmpfill(void)
+/* fill writes path until it fails; returns the bytes written. */
+static unsigned long long
+fill(const char *path, int *err)
 {
 	static char block[65536];
-	int			fd = open("/tmp/fill", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	int			fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	unsigned long long total = 0;
 	ssize_t		n;
 
 	memset(block, 'x', sizeof(block));
 	while (fd >= 0 && (n = write(fd, block, sizeof(block))) > 0)
 		total += n;
-	printf("tmpfill=%llu errno=%s\nDONE\n", total, errname(errno));
+	*err = errno;
+	if (fd >= 0)
+		close(fd);
+	return total;
+}
+
+/*
+ * tmpfill fills /tmp, then /dev/shm (which shares its budget), reports
+ * both, frees them and creates empty files until the inodes run out.
+ */
+static void
+tmpfill(void)
+{
+	unsigned long long tmp,
+				shm;
+	int			err,
+				n = 0;
+	char		path[64];
+
+	tmp = fill("/tmp/fill", &err);
+	printf("tmpfill=%llu errno=%s\n", tmp, errname(err));
+	shm = fill("/dev/shm/fill", &err);
+	printf("shmfill=%llu errno=%s\n", shm, errname(err));
+	unlink("/tmp/fill");
+	unlink("/dev/shm/fill");
+	for (;;)
+	{
+		int			fd;
+
+		snprintf(path, sizeof(path), "/tmp/i%d", n);
+		fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0644);
+		if (fd < 0)
+			break;
+		close(fd);
+		n++;
+	}
+	printf("inodes=%d errno=%s\nDONE\n", n, errname(errno));
 }
 
 int

@@ -18,6 +18,9 @@
  *	  scratch	a 0700 directory this test creates under /tmp, standing in
  *				for PGDATA: the blob, nx-init and the run directories live
  *				there, so the tenant uid cannot reach them on the host.
+ *				Each sandbox's hand-off socket is bound and listened on
+ *				there by this test (the supervisor's part) and handed over
+ *				as a descriptor.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -34,11 +37,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "nx_handoff.h"
 #include "nx_runtime.h"
 
 #define MAX_LIVE 32
@@ -50,6 +56,7 @@
 typedef struct Sbx
 {
 	char		key[64];
+	char		sock[108];		/* its hand-off socket on the host */
 	uid_t		uid;
 	pid_t		pid;			/* nx-spawn, then bwrap */
 	int			out,
@@ -80,6 +87,7 @@ static char scratch[64];
 static char blob[256],
 			init_path[256];
 static char secret[64];
+static bool real_init;			/* --init is nx-init, not the stub */
 static Sbx *live[MAX_LIVE];
 static int	passed,
 			failed;
@@ -247,6 +255,58 @@ on_alarm(int sig)
 }
 
 /*
+ * listen_at binds a SOCK_SEQPACKET unix socket at path and listens on it,
+ * the supervisor's part of the hand-off; -1 on failure.
+ */
+static int
+listen_at(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int			fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if ((size_t) snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path) >= sizeof(addr.sun_path) ||
+		fd < 0 || bind(fd, (struct sockaddr *) &addr, sizeof(addr)) != 0 ||
+		listen(fd, 128) != 0)
+	{
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * ping_init sends PING over the sandbox's hand-off socket and returns the
+ * reply's status, or -1 when nothing answered within a second.
+ */
+static int
+ping_init(const Sbx *s)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	NxInitRequest req = {.magic = NX_HANDOFF_MAGIC, .version = NX_HANDOFF_VERSION,
+	.op = NX_INIT_OP_PING};
+	NxInitReply reply;
+	struct pollfd p;
+	int			fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int			status = -1;
+
+	memcpy(addr.sun_path, s->sock, sizeof(s->sock));
+	if (fd >= 0 && connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0 &&
+		send(fd, &req, sizeof(req), MSG_NOSIGNAL) == (ssize_t) sizeof(req))
+	{
+		p.fd = fd;
+		p.events = POLLIN;
+		if (poll(&p, 1, 1000) == 1 &&
+			recv(fd, &reply, sizeof(reply), 0) == (ssize_t) sizeof(reply) &&
+			reply.magic == NX_HANDOFF_MAGIC)
+			status = reply.status;
+	}
+	if (fd >= 0)
+		close(fd);
+	return status;
+}
+
+/*
  * start launches one sandbox running the probe with args, as tenant uid
  * (gid = uid).  False (with a FAIL line) if NxCgroupCreate or
  * NxSandboxLaunch refused.
@@ -261,6 +321,7 @@ start(Sbx *s, uid_t uid, const NxLimits *lim, char *const *args)
 	int			po[2],
 				pe[2],
 				ps[2],
+				lfd,
 				i;
 	NxSandboxSpec spec;
 	double		t0;
@@ -270,8 +331,13 @@ start(Sbx *s, uid_t uid, const NxLimits *lim, char *const *args)
 	s->uid = uid;
 	s->out = s->err = s->status = -1;
 	snprintf(run_dir, sizeof(run_dir), "%s/run-%s", scratch, s->key);
-	if (mkdir(run_dir, 0777) != 0 || chmod(run_dir, 0777) != 0)
+	if (mkdir(run_dir, 0700) != 0)
 		return check(false, "mkdir %s: %s", run_dir, strerror(errno));
+	if ((size_t) snprintf(s->sock, sizeof(s->sock), "%s/" NX_RUN_SOCKET_NAME, run_dir) >= sizeof(s->sock))
+		return check(false, "socket path too long: %s", run_dir);
+	lfd = listen_at(s->sock);
+	if (lfd < 0)
+		return check(false, "listen on %s: %s", s->sock, strerror(errno));
 	snprintf(env_secret, sizeof(env_secret), "NX_TEST_SECRET=%s", secret);
 	envp[0] = "PORT=8080";
 	envp[1] = env_secret;
@@ -293,7 +359,7 @@ start(Sbx *s, uid_t uid, const NxLimits *lim, char *const *args)
 	spec.init = init_path;
 	spec.binary = blob;
 	spec.binary_name = "test_probe";
-	spec.run_dir = run_dir;
+	spec.listen_fd = lfd;
 	spec.pg_socket = opt.pg_socket;
 	spec.argv = args;
 	spec.envp = envp;
@@ -305,6 +371,7 @@ start(Sbx *s, uid_t uid, const NxLimits *lim, char *const *args)
 	t0 = now_us();
 	s->pid = NxSandboxLaunch(&spec, err, sizeof(err));
 	s->launch_us = now_us() - t0;
+	close(lfd);
 	close(po[1]);
 	close(pe[1]);
 	close(ps[1]);
@@ -624,13 +691,16 @@ test_validation(void)
 {
 	NxSandboxSpec spec;
 	char		err[NX_RUNTIME_ERRLEN],
-				closed_dir[256];
+				sock_path[256];
 	pid_t		pid;
 	char	   *noargs[] = {NULL};
+	int			listening,
+				idle;
 
 	printf("# validation\n");
-	snprintf(closed_dir, sizeof(closed_dir), "%s/closed-run", scratch);
-	mkdir(closed_dir, 0700);
+	snprintf(sock_path, sizeof(sock_path), "%s/validation.sock", scratch);
+	listening = listen_at(sock_path);
+	idle = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	memset(&spec, 0, sizeof(spec));
 	spec.key = "../etc";
 	spec.hostname = "h";
@@ -640,7 +710,8 @@ test_validation(void)
 	spec.init = init_path;
 	spec.binary = blob;
 	spec.binary_name = "x";
-	spec.run_dir = closed_dir;
+	spec.listen_fd = listening;
+	spec.limits.tmp_bytes = 1 << 20;
 	spec.argv = noargs;
 	spec.envp = noargs;
 	spec.cgroups = &layout;
@@ -648,21 +719,24 @@ test_validation(void)
 	pid = NxSandboxLaunch(&spec, err, sizeof(err));
 	check(pid < 0 && strstr(err, "invalid key"), "bad key refused: %s", err);
 	spec.key = "valid-key";
+	spec.listen_fd = -1;
 	pid = NxSandboxLaunch(&spec, err, sizeof(err));
-	check(pid < 0 && strstr(err, "cannot write"), "run_dir the tenant cannot write refused: %s", err);
-	spec.run_dir = scratch;
+	check(pid < 0 && strstr(err, "not a socket"), "no hand-off socket refused: %s", err);
+	spec.listen_fd = idle;
+	pid = NxSandboxLaunch(&spec, err, sizeof(err));
+	check(pid < 0 && strstr(err, "not a listening SOCK_SEQPACKET"),
+		  "a hand-off socket that does not listen refused: %s", err);
+	spec.listen_fd = listening;
+	spec.limits.tmp_bytes = 0;
+	pid = NxSandboxLaunch(&spec, err, sizeof(err));
+	check(pid < 0 && strstr(err, "tmp_bytes must be > 0"), "an unbounded /tmp refused: %s", err);
+	spec.limits.tmp_bytes = 1 << 20;
 	spec.tenant_uid = getuid();
 	pid = NxSandboxLaunch(&spec, err, sizeof(err));
 	check(pid < 0 && strstr(err, "cluster's own"), "tenant uid = cluster uid refused: %s", err);
 	{
 		char	   *badenv[] = {"=x", NULL};
 
-		char		open_dir[256];
-
-		snprintf(open_dir, sizeof(open_dir), "%s/open-run", scratch);
-		mkdir(open_dir, 0777);
-		chmod(open_dir, 0777);
-		spec.run_dir = open_dir;
 		spec.tenant_uid = (uid_t) opt.uid_base + 1;
 		spec.envp = badenv;
 		pid = NxSandboxLaunch(&spec, err, sizeof(err));
@@ -670,6 +744,11 @@ test_validation(void)
 	}
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
+	if (listening >= 0)
+		close(listening);
+	if (idle >= 0)
+		close(idle);
+	unlink(sock_path);
 	check(NxCgroupCreate(&layout, "a/b", &(NxLimits) {0}, err, sizeof(err)) == false,
 		  "NxCgroupCreate refuses key a/b: %s", err);
 }
@@ -816,7 +895,9 @@ test_report(void)
 			{"sc_mount", "EPERM"}, {"sc_umount2", "EPERM"},
 			{"sc_pivot_root", "EPERM"}, {"sc_fsopen", "EPERM"},
 			{"sc_open_tree", "EPERM"}, {"sc_ptrace", "EPERM"},
-			{"sc_process_vm_readv", "EPERM"}, {"sc_keyctl", "EPERM"},
+			{"sc_process_vm_readv", "EPERM"}, {"sc_pidfd_getfd", "EPERM"},
+			{"sc_process_madvise", "EPERM"}, {"sc_kcmp", "EPERM"},
+			{"sc_keyctl", "EPERM"},
 			{"sc_add_key", "EPERM"}, {"sc_request_key", "EPERM"},
 			{"sc_bpf", "EPERM"}, {"sc_perf_event_open", "EPERM"},
 			{"sc_userfaultfd", "EPERM"}, {"sc_io_uring_setup", "ENOSYS"},
@@ -865,31 +946,33 @@ test_report(void)
 	check(strcmp(field(&s, "write_app"), "EROFS") == 0 ||
 		  strcmp(field(&s, "write_app"), "EACCES") == 0,
 		  "write_app = %s (want EROFS or EACCES)", field(&s, "write_app"));
-	expect_field(&s, "write_run_nx", "OK");
+	expect_denied(&s, "write_run_nx", NULL);
+	expect_field(&s, "write_dev", "EROFS");
 	expect_field(&s, "write_tmp", "OK");
+	expect_field(&s, "write_dev_shm", "OK");
+	expect_field(&s, "shm_same_fs", "yes");
 	expect_field(&s, "passwd_app", "OK");
 	expect_field(&s, "file_ssl_certs", "OK");
 	expect_field(&s, "file_nx_init", "OK");
 	snprintf(want, sizeof(want), "%d", 8 << 20);
 	expect_field(&s, "tmp_size", want);
+	snprintf(want, sizeof(want), "%d", (8 << 20) / 8192);
+	expect_field(&s, "tmp_inodes", want);
+	if (real_init)
 	{
-		struct stat st;
-
-		bool		found;
-
-		snprintf(path, sizeof(path), "%s/run-%s/probe-was-here", scratch, s.key);
-		found = stat(path, &st) == 0;
-		check(found && st.st_uid == uid,
-			  "file the probe made in /run/nx is on the host, owned by uid %d",
-			  found ? (int) st.st_uid : -1);
+		/* nx-init is not dumpable: its descriptors and memory are closed */
+		expect_denied(&s, "proc_init_fd", NULL);
+		expect_denied(&s, "proc_init_mem", NULL);
+		check(ping_init(&s) >= 0, "nx-init answers PING on the socket this test listened on");
 	}
 
 	/* (7) descriptors: 0-3 at most, none of ours */
 	{
 		const char *fds = field(&s, "fds");
 
-		check(strcmp(fds, "0,1,2,3") == 0 || strcmp(fds, "0,1,2") == 0,
-			  "probe's descriptors: %s (the test held fds %d and 100 open, not close-on-exec)",
+		check(strcmp(fds, real_init ? "0,1,2" : "0,1,2,3,4") == 0,
+			  "probe's descriptors: %s (the test held fds %d and 100 open, not close-on-exec; "
+			  "nx-init keeps 3 and 4, the stub passes them on)",
 			  fds, leak_fd);
 	}
 
@@ -1006,8 +1089,14 @@ test_limits(void)
 	if (start(&s, (uid_t) opt.uid_base + 5, &lim, fill))
 	{
 		read_until(&s, "DONE\n", 15000);
-		check(strstr(s.outbuf, "errno=ENOSPC") && atoll(field(&s, "tmpfill")) <= 4 << 20,
+		check(strstr(s.outbuf, "tmpfill=") && strstr(s.outbuf, "errno=ENOSPC") &&
+			  atoll(field(&s, "tmpfill")) <= 4 << 20,
 			  "/tmp of 4 MiB filled: tmpfill=%s", field(&s, "tmpfill"));
+		check(atoll(field(&s, "tmpfill")) + atoll(field(&s, "shmfill")) <= 4 << 20,
+			  "/dev/shm counts against the same 4 MiB: shmfill=%s", field(&s, "shmfill"));
+		check(atoi(field(&s, "inodes")) > 0 && atoi(field(&s, "inodes")) <= (4 << 20) / 8192,
+			  "empty files stop at the inode limit (%d): inodes=%s", (4 << 20) / 8192,
+			  field(&s, "inodes"));
 		stop(&s);
 	}
 }
@@ -1180,6 +1269,7 @@ main(int argc, char **argv)
 	}
 	if (opt.uid_base < 0)
 		opt.uid_base = subuid_start();
+	real_init = strstr(opt.init_src, "nx-init") != NULL;
 	if (opt.pg_socket == NULL && !pg_none)
 		opt.pg_socket = find_pg_socket();
 	signal(SIGPIPE, SIG_IGN);

@@ -18,8 +18,10 @@
 #include "domains.h"
 #include "provision.h"
 #include "router_proc.h"
+#include "rundir.h"
 #include "slots.h"
 #include "sql_exec.h"
+#include "uidslice.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -122,14 +124,30 @@ WriteQueuedEvents(void)
 								  5, types, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "nx supervisor: could not write event");
 	}
+	foreach(lc, queued_events)
+	{
+		NxQueuedEvent *e = lfirst(lc);
+
+		pfree(e->action);
+		pfree(e->sandbox);
+		pfree(e->owner);
+		pfree(e->details);
+	}
 	list_free_deep(queued_events);
 	queued_events = NIL;
 }
 
-/* EmitRuntimeRow upserts one nx.runtime row (NxSlotsRuntimeRows callback). */
+/*
+ * EmitRuntimeRow upserts one nx.runtime row (NxSlotsRuntimeRows callback)
+ * and sets *(bool *) arg when its state is not the one the table held, so
+ * that WriteRuntime can tell the router (contract C2).
+ */
 static void
 EmitRuntimeRow(const NxRuntimeRow *row, void *arg)
 {
+	bool	   *state_changed = arg;
+	bool		isnull;
+
 	Oid			types[11] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 	INT4OID, INT4OID, INT4OID, TEXTOID, INT8OID, INT8OID};
 	Datum		values[11];
@@ -156,6 +174,7 @@ EmitRuntimeRow(const NxRuntimeRow *row, void *arg)
 	values[10] = Int64GetDatum(row->cpu_usec);
 	nulls[10] = row->cpu_usec >= 0 ? ' ' : 'n';
 	if (SPI_execute_with_args(
+							  "WITH prev AS (SELECT p.state FROM nx.runtime p WHERE p.deployment = $1) "
 							  "INSERT INTO nx.runtime AS r (deployment, state, pid, started_at, ready_at, restarts, "
 							  "  exit_code, exit_signal, last_error, memory_bytes, cpu_usec, updated_at) "
 							  "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.now() "
@@ -165,12 +184,21 @@ EmitRuntimeRow(const NxRuntimeRow *row, void *arg)
 							  "  restarts = excluded.restarts, exit_code = excluded.exit_code, "
 							  "  exit_signal = excluded.exit_signal, last_error = excluded.last_error, "
 							  "  memory_bytes = excluded.memory_bytes, cpu_usec = excluded.cpu_usec, "
-							  "  updated_at = excluded.updated_at",
-							  11, types, values, nulls, false, 0) != SPI_OK_INSERT)
+							  "  updated_at = excluded.updated_at "
+							  "RETURNING r.state IS DISTINCT FROM (SELECT prev.state FROM prev)",
+							  11, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "nx supervisor: could not write nx.runtime");
+	if (SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		*state_changed = true;
 }
 
-/* WriteRuntime writes dirty slots (or all) and drops rows of no slot. */
+/*
+ * WriteRuntime writes dirty slots (or all) and drops rows of no slot.  When
+ * a row's state changed, or a row went, it sends NOTIFY nx_routes (empty
+ * payload) in the same transaction (contract C2): the router reloads its
+ * routes and answers for a crashloop, failed or stopped deployment at once.
+ */
 static void
 WriteRuntime(bool all)
 {
@@ -180,13 +208,20 @@ WriteRuntime(bool all)
 	int			n = 0;
 	Datum		arg;
 	Oid			type = INT8ARRAYOID;
+	bool		state_changed = false;
 
-	NxSlotsRuntimeRows(all, EmitRuntimeRow, NULL);
+	NxSlotsRuntimeRows(all, EmitRuntimeRow, &state_changed);
 	foreach(lc, ids)
 		elems[n++] = Int64GetDatum(*(int64 *) lfirst(lc));
 	arg = PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	SPI_execute_with_args("DELETE FROM nx.runtime WHERE deployment <> ALL ($1)",
-						  1, &type, &arg, NULL, false, 0);
+	if (SPI_execute_with_args("DELETE FROM nx.runtime WHERE deployment <> ALL ($1)",
+							  1, &type, &arg, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "nx supervisor: could not clean nx.runtime");
+	if (SPI_processed > 0)
+		state_changed = true;
+	if (state_changed &&
+		SPI_execute("SELECT pg_catalog.pg_notify('nx_routes', '')", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not notify nx_routes");
 }
 
 /* TextArrayToCStrings turns a text[] datum into a NULL-ended char *[]. */
@@ -350,6 +385,7 @@ ConvergeOnce(MemoryContext pass_context)
 	}
 	warned_no_extension = false;
 	CheckHba(&host);
+	NxUidSliceEnsure(&host);
 	if (!host.ok && strcmp(host.why, reported_setup_problem) != 0)
 		ereport(LOG, (errmsg("nx supervisor: not starting any sandbox: %s", host.why)));
 	strlcpy(reported_setup_problem, host.ok ? "" : host.why, sizeof(reported_setup_problem));
@@ -363,6 +399,7 @@ ConvergeOnce(MemoryContext pass_context)
 	NxBeginTransaction("nx: deployments");
 	NxDropUnwantedRoles();
 	ConvergeDeployments(&host);
+	NxRetiredOffsetsSweep(&host);
 	WriteRuntime(true);
 	WriteQueuedEvents();
 	{
@@ -394,6 +431,7 @@ ConvergeOnce(MemoryContext pass_context)
 
 	NxBlobsRemoveUnwanted(wanted_blobs);
 	NxLogsRemoveUnwanted(wanted_logs);
+	NxRunDirsRemoveUnwanted();
 	last_host = host;
 	have_last_host = true;
 	if (host.cgroups.mode != NX_CGROUP_NONE)

@@ -14,58 +14,192 @@
  * refuses new ones.  If the row cannot be marked (it changed meanwhile)
  * nx-init is told to RESUME.  The slot itself is stopped by the next
  * converge pass, which no longer wants an asleep deployment running.
+ *
+ * Asking never blocks the supervisor's loop, whatever the sandbox does: the
+ * connection to the hand-off socket is non-blocking (a full backlog is
+ * EAGAIN, not a wait; rundir.c follows no link and checks who listens),
+ * QUIESCE is sent with MSG_DONTWAIT, and the reply is read when the loop's
+ * wait set says it is there.  An "ask" waits for its reply at most
+ * NX_INIT_REPLY_TIMEOUT_MS; without one the deployment stays up, nx-init
+ * is told to RESUME (in case the reply was only late), and the next pass
+ * may ask again.  At most NX_IDLE_MAX_ASKS asks are out at once.
+ *
+ * Glossary:
+ *	  ask	one QUIESCE sent and its reply awaited (IdleAsk).
  */
+#include "rundir.h"
 #include "slots.h"
 #include "sql_exec.h"
 
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "nx_handoff.h"
 
-#define NX_INIT_REPLY_TIMEOUT_MS 200
+#define NX_INIT_REPLY_TIMEOUT_MS 1000
+
+typedef struct IdleAsk
+{
+	int64		deployment;
+	int			fd;				/* to its hand-off socket; -1: slot free */
+	TimestampTz deadline;		/* give up waiting for the reply then */
+	int			reply;			/* NxInitStatus; -1: none yet */
+} IdleAsk;
+
+static IdleAsk asks[NX_IDLE_MAX_ASKS];
+static bool asks_ready = false;
+
+/* InitAsks marks every ask slot free (once). */
+static void
+InitAsks(void)
+{
+	if (asks_ready)
+		return;
+	for (int i = 0; i < NX_IDLE_MAX_ASKS; i++)
+		asks[i].fd = -1;
+	asks_ready = true;
+}
+
+/* SendOp sends one request on fd without waiting; false if it did not go. */
+static bool
+SendOp(int fd, uint8 op)
+{
+	NxInitRequest req = {.magic = NX_HANDOFF_MAGIC, .version = NX_HANDOFF_VERSION, .op = op};
+
+	return send(fd, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t) sizeof(req);
+}
+
+/* EndAsk closes an ask (after a RESUME if resume) and frees its slot. */
+static void
+EndAsk(IdleAsk *ask, bool resume)
+{
+	if (resume)
+		(void) SendOp(ask->fd, NX_INIT_OP_RESUME);
+	close(ask->fd);
+	ask->fd = -1;
+	NxSlotsWaitSetChanged();
+}
 
 /*
- * AskInit sends one request to a deployment's nx-init and returns its reply
- * status, or -1 when nx-init cannot be reached or does not answer in time.
+ * StartAsk connects to the deployment's hand-off socket and sends QUIESCE,
+ * all without waiting; false (nothing kept) when that did not work: the
+ * sandbox is not up, its backlog is full, or nx-init does not read.
  */
-static int
-AskInit(int64 deployment, uint8 op)
+static bool
+StartAsk(int64 deployment)
 {
 	char		name[24];
-	char		run_dir[MAXPGPATH];
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	NxInitRequest req = {.magic = NX_HANDOFF_MAGIC, .version = NX_HANDOFF_VERSION, .op = op};
-	NxInitReply reply;
-	struct pollfd pfd;
 	int			fd;
-	int			status = -1;
 
-	snprintf(name, sizeof(name), "d" INT64_FORMAT, deployment);
-	NxStateDirPath(run_dir, "run", name);
-	if ((size_t) snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/init.sock", run_dir) >= sizeof(addr.sun_path))
-		return -1;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0 &&
-		send(fd, &req, sizeof(req), MSG_NOSIGNAL) == (ssize_t) sizeof(req))
+	for (int i = 0; i < NX_IDLE_MAX_ASKS; i++)
 	{
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, NX_INIT_REPLY_TIMEOUT_MS) == 1 &&
-			recv(fd, &reply, sizeof(reply), MSG_DONTWAIT) == (ssize_t) sizeof(reply) &&
-			reply.magic == NX_HANDOFF_MAGIC && reply.version == NX_HANDOFF_VERSION)
-			status = reply.status;
+		if (asks[i].fd >= 0)
+			continue;
+		snprintf(name, sizeof(name), "d" INT64_FORMAT, deployment);
+		fd = NxRunDirConnect(name);
+		if (fd < 0)
+			return false;
+		if (!SendOp(fd, NX_INIT_OP_QUIESCE))
+		{
+			close(fd);
+			return false;
+		}
+		asks[i].deployment = deployment;
+		asks[i].fd = fd;
+		asks[i].reply = -1;
+		asks[i].deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), NX_INIT_REPLY_TIMEOUT_MS);
+		NxSlotsWaitSetChanged();
+		return true;
 	}
-	close(fd);
-	return status;
+	return false;				/* all ask slots busy: the next pass asks */
+}
+
+/* Asked: is a QUIESCE for this deployment out already? */
+static bool
+Asked(int64 deployment)
+{
+	for (int i = 0; i < NX_IDLE_MAX_ASKS; i++)
+	{
+		if (asks[i].fd >= 0 && asks[i].deployment == deployment)
+			return true;
+	}
+	return false;
+}
+
+/* NxIdleAddWaitEvents adds every ask waiting for its reply to set. */
+void
+NxIdleAddWaitEvents(WaitEventSet *set)
+{
+	InitAsks();
+	for (int i = 0; i < NX_IDLE_MAX_ASKS; i++)
+	{
+		if (asks[i].fd >= 0 && asks[i].reply < 0)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, asks[i].fd, NULL, &asks[i]);
+	}
+}
+
+/* NxIdleOwns: is user_data (of a wait event) one of our asks? */
+bool
+NxIdleOwns(void *user_data)
+{
+	return (char *) user_data >= (char *) &asks[0] &&
+		(char *) user_data < (char *) &asks[NX_IDLE_MAX_ASKS];
+}
+
+/*
+ * NxIdleReadable reads the reply of an ask whose socket is readable, without
+ * waiting; anything but one well-formed reply counts as "no" (BAD_REQUEST).
+ * The loop sees the ask is due (NxIdleAsksDue) and runs a pass to act on it.
+ */
+void
+NxIdleReadable(void *user_data)
+{
+	IdleAsk    *ask = (IdleAsk *) user_data;
+	NxInitReply reply;
+	ssize_t		n;
+
+	if (ask->fd < 0 || ask->reply >= 0)
+		return;
+	n = recv(ask->fd, &reply, sizeof(reply), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == (ssize_t) sizeof(reply) && reply.magic == NX_HANDOFF_MAGIC &&
+		reply.version == NX_HANDOFF_VERSION)
+		ask->reply = reply.status;
+	else
+		ask->reply = NX_INIT_BAD_REQUEST;
+	NxSlotsWaitSetChanged();	/* nothing more to read on it */
+}
+
+/* NxIdleAsksDue: has an ask got its reply, or run out of time? */
+bool
+NxIdleAsksDue(TimestampTz now)
+{
+	for (int i = 0; i < NX_IDLE_MAX_ASKS; i++)
+	{
+		if (asks_ready && asks[i].fd >= 0 && (asks[i].reply >= 0 || now >= asks[i].deadline))
+			return true;
+	}
+	return false;
+}
+
+/* NxIdleNextDeadlineMs: how long the loop may sleep before an ask times out. */
+long
+NxIdleNextDeadlineMs(TimestampTz now)
+{
+	long		best = 60 * 1000;
+
+	for (int i = 0; i < NX_IDLE_MAX_ASKS; i++)
+	{
+		if (asks_ready && asks[i].fd >= 0 && asks[i].reply < 0)
+			best = Min(best, TimestampDifferenceMilliseconds(now, asks[i].deadline));
+	}
+	return best;
 }
 
 /* MarkAsleep runs nx._mark_asleep(deployment) (caller's transaction). */
@@ -85,17 +219,61 @@ MarkAsleep(int64 deployment)
 }
 
 /*
- * NxStopIdleDeployments marks the idle deployments asleep, each in its own
- * transaction, and asks for a converge pass to stop them.  Its list lives
- * in `context` (the caller's pass context), which survives the
- * transactions.
+ * FinishAsks acts on the asks that are due: an OK marks the row asleep
+ * (each in its own transaction; RESUME if the row changed meanwhile), any
+ * other reply leaves the deployment up, and an ask without a reply in time
+ * is given up with a RESUME.  Returns whether any row was marked.
+ */
+static bool
+FinishAsks(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		any = false;
+
+	for (int i = 0; i < NX_IDLE_MAX_ASKS; i++)
+	{
+		IdleAsk    *ask = &asks[i];
+		bool		marked;
+
+		if (ask->fd < 0)
+			continue;
+		if (ask->reply < 0)
+		{
+			if (now >= ask->deadline)
+				EndAsk(ask, true);
+			continue;
+		}
+		/* BUSY: a connection was handed out after the router's report */
+		if (ask->reply != NX_INIT_OK)
+		{
+			EndAsk(ask, false);
+			continue;
+		}
+		NxBeginTransaction("nx: idle stop");
+		marked = MarkAsleep(ask->deployment);
+		NxCommitTransaction();
+		EndAsk(ask, !marked);
+		any |= marked;
+	}
+	return any;
+}
+
+/*
+ * NxStopIdleDeployments finishes the asks that are due, then asks the
+ * nx-init of every deployment newly found idle to QUIESCE.  When a row was
+ * marked asleep it asks for a converge pass, which stops the deployment.
+ * Its list lives in `context` (the caller's pass context), which survives
+ * the transactions.
  */
 void
 NxStopIdleDeployments(MemoryContext context)
 {
 	List	   *idle = NIL;
 	ListCell   *lc;
-	bool		any = false;
+
+	InitAsks();
+	if (FinishAsks())
+		NxRequestConverge();
 
 	NxBeginTransaction("nx: idle");
 	if (SPI_execute("SELECT id FROM nx._idle_deployments() AS id", true, 0) != SPI_OK_SELECT)
@@ -117,19 +295,8 @@ NxStopIdleDeployments(MemoryContext context)
 	foreach(lc, idle)
 	{
 		int64		deployment = *(int64 *) lfirst(lc);
-		bool		marked;
 
-		/* BUSY: a connection was handed out after the router's report */
-		if (AskInit(deployment, NX_INIT_OP_QUIESCE) != NX_INIT_OK)
-			continue;
-		NxBeginTransaction("nx: idle stop");
-		marked = MarkAsleep(deployment);
-		NxCommitTransaction();
-		if (marked)
-			any = true;
-		else
-			AskInit(deployment, NX_INIT_OP_RESUME);
+		if (!Asked(deployment))
+			(void) StartAsk(deployment);
 	}
-	if (any)
-		NxRequestConverge();
 }

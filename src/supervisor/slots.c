@@ -7,9 +7,21 @@
  *
  * Slots live in a hash table in TopMemoryContext, keyed by deployment id.
  * Each state change marks the slot dirty; converge.c writes dirty slots to
- * nx.runtime.  Work per wake-up is bounded: at most NX_READ_BUDGET bytes
- * are read from one pipe before the loop moves on, so an app that prints
- * megabytes per second cannot starve the others.
+ * nx.runtime.
+ *
+ * Reading a sandbox's pipes costs the supervisor CPU the sandbox's own
+ * limits do not cover, and a tenant decides how much it writes (its
+ * output, and nx-init's status pipe should it ever get hold of it).  So
+ * the reads are bounded twice: per wake-up, at most NX_READ_BUDGET bytes
+ * of output and NX_STATUS_BUDGET bytes of status lines per slot, so that
+ * one sandbox cannot starve the others; and per second (windows aligned
+ * to the clock), at most NX_PIPE_WINDOW_BUDGET bytes of output and
+ * NX_STATUS_WINDOW_BUDGET bytes of status lines (a few lines in a
+ * deployment's whole life; each costs more to parse than output to copy)
+ * per slot: past either, its pipes leave the wait set until the next
+ * window, the pipe fills and the writer blocks.  A sandbox can so make the supervisor do a
+ * bounded amount of work per second, however it floods, and the wait set
+ * is rebuilt at most about twice a second per flooding sandbox.
  */
 #include "slots.h"
 
@@ -30,8 +42,13 @@
 #include "domains.h"
 #include "nx_handoff.h"
 #include "router_proc.h"
+#include "rundir.h"
 
-#define NX_READ_BUDGET (64 * 1024)
+#define NX_READ_BUDGET (64 * 1024)	/* output bytes per slot per wake-up */
+#define NX_STATUS_BUDGET 1024	/* status bytes per slot per wake-up */
+#define NX_PIPE_WINDOW_MS 1000
+#define NX_PIPE_WINDOW_BUDGET (4 * 1024 * 1024) /* output bytes per window */
+#define NX_STATUS_WINDOW_BUDGET 4096	/* status bytes per window */
 #define NX_CRASH_WINDOW_MS (60 * 1000)
 #define NX_CRASHLOOP_AFTER 5
 #define NX_BACKOFF_MIN_MS 250
@@ -58,6 +75,7 @@ typedef struct NxSlot
 	int64		deployment;		/* hash key */
 	char		key[40];		/* "c<cluster>_d<id>": its cgroup */
 	char		name[24];		/* "d<id>": its run dir and log under $PGDATA */
+	int			uid_offset;		/* of its sandbox, as last started */
 	char		sandbox[64];
 	char		owner[NAMEDATALEN];
 	int			generation;		/* restart_generation it runs */
@@ -70,6 +88,10 @@ typedef struct NxSlot
 	int			status_fd;		/* nx-init status lines, read end; -1 */
 	char		status_buf[128];
 	int			status_len;
+	int64		window;			/* the pipe window the counts below are for */
+	int64		window_bytes;	/* output read in that window */
+	int			window_status;	/* status bytes read in that window */
+	bool		pipes_paused;	/* out of the wait set until the next window */
 	TimestampTz started_at;
 	TimestampTz ready_at;
 	TimestampTz deadline;		/* start timeout, stop grace or backoff end */
@@ -191,9 +213,6 @@ static bool have_host = false;
 static void
 SlotReleased(NxSlot *slot)
 {
-	char		run_dir[MAXPGPATH];
-	char		sock[MAXPGPATH];
-
 	CloseFd(&slot->output_fd);
 	CloseFd(&slot->status_fd);
 	NxLogClose(&slot->log);
@@ -202,12 +221,10 @@ SlotReleased(NxSlot *slot)
 		NxCgroupKill(&current_host.cgroups, slot->key);
 		NxCgroupRemove(&current_host.cgroups, slot->key);
 	}
-	NxStateDirPath(run_dir, "run", slot->name);
-	snprintf(sock, sizeof(sock), "%s/init.sock", run_dir);
-	unlink(sock);
-	rmdir(run_dir);
+	NxRunDirRemove(slot->name);
 	slot->pid = 0;
 	slot->status_len = 0;
+	slot->pipes_paused = false;
 }
 
 /* MakePipe creates a pipe whose read end we keep (non-blocking, close-on-exec). */
@@ -233,10 +250,10 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 {
 	NxSandboxSpec spec;
 	char		err[NX_RUNTIME_ERRLEN];
-	char		run_dir[MAXPGPATH];
 	const char *binary;
 	int			output_w = -1,
-				status_w = -1;
+				status_w = -1,
+				listen_fd = -1;
 	pid_t		pid;
 
 	memset(&spec, 0, sizeof(spec));
@@ -246,14 +263,10 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	if (host->cgroups.mode != NX_CGROUP_NONE &&
 		!NxCgroupCreate(&host->cgroups, slot->key, &row->limits, err, sizeof(err)))
 		goto fail;
-	NxStateDirPath(run_dir, "run", slot->name);
-	if (mkdir(run_dir, 0700) != 0 && errno != EEXIST)
-	{
-		snprintf(err, sizeof(err), "could not create %s: %s", run_dir, strerror(errno));
+	/* the hand-off socket: ours, passed to nx-init as a descriptor (C1) */
+	listen_fd = NxRunDirListen(slot->name, err, sizeof(err));
+	if (listen_fd < 0)
 		goto fail;
-	}
-	/* nx-init creates its hand-off socket here as the tenant uid */
-	chmod(run_dir, 0777);
 	if (slot->log.fd < 0 && !NxLogOpen(&slot->log, slot->name))
 	{
 		snprintf(err, sizeof(err), "could not open log file %s: %s", slot->log.path, strerror(errno));
@@ -267,14 +280,13 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 
 	spec.key = slot->key;
 	spec.hostname = row->sandbox;
-	spec.tenant_uid = host->uid_base + row->uid_offset;
-	spec.tenant_gid = host->gid_base + row->uid_offset;
+	spec.tenant_uid = host->uid_base + host->slice_start + row->uid_offset;
+	spec.tenant_gid = host->gid_base + host->slice_start + row->uid_offset;
 	spec.spawn_helper = host->spawn_helper;
 	spec.bwrap = nx_bwrap_path;
 	spec.init = host->init;
 	spec.binary = binary;
 	spec.binary_name = row->binary_name;
-	spec.run_dir = run_dir;
 	spec.pg_socket = host->pg_socket[0] ? host->pg_socket : NULL;
 	spec.argv = row->argv;
 	spec.envp = row->envp;
@@ -283,14 +295,17 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	spec.stdout_fd = output_w;
 	spec.stderr_fd = output_w;
 	spec.status_fd = status_w;
+	spec.listen_fd = listen_fd;
 	pid = NxSandboxLaunch(&spec, err, sizeof(err));
 	close(output_w);
 	close(status_w);
-	output_w = status_w = -1;
+	close(listen_fd);
+	output_w = status_w = listen_fd = -1;
 	if (pid <= 0)
 		goto fail;
 
 	slot->pid = pid;
+	slot->uid_offset = row->uid_offset;
 	slot->generation = row->generation;
 	slot->started_at = GetCurrentTimestamp();
 	slot->ready_at = 0;
@@ -305,6 +320,8 @@ fail:
 		close(output_w);
 	if (status_w >= 0)
 		close(status_w);
+	if (listen_fd >= 0)
+		close(listen_fd);
 	SlotReleased(slot);
 	strlcpy(slot->last_error, err, sizeof(slot->last_error));
 	SlotSetState(slot, NX_SLOT_FAILED);
@@ -489,17 +506,52 @@ SlotStatusLine(NxSlot *slot, const char *line)
 	}
 }
 
-/* SlotReadStatus reads nx-init's status lines without blocking. */
+/*
+ * SlotCharge counts n bytes read from the slot's output (or status) pipe
+ * against its window's budget, and takes its pipes out of the wait set
+ * when a budget is spent (NxSlotsTick puts them back at the next window).
+ */
+static void
+SlotCharge(NxSlot *slot, ssize_t n, bool status)
+{
+	int64		window = GetCurrentTimestamp() / (NX_PIPE_WINDOW_MS * INT64CONST(1000));
+
+	if (window != slot->window)
+	{
+		slot->window = window;
+		slot->window_bytes = 0;
+		slot->window_status = 0;
+	}
+	if (status)
+		slot->window_status += n;
+	else
+		slot->window_bytes += n;
+	if ((slot->window_bytes >= NX_PIPE_WINDOW_BUDGET ||
+		 slot->window_status >= NX_STATUS_WINDOW_BUDGET) && !slot->pipes_paused)
+	{
+		slot->pipes_paused = true;
+		wait_set_dirty = true;
+	}
+}
+
+/*
+ * SlotReadStatus reads nx-init's status lines without blocking, at most
+ * NX_STATUS_BUDGET bytes per call.
+ */
 static void
 SlotReadStatus(NxSlot *slot)
 {
-	ssize_t		n;
+	ssize_t		n = -1;
+	int			budget = NX_STATUS_BUDGET;
 
-	while ((n = read(slot->status_fd, slot->status_buf + slot->status_len,
+	while (budget > 0 &&
+		   (n = read(slot->status_fd, slot->status_buf + slot->status_len,
 					 sizeof(slot->status_buf) - 1 - slot->status_len)) > 0)
 	{
 		char	   *nl;
 
+		budget -= n;
+		SlotCharge(slot, n, true);
 		slot->status_len += n;
 		slot->status_buf[slot->status_len] = '\0';
 		while ((nl = strchr(slot->status_buf, '\n')) != NULL)
@@ -521,17 +573,25 @@ SlotReadStatus(NxSlot *slot)
 static void
 SlotReadOutput(NxSlot *slot)
 {
-	char		buf[8192];
+	static char buf[65536];
 	int			budget = NX_READ_BUDGET;
 	ssize_t		n = -1;
 
-	while (budget > 0 && (n = read(slot->output_fd, buf, sizeof(buf))) > 0)
+	while (budget > 0 && (n = read(slot->output_fd, buf, Min(budget, (int) sizeof(buf)))) > 0)
 	{
 		NxLogAppend(&slot->log, buf, n);
+		SlotCharge(slot, n, false);
 		budget -= n;
 	}
 	if (n == 0)
 		CloseFd(&slot->output_fd);
+}
+
+/* NxSlotsWaitSetChanged: the descriptors to wait on changed (idle.c). */
+void
+NxSlotsWaitSetChanged(void)
+{
+	wait_set_dirty = true;
 }
 
 /*
@@ -549,16 +609,19 @@ NxWaitForEvents(long timeout_ms)
 	{
 		HASH_SEQ_STATUS seq;
 		NxSlot	   *slot;
-		int			capacity = 2 + 2 * (int) hash_get_num_entries(slots);
+		int			capacity = 2 + 2 * (int) hash_get_num_entries(slots) + NX_IDLE_MAX_ASKS;
 
 		if (wait_set != NULL)
 			FreeWaitEventSet(wait_set);
 		wait_set = CreateWaitEventSet(TopMemoryContext, capacity);
 		AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 		AddWaitEventToSet(wait_set, WL_POSTMASTER_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		NxIdleAddWaitEvents(wait_set);
 		hash_seq_init(&seq, slots);
 		while ((slot = hash_seq_search(&seq)) != NULL)
 		{
+			if (slot->pipes_paused)
+				continue;
 			if (slot->output_fd >= 0)
 				AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, slot->output_fd, NULL, slot);
 			if (slot->status_fd >= 0)
@@ -577,10 +640,15 @@ NxWaitForEvents(long timeout_ms)
 			ResetLatch(MyLatch);
 			result = NX_WAIT_LATCH;
 		}
-		if (events[i].events & WL_SOCKET_READABLE)
+		if ((events[i].events & WL_SOCKET_READABLE) && NxIdleOwns(events[i].user_data))
+			NxIdleReadable(events[i].user_data);
+		else if (events[i].events & WL_SOCKET_READABLE)
 		{
 			NxSlot	   *slot = (NxSlot *) events[i].user_data;
 
+			/* paused by an earlier event of this round: wait for its window */
+			if (slot->pipes_paused)
+				continue;
 			if (events[i].fd == slot->status_fd)
 				SlotReadStatus(slot);
 			else if (events[i].fd == slot->output_fd)
@@ -601,10 +669,17 @@ NxSlotsTick(TimestampTz now)
 {
 	HASH_SEQ_STATUS seq;
 	NxSlot	   *slot;
+	int64		window = now / (NX_PIPE_WINDOW_MS * INT64CONST(1000));
 
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
 	{
+		/* a new pipe window: its pipes are watched again */
+		if (slot->pipes_paused && window != slot->window)
+		{
+			slot->pipes_paused = false;
+			wait_set_dirty = true;
+		}
 		if (slot->deadline == 0 || now < slot->deadline)
 			continue;
 		switch (slot->state)
@@ -644,6 +719,9 @@ NxSlotsNextDeadlineMs(TimestampTz now)
 	{
 		if (slot->deadline != 0)
 			best = Min(best, TimestampDifferenceMilliseconds(now, slot->deadline));
+		if (slot->pipes_paused)
+			best = Min(best, TimestampDifferenceMilliseconds(now,
+															 (slot->window + 1) * NX_PIPE_WINDOW_MS * INT64CONST(1000)));
 	}
 	return best;
 }
@@ -734,6 +812,10 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		slot->output_fd = slot->status_fd = -1;
 		slot->log.fd = -1;
 		slot->status_len = 0;
+		slot->window = 0;
+		slot->window_bytes = 0;
+		slot->window_status = 0;
+		slot->pipes_paused = false;
 		slot->deadline = 0;
 		slot->restarts = 0;
 		slot->crashes = 0;
@@ -770,9 +852,9 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		case NX_SLOT_IDLE:
 			if (!host->ok)
 				SlotWaitFor(slot, host->why);
-			else if (row->uid_offset >= host->uid_count)
-				SlotWaitFor(slot, psprintf("the sandbox's uid offset %d is outside the subordinate id range (%d ids): widen the range in %s and %s",
-										   row->uid_offset, host->uid_count, nx_subuid_file, nx_subgid_file));
+			else if (row->uid_offset >= host->slice_size)
+				SlotWaitFor(slot, psprintf("the sandbox's uid offset %d is outside this cluster's uid slice (%d uids): raise nx.uid_slice_size (and widen the ranges in %s and %s if needed)",
+										   row->uid_offset, host->slice_size, nx_subuid_file, nx_subgid_file));
 			else if (!database_ready)
 				SlotWaitFor(slot, "waiting for the sandbox's database and role");
 			else if (MayStartNow(slot))
@@ -922,6 +1004,28 @@ NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg)
 		slot->dirty = false;
 	}
 	flush_needed = false;
+}
+
+/*
+ * NxSlotsRunOffset: does a slot's process (still) run as this uid offset?
+ * A slot being stopped counts until it is reaped.
+ */
+bool
+NxSlotsRunOffset(int uid_offset)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (slot->pid > 0 && slot->uid_offset == uid_offset)
+		{
+			hash_seq_term(&seq);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* NxSlotsIds returns the deployment ids of every slot. */

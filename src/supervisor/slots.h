@@ -63,6 +63,7 @@ typedef struct NxRuntimeRow
 typedef void (*NxRuntimeEmit) (const NxRuntimeRow *row, void *arg);
 extern void NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg);
 extern List *NxSlotsIds(void);
+extern bool NxSlotsRunOffset(int uid_offset);
 extern bool NxSlotsHasKey(const char *key);
 extern const char *NxKeyPrefix(void);
 extern bool NxKeyIsOurs(const char *key, int64 *deployment);
@@ -74,8 +75,16 @@ extern char *NxJsonObject1(const char *key, const char *value);
 extern void NxConverge(void);
 extern void NxFlushRuntime(void);
 
+extern void NxSlotsWaitSetChanged(void);
+
 /* idle.c */
+#define NX_IDLE_MAX_ASKS 64		/* QUIESCE requests out at once */
 extern void NxStopIdleDeployments(MemoryContext context);
+extern void NxIdleAddWaitEvents(WaitEventSet *set);
+extern bool NxIdleOwns(void *user_data);
+extern void NxIdleReadable(void *user_data);
+extern bool NxIdleAsksDue(TimestampTz now);
+extern long NxIdleNextDeadlineMs(TimestampTz now);
 
 #endif							/* NX_SLOTS_H */
 
@@ -89,6 +98,8 @@ typedef struct NxHostSetup
 	uid_t		uid_base;		/* the cluster user's subordinate range */
 	gid_t		gid_base;
 	int			uid_count;
+	int			slice_start;	/* this cluster's slice of it (uidslice.c): */
+	int			slice_size;		/* host uid = base + slice_start + offset */
 	NxCgroupLayout cgroups;
 	char		spawn_helper[MAXPGPATH];
 	char		init[MAXPGPATH];

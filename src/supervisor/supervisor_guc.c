@@ -28,6 +28,8 @@ char	   *nx_subuid_file = NULL;
 bool		nx_router_enabled = true;
 char	   *nx_listen_addresses = NULL;
 char	   *nx_subgid_file = NULL;
+int			nx_uid_slice_size = 4096;
+char	   *nx_uid_slice_registry = NULL;
 
 /*
  * NxSupervisorGucInit defines the supervisor's settings.
@@ -106,6 +108,18 @@ NxSupervisorGucInit(void)
 	DefineCustomStringVariable("nx.subgid_file",
 							   "File listing subordinate gid ranges (see subgid(5)).",
 							   NULL, &nx_subgid_file, "/etc/subgid", postmaster, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.uid_slice_size",
+							"Tenant uids each cluster on the host takes from the cluster user's subordinate range.",
+							"The supervisor claims a slice of this many uids at start (one per sandbox, "
+							"offset 0 unused), so that clusters of one OS user never share a tenant uid.",
+							&nx_uid_slice_size, 4096, 16, 1 << 24, postmaster, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.uid_slice_registry",
+							   "Directory where the clusters of one OS user on this host claim their uid slices.",
+							   "Empty: ~/.nx_sandbox/uid_slices of the cluster's OS user.  Every cluster of that "
+							   "user on the host must use the same directory.",
+							   &nx_uid_slice_registry, "", postmaster, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.max_concurrent_starts",
 							"Deployments started at the same time at most (0 = 4 per CPU, at least 8).",

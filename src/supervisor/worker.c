@@ -6,6 +6,10 @@
  *	  reading sandbox output and status pipes as they become readable, and
  *	  per-deployment timers (start timeout, stop grace, restart backoff).
  *
+ * Everything allocated for one iteration of the loop (event details, log
+ * tails, messages) lives in the loop's memory context, reset at the top of
+ * each iteration: nothing per event lands in TopMemoryContext.
+ *
  * Shutdown (SIGTERM from the postmaster): every sandbox gets SIGTERM, then
  * SIGKILL after nx.stop_timeout; no process of ours outlives the cluster.
  * Postmaster death: everything is killed at once.
@@ -26,6 +30,7 @@
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -113,6 +118,7 @@ NxSupervisorMain(Datum arg)
 	TimestampTz next_pass = 0;
 	bool		converge_now = true;
 	uint64		wakeups_seen = 0;
+	MemoryContext loop_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, NxHandleSigterm);
@@ -147,12 +153,16 @@ NxSupervisorMain(Datum arg)
 	NxRaiseFileLimit();
 	NxSlotsInit();
 	ereport(LOG, (errmsg("nx supervisor started for database \"%s\"", nx_database)));
+	loop_context = AllocSetContextCreate(TopMemoryContext, "nx supervisor loop",
+										 ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
 		TimestampTz now;
 		long		timeout_ms;
 
+		MemoryContextSwitchTo(loop_context);
+		MemoryContextReset(loop_context);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -169,10 +179,13 @@ NxSupervisorMain(Datum arg)
 			proc_exit(0);
 		}
 
-		/* a slot finished stopping, or a crashed one's backoff ended */
-		if (NxTakeConvergeRequest())
-			converge_now = true;
+		/*
+		 * a slot finished stopping, a crashed one's backoff ended, or nx-init
+		 * answered (or did not, in time) an idle stop's QUIESCE
+		 */
 		now = GetCurrentTimestamp();
+		if (NxTakeConvergeRequest() || NxIdleAsksDue(now))
+			converge_now = true;
 		if (converge_now || now >= next_pass)
 		{
 			pgstat_report_activity(STATE_RUNNING, "converge");
@@ -187,7 +200,7 @@ NxSupervisorMain(Datum arg)
 
 		now = GetCurrentTimestamp();
 		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
-								NxSlotsNextDeadlineMs(now)));
+								Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now))));
 		if (NxTakeConvergeRequest())
 		{
 			/* requested during this iteration: only poll, then act on it */

@@ -433,6 +433,58 @@ c_process_vm_readv(const char *name)
 	syscall_result(name, rc, errno);
 }
 
+/* nx-init is not dumpable: its descriptors and memory are closed to the app */
+static void
+c_proc_init_fd(const char *name)
+{
+	DIR		   *d = opendir("/proc/1/fd");
+	int			fd;
+
+	if (d != NULL)
+	{
+		closedir(d);
+		escaped(name, "listed /proc/1/fd (nx-init's descriptors)");
+		return;
+	}
+	fd = open("/proc/1/fd/4", O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+	{
+		close(fd);
+		escaped(name, "opened /proc/1/fd/4 (nx-init's hand-off socket)");
+		return;
+	}
+	blocked(name, "opendir /proc/1/fd and open /proc/1/fd/4 failed with %s", errname(errno));
+}
+
+static void
+c_proc_init_mem(const char *name)
+{
+	int			fd = open("/proc/1/mem", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+	{
+		close(fd);
+		escaped(name, "opened /proc/1/mem (nx-init's memory)");
+	}
+	else
+		blocked(name, "open /proc/1/mem failed with %s", errname(errno));
+}
+
+static void
+c_pidfd_getfd_init(const char *name)
+{
+	int			pidfd = (int) syscall(SYS_pidfd_open, 1, 0);
+	long		rc;
+
+	if (pidfd < 0)
+	{
+		blocked(name, "pidfd_open(1) failed with %s", errname(errno));
+		return;
+	}
+	rc = syscall(SYS_pidfd_getfd, pidfd, 4, 0);
+	syscall_result(name, rc, errno);
+}
+
 static void
 c_unshare_user(const char *name)
 {
@@ -615,6 +667,9 @@ attempt_syscalls(void)
 	in_child("ptrace_attach_init", c_ptrace_attach, CHILD_TIMEOUT);
 	in_child("ptrace_traceme", c_ptrace_traceme, CHILD_TIMEOUT);
 	in_child("process_vm_readv_init", c_process_vm_readv, CHILD_TIMEOUT);
+	in_child("proc_init_fd", c_proc_init_fd, CHILD_TIMEOUT);
+	in_child("proc_init_mem", c_proc_init_mem, CHILD_TIMEOUT);
+	in_child("pidfd_getfd_init", c_pidfd_getfd_init, CHILD_TIMEOUT);
 	in_child("unshare_user", c_unshare_user, CHILD_TIMEOUT);
 	in_child("unshare_ns", c_unshare_ns, CHILD_TIMEOUT);
 	in_child("setns_net", c_setns_net, CHILD_TIMEOUT);
@@ -1079,6 +1134,70 @@ attempt_tmp_fill(void)
 		inconclusive("tmp_fill", "stopped after %lld bytes with %s", total, err ? errname(err) : "timeout");
 }
 
+/*
+ * attempt_shm_fill: /dev/shm shares /tmp's budget: writing there stops with
+ * ENOSPC within tmp_size, and so does creating empty files (the inodes).
+ */
+static void
+attempt_shm_fill(void)
+{
+	static char block[65536];
+	int			fd = open("/dev/shm/hostile-fill", O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+	long long	total = 0;
+	long		files = 0;
+	int			err = 0;
+	char		path[64];
+
+	if (fd < 0)
+	{
+		inconclusive("shm_fill", "open /dev/shm/hostile-fill: %s", errname(errno));
+		return;
+	}
+	memset(block, 'x', sizeof(block));
+	while (total < (256LL << 20))
+	{
+		ssize_t		n = write(fd, block, sizeof(block));
+
+		if (n < 0)
+		{
+			err = errno;
+			break;
+		}
+		total += n;
+	}
+	close(fd);
+	unlink("/dev/shm/hostile-fill");
+	if (err == ENOSPC && total <= opt.tmp_bytes)
+		blocked("shm_fill", "write failed with ENOSPC after %lld bytes (tmp_size %lld)", total, opt.tmp_bytes);
+	else
+		escaped("shm_fill", "wrote %lld bytes to /dev/shm (tmp_size %lld), stopped with %s",
+				total, opt.tmp_bytes, err ? errname(err) : "no error");
+
+	/* inodes: empty files until the tmpfs refuses */
+	for (err = 0; files < 10000000; files++)
+	{
+		snprintf(path, sizeof(path), "/tmp/hi%ld", files);
+		fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0)
+		{
+			err = errno;
+			break;
+		}
+		close(fd);
+	}
+	for (long i = 0; i < files; i++)
+	{
+		snprintf(path, sizeof(path), "/tmp/hi%ld", i);
+		unlink(path);
+	}
+	if (err == ENOSPC && files <= opt.tmp_bytes / 8192)
+		blocked("tmp_inodes", "creating files failed with ENOSPC after %ld files (tmp_size %lld: at most %lld inodes)",
+				files, opt.tmp_bytes, opt.tmp_bytes / 8192);
+	else
+		escaped("tmp_inodes", "created %ld empty files (tmp_size %lld), stopped with %s",
+				files, opt.tmp_bytes, err ? errname(err) : "no error");
+}
+
 /* ---- terminals ---- */
 
 static void
@@ -1159,6 +1278,8 @@ attempt_writes(void)
 	try_create("write_usr", "/usr/hostile-was-here");
 	try_create("write_etc", "/etc/hostile-was-here");
 	try_create("write_app_dir", "/app/hostile-was-here");
+	try_create("write_dev", "/dev/hostile-was-here");
+	try_create("write_run_nx", "/run/nx/hostile-was-here");
 	if (n <= 0)
 	{
 		inconclusive("write_app_binary", "readlink /proc/self/exe: %s", errname(errno));
@@ -1302,6 +1423,7 @@ main(int argc, char **argv)
 	attempt_fork_bomb();
 	attempt_fd_exhaustion();
 	attempt_tmp_fill();
+	attempt_shm_fill();
 	attempt_memory_bomb();
 	/* last: a mount or unmount that worked would change the probe's view */
 	in_child("mount_tmpfs", c_mount_tmpfs, CHILD_TIMEOUT);

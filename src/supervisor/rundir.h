@@ -1,0 +1,15 @@
+/*
+ * src/supervisor/rundir.h
+ *	  The deployments' run directories and hand-off sockets (rundir.c).
+ */
+#ifndef NX_RUNDIR_H
+#define NX_RUNDIR_H
+
+#include <stddef.h>
+
+extern int	NxRunDirListen(const char *name, char *err, size_t errlen);
+extern void NxRunDirRemove(const char *name);
+extern int	NxRunDirConnect(const char *name);
+extern void NxRunDirsRemoveUnwanted(void);
+
+#endif							/* NX_RUNDIR_H */
