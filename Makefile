@@ -76,6 +76,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies (Debian's is built without
+# --enable-depend): rebuild every object when any of our headers changes,
+# so that no object keeps an old struct layout after a header change
+$(OBJS): $(wildcard src/*.h src/*/*.h src/include/*.h)
+
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
 

@@ -154,16 +154,18 @@ END
 $$;
 
 -- _take_uid_offset returns the lowest uid offset not above
--- nx.max_sandboxes that no sandbox holds, no dropped sandbox may still run
--- as, and no concurrent creation has taken (its nx.uid_slots row is
--- locked to the end of this transaction; others skip it, never wait).
--- NULL when there is none: the cluster holds nx.max_sandboxes sandboxes.
+-- nx.max_sandboxes (nor past the cluster's uid slice, nx.uid_slice_size)
+-- that no sandbox holds, no dropped sandbox may still run as, and no
+-- concurrent creation has taken (its nx.uid_slots row is locked to the end
+-- of this transaction; others skip it, never wait).  NULL when there is
+-- none: the cluster holds as many sandboxes as it may.
 CREATE FUNCTION nx._take_uid_offset() RETURNS integer
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT u.uid_offset FROM nx.uid_slots u
-	WHERE u.uid_offset <= nx._setting('nx.max_sandboxes')::integer
+	WHERE u.uid_offset <= least(nx._setting('nx.max_sandboxes')::integer,
+								nx._setting('nx.uid_slice_size')::integer - 1)
 	  AND NOT EXISTS (SELECT 1 FROM nx.sandboxes x WHERE x.uid_offset = u.uid_offset)
 	  AND NOT EXISTS (SELECT 1 FROM nx.retired_uid_offsets r WHERE r.uid_offset = u.uid_offset)
 	ORDER BY u.uid_offset
@@ -286,10 +288,11 @@ BEGIN
 		s.uid_offset := nx._take_uid_offset();
 		IF s.uid_offset IS NULL THEN
 			RAISE EXCEPTION 'cannot create sandbox "%": the cluster already holds % sandboxes', create_sandbox.name,
-				nx._setting('nx.max_sandboxes')
+				least(nx._setting('nx.max_sandboxes')::integer, nx._setting('nx.uid_slice_size')::integer - 1)
 				USING ERRCODE = 'configuration_limit_exceeded',
-					DETAIL = 'Sandboxes being created in open transactions and dropped ones whose processes are still stopping count too.',
-					HINT = 'Drop unused sandboxes, or ask an administrator to raise nx.max_sandboxes.';
+					DETAIL = format('Sandboxes being created in open transactions and dropped ones whose processes are still stopping count too; the limit is nx.max_sandboxes (%s), and each sandbox needs one uid of the cluster''s slice of nx.uid_slice_size (%s).',
+						nx._setting('nx.max_sandboxes'), nx._setting('nx.uid_slice_size')),
+					HINT = 'Drop unused sandboxes, or ask an administrator to raise nx.max_sandboxes (and nx.uid_slice_size).';
 		END IF;
 		BEGIN
 			PERFORM nx._insert_sandbox(s, nx._random_token(32));
