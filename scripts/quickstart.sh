@@ -104,6 +104,12 @@ else
 fi
 
 say "waiting for the supervisor to run it"
+# a second run finds it asleep (idle stop) or stopped: ask for it again
+state=$(psql_nx -d nx -Atc "SELECT state FROM nx.status WHERE deployment = $deployment")
+case "$state" in
+asleep) psql_nx -d nx -Atc "SELECT nx.wake($deployment)" >/dev/null ;;
+stopped | failed | crashloop) psql_nx -d nx -c "SELECT nx.start($deployment)" >/dev/null ;;
+esac
 state=
 for _ in $(seq 1 60); do
 	state=$(psql_nx -d nx -Atc "SELECT state FROM nx.status WHERE deployment = $deployment")
