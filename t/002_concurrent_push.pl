@@ -18,6 +18,9 @@ nx.supervisor = off
 nx.max_deployments_per_sandbox = 10000
 nx.max_deployments_per_owner = 100000
 max_connections = 40
+# each push is a preview on the production database: this test is about
+# concurrent allocation, not about the databases of previews
+nx.default_preview_database = production
 });
 $node->start;
 $node->safe_psql('postgres', q{
