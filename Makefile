@@ -38,6 +38,7 @@ OBJS = \
 	src/supervisor/files.o \
 	src/supervisor/rundir.o \
 	src/supervisor/uidslice.o \
+	src/supervisor/userns_keep.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
 	src/supervisor/idle.o \

@@ -92,6 +92,15 @@ typedef struct NxSandboxSpec
 								 * SOCK_SEQPACKET unix socket; becomes fd 4
 								 * (NX_INIT_LISTEN_FD) in nx-init.  The
 								 * caller closes its copy after the launch. */
+	int			userns_fd;		/* > 2: the sandbox's user namespace, mapped
+								 * by an earlier start, to join instead of
+								 * mapping a new one (no newuidmap); the
+								 * caller keeps its copy.  0: none (0-2 are
+								 * never one: the caller's standard streams) */
+	int			userns_out_fd;	/* > 2 (and no userns_fd): a unix socket on
+								 * which nx-spawn sends the new namespace it
+								 * maps (SCM_RIGHTS), for the caller to keep
+								 * and pass as userns_fd next time */
 } NxSandboxSpec;
 
 /*

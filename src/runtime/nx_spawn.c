@@ -8,6 +8,7 @@
  *	  nx-spawn --key K [--cgroup-dir DIR]... [--rlimit NAME=N]...
  *			   --uid HOSTUID --gid HOSTGID --bwrap PATH --args-fd N
  *			   --tmpfs BYTES:INODES [--keep-fd N]... [--stage NAME=PATH]...
+ *			   [--userns-fd N | --userns-out N]
  *			   -- COMMAND [ARG]...
  *	  nx-spawn --print-seccomp		(the filter, in libseccomp's text form)
  *
@@ -17,7 +18,11 @@
  *	  signals		empty mask, default dispositions
  *	  join cgroups	write our pid to DIR/cgroup.procs for each --cgroup-dir,
  *					while still the cluster's uid (v1 refuses it later)
- *	  user namespace  a new user (+ mount) namespace, uid/gid 0 = the tenant
+ *	  user namespace  a new user (+ mount) namespace, uid/gid 0 = the tenant;
+ *					with --userns-out, its descriptor is sent on that socket
+ *					for the supervisor to keep; with --userns-fd, that kept
+ *					namespace is joined instead (no newuidmap) and only a
+ *					mount namespace is created under it (see userns.c)
  *	  stage			the --stage sources, opened while we can still reach
  *					them, bound under NX_STAGE_DIR, and the tenant's tmpfs
  *					(--tmpfs: its size and inode limit) for /tmp and
@@ -80,6 +85,8 @@ typedef struct SpawnArgs
 	int			n_stage;
 	unsigned long long tmpfs_bytes;
 	unsigned long long tmpfs_inodes;
+	int			userns_fd;		/* join this mapped namespace; -1: make one */
+	int			userns_out;		/* send the one made on this socket; -1 */
 	char	  **command;
 } SpawnArgs;
 
@@ -213,6 +220,7 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 	memset(a, 0, sizeof(*a));
 	a->uid = a->gid = -1;
 	a->args_fd = -1;
+	a->userns_fd = a->userns_out = -1;
 	for (i = 1; i < argc; i++)
 	{
 		const char *opt = argv[i];
@@ -248,6 +256,10 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 			a->args_fd = parse_fd(opt, val);
 		else if (strcmp(opt, "--keep-fd") == 0 && a->n_keep_fds < MAX_LIST)
 			a->keep_fds[a->n_keep_fds++] = parse_fd(opt, val);
+		else if (strcmp(opt, "--userns-fd") == 0 && a->userns_fd < 0)
+			a->userns_fd = parse_fd(opt, val);
+		else if (strcmp(opt, "--userns-out") == 0 && a->userns_out < 0)
+			a->userns_out = parse_fd(opt, val);
 		else if (strcmp(opt, "--stage") == 0)
 			parse_stage(a, argv[i]);
 		else if (strcmp(opt, "--tmpfs") == 0)
@@ -271,6 +283,8 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 		a->args_fd < 0 || a->tmpfs_bytes == 0 || a->command == NULL ||
 		a->command[0] == NULL)
 		fail("usage", "need --uid, --gid, --bwrap /PATH, --args-fd, --tmpfs and -- COMMAND");
+	if (a->userns_fd >= 0 && a->userns_out >= 0)
+		fail("usage", "--userns-fd and --userns-out exclude each other");
 }
 
 /*
@@ -280,13 +294,17 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 static void
 close_fds(const SpawnArgs *a)
 {
-	int			keep[MAX_LIST + 5];
+	int			keep[MAX_LIST + 7];
 	int			n = 0,
 				i,
 				j;
 	unsigned int from = 4;
 
 	keep[n++] = a->args_fd;
+	if (a->userns_fd >= 0)
+		keep[n++] = a->userns_fd;
+	if (a->userns_out >= 0)
+		keep[n++] = a->userns_out;
 	for (i = 0; i < a->n_keep_fds; i++)
 		keep[n++] = a->keep_fds[i];
 	/* insertion sort: a handful of numbers */
@@ -396,7 +414,8 @@ set_rlimits(const SpawnArgs *a)
 }
 
 /*
- * enter_tenant enters the tenant's user and mount namespaces, stages the
+ * enter_tenant enters the tenant's user namespace (made and mapped now, or
+ * the sandbox's kept one) and its own mount namespace, stages the
  * sources while the cluster's uid can still reach them, becomes the
  * tenant's root, binds the staged sources and mounts the tenant's tmpfs.
  */
@@ -405,8 +424,21 @@ enter_tenant(SpawnArgs *a)
 {
 	char		err[NX_RUNTIME_ERRLEN];
 
-	if (!NxUsernsEnter((uid_t) a->uid, (gid_t) a->gid, CLONE_NEWNS, err, sizeof(err)))
-		fail("user namespace", "%s", err);
+	if (a->userns_fd >= 0)
+	{
+		if (!NxUsernsJoin(a->userns_fd, (uid_t) a->uid, (gid_t) a->gid, CLONE_NEWNS,
+						  err, sizeof(err)))
+			fail("user namespace", "%s", err);
+		a->userns_fd = -1;
+	}
+	else
+	{
+		if (!NxUsernsEnter((uid_t) a->uid, (gid_t) a->gid, CLONE_NEWNS, err, sizeof(err)))
+			fail("user namespace", "%s", err);
+		if (a->userns_out >= 0)
+			NxUsernsExport(a->userns_out);
+		a->userns_out = -1;
+	}
 	if (!NxStageOpen(a->stage, a->n_stage, err, sizeof(err)))
 		fail("stage", "%s", err);
 	if (!NxUsernsBecomeRoot(err, sizeof(err)))

@@ -55,6 +55,9 @@ extern ssize_t NxReadFile(const char *path, char *buf, size_t size);
 /* userns.c: become root of a new user namespace mapped to the tenant */
 extern bool NxUsernsEnter(uid_t tenant_uid, gid_t tenant_gid, int extra_flags,
 						  char *err, size_t errlen);
+extern bool NxUsernsJoin(int ns_fd, uid_t tenant_uid, gid_t tenant_gid,
+						 int extra_flags, char *err, size_t errlen);
+extern void NxUsernsExport(int sock);
 extern bool NxUsernsBecomeRoot(char *err, size_t errlen);
 
 /* stage.c: host files bwrap must bind but the tenant uid cannot reach */

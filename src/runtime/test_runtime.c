@@ -92,6 +92,8 @@ static Sbx *live[MAX_LIVE];
 static int	passed,
 			failed;
 static int	key_seq;
+static int	start_userns_fd = -1;	/* spec.userns_fd of the next starts */
+static int	start_userns_out = -1;	/* spec.userns_out_fd of the next starts */
 
 /* now_us is a monotonic clock in microseconds. */
 static double
@@ -368,6 +370,8 @@ start(Sbx *s, uid_t uid, const NxLimits *lim, char *const *args)
 	spec.stdout_fd = po[1];
 	spec.stderr_fd = pe[1];
 	spec.status_fd = ps[1];
+	spec.userns_fd = start_userns_fd;
+	spec.userns_out_fd = start_userns_out;
 	t0 = now_us();
 	s->pid = NxSandboxLaunch(&spec, err, sizeof(err));
 	s->launch_us = now_us() - t0;
@@ -1190,6 +1194,144 @@ test_timing(void)
 	free(create);
 }
 
+/*
+ * receive_ns takes the user namespace descriptor nx-spawn sent on sock
+ * (SCM_RIGHTS), waiting up to 5 s; -1 if none came.
+ */
+static int
+receive_ns(int sock)
+{
+	char		byte;
+	struct iovec iov = {.iov_base = &byte,.iov_len = 1};
+	union
+	{
+		char		buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	}			control;
+	struct msghdr msg = {0};
+	struct cmsghdr *cmsg;
+	struct pollfd pfd = {.fd = sock,.events = POLLIN};
+	int			fd = -1;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.buf;
+	msg.msg_controllen = sizeof(control.buf);
+	if (poll(&pfd, 1, 5000) != 1 || recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0)
+		return -1;
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (cmsg != NULL && cmsg->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	return fd;
+}
+
+/*
+ * launch_to_ready starts a "ready" probe as uid and returns the ms from
+ * launch to READY on its stdout, or -1.
+ */
+static double
+launch_to_ready(uid_t uid)
+{
+	static Sbx	s;
+	NxLimits	lim = {128 << 20, 32, 64, 100, 1 << 20};
+	char	   *args[] = {"ready", NULL};
+	double		t0 = now_us(),
+				ms = -1;
+
+	if (!start(&s, uid, &lim, args))
+		return -1;
+	if (read_until(&s, "READY\n", 10000))
+		ms = (now_us() - t0) / 1000;
+	stop(&s);
+	return ms;
+}
+
+/*
+ * test_kept_userns: a first start sends the user namespace it mapped
+ * (--userns-out); later starts join it (--userns-fd) with every check of
+ * the report sandbox still holding and without newuidmap; a namespace
+ * mapped to another tenant is refused; and the time from launch to
+ * running, mapped vs joined, measured side by side.
+ */
+static void
+test_kept_userns(void)
+{
+	static Sbx	s;
+	NxLimits	lim = {64 << 20, 16, 64, 100, 1 << 20};
+	char	   *args[] = {"ready", NULL};
+	uid_t		uid = (uid_t) opt.uid_base + 1;
+	double	   *mapped = calloc(opt.runs, sizeof(double));
+	double	   *joined = calloc(opt.runs, sizeof(double));
+	int			sv[2],
+				ns,
+				n = 0,
+				i;
+
+	printf("# kept user namespace (tenant uid %d)\n", (int) uid);
+	if (!check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0,
+			   "socketpair: %s", strerror(errno)))
+		return;
+	start_userns_out = sv[1];
+	if (start(&s, uid, &lim, args))
+	{
+		check(read_until(&s, "READY\n", 10000), "a first start that exports its namespace runs");
+		stop(&s);
+	}
+	start_userns_out = -1;
+	close(sv[1]);
+	ns = receive_ns(sv[0]);
+	close(sv[0]);
+	if (!check(ns > 2, "nx-spawn sent the user namespace it mapped"))
+		return;
+
+	/* every isolation check again, in the kept namespace */
+	start_userns_fd = ns;
+	test_report();
+
+	/* the namespace of uid U given to a start as another uid: refused */
+	if (start(&s, uid + 1, &lim, args))
+	{
+		read_until(&s, "\n\n", 5000);
+		reap(&s, 5000);
+		check(s.reaped && WIFEXITED(s.wstatus) && WEXITSTATUS(s.wstatus) == 125 &&
+			  strstr(s.errbuf, "does not map uid 0") != NULL,
+			  "a kept namespace of another tenant is refused: \"%.*s\"",
+			  (int) strcspn(s.errbuf, "\n"), s.errbuf);
+		stop(&s);
+	}
+
+	/* side by side: mapped at each start vs joined */
+	for (i = 0; i < opt.runs; i++)
+	{
+		double		m,
+					j;
+
+		start_userns_fd = -1;
+		m = launch_to_ready(uid);
+		start_userns_fd = ns;
+		j = launch_to_ready(uid);
+		if (m > 0 && j > 0)
+		{
+			mapped[n] = m;
+			joined[n] = j;
+			n++;
+		}
+	}
+	start_userns_fd = -1;
+	close(ns);
+	check(n == opt.runs, "%d of %d pairs of launches reached READY", n, opt.runs);
+	if (n > 0)
+	{
+		qsort(mapped, n, sizeof(double), cmp_double);
+		qsort(joined, n, sizeof(double), cmp_double);
+		printf("# launch -> app running, median of %d: mapped at the start %.1f ms, "
+			   "joined the kept namespace %.1f ms (%.2fx)\n",
+			   n, mapped[n / 2], joined[n / 2], joined[n / 2] / mapped[n / 2]);
+	}
+	free(mapped);
+	free(joined);
+}
+
 /* usage prints the synopsis and exits 2. */
 static void
 usage(void)
@@ -1311,6 +1453,7 @@ main(int argc, char **argv)
 	test_limits();
 	test_bad_uid();
 	test_timing();
+	test_kept_userns();
 
 done:
 	cleanup_all();

@@ -19,6 +19,13 @@
  *			and NxUsernsBecomeRoot() nx-spawn's kuid is still the cluster's
  *			uid while it already holds every capability in the new
  *			namespace; stage.c uses that window.
+ *
+ * Mapping costs a fork and two setuid helpers (about 12 ms per start on
+ * this kind of machine), so it is done once per sandbox: the first start
+ * exports the mapped namespace to the supervisor (NxUsernsExport), which
+ * keeps the descriptor, and later starts of that sandbox join it
+ * (NxUsernsJoin) and create only their own mount namespace under it.
+ * bwrap then nests its own user namespace as before.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -33,6 +40,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -353,4 +362,107 @@ NxUsernsBecomeRoot(char *err, size_t errlen)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * read_map_line reads the first line of /proc/self/{uid,gid}_map as
+ * "inside outside count".
+ */
+static bool
+read_map_line(const char *path, unsigned long *inside, unsigned long *outside,
+			  unsigned long *count)
+{
+	char		buf[256];
+
+	if (NxReadFile(path, buf, sizeof(buf)) <= 0)
+		return false;
+	return sscanf(buf, "%lu %lu %lu", inside, outside, count) == 3;
+}
+
+/*
+ * NxUsernsJoin enters the already mapped user namespace ns_fd (one that
+ * NxUsernsEnter made for the same tenant earlier and NxUsernsExport handed
+ * to the supervisor), then creates the process's own namespaces in
+ * extra_flags (e.g. CLONE_NEWNS) under it, so that a restart, wake or new
+ * push of a sandbox runs no newuidmap/newgidmap.  The namespace's maps
+ * must be exactly uid/gid 0 -> tenant_uid/tenant_gid, one id each: a wrong
+ * descriptor fails here rather than running a tenant as someone else.
+ * Credentials do not change yet (see NxUsernsBecomeRoot); ns_fd is closed.
+ */
+bool
+NxUsernsJoin(int ns_fd, uid_t tenant_uid, gid_t tenant_gid, int extra_flags,
+			 char *err, size_t errlen)
+{
+	unsigned long in,
+				out,
+				count;
+
+	if (setns(ns_fd, CLONE_NEWUSER) != 0)
+	{
+		NxSetErr(err, errlen, "setns(user namespace): %s", strerror(errno));
+		close(ns_fd);
+		return false;
+	}
+	close(ns_fd);
+	if (!read_map_line("/proc/self/uid_map", &in, &out, &count) ||
+		in != 0 || out != (unsigned long) tenant_uid || count != 1)
+	{
+		NxSetErr(err, errlen, "the kept user namespace does not map uid 0 to %lu alone",
+				 (unsigned long) tenant_uid);
+		return false;
+	}
+	if (!read_map_line("/proc/self/gid_map", &in, &out, &count) ||
+		in != 0 || out != (unsigned long) tenant_gid || count != 1)
+	{
+		NxSetErr(err, errlen, "the kept user namespace does not map gid 0 to %lu alone",
+				 (unsigned long) tenant_gid);
+		return false;
+	}
+	if (extra_flags != 0 && unshare(extra_flags) != 0)
+	{
+		NxSetErr(err, errlen, "unshare in the kept user namespace: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * NxUsernsExport sends a descriptor of the user namespace the caller just
+ * entered with NxUsernsEnter (still the cluster's uid, so it may open it)
+ * over the unix socket sock, with SCM_RIGHTS, and closes sock.  The
+ * supervisor keeps it for the sandbox's later starts.  Failing to send
+ * costs only that reuse: the caller goes on either way.
+ */
+void
+NxUsernsExport(int sock)
+{
+	int			ns = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+
+	if (ns >= 0)
+	{
+		char		byte = 'u';
+		struct iovec iov = {.iov_base = &byte,.iov_len = 1};
+		union
+		{
+			char		buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		}			control;
+		struct msghdr msg = {0};
+		struct cmsghdr *cmsg;
+
+		memset(&control, 0, sizeof(control));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &ns, sizeof(int));
+		while (sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EINTR)
+			;
+		close(ns);
+	}
+	close(sock);
 }

@@ -43,6 +43,7 @@
 #include "nx_handoff.h"
 #include "router_proc.h"
 #include "rundir.h"
+#include "userns_keep.h"
 
 #define NX_READ_BUDGET (64 * 1024)	/* output bytes per slot per wake-up */
 #define NX_STATUS_BUDGET 1024	/* status bytes per slot per wake-up */
@@ -86,6 +87,8 @@ typedef struct NxSlot
 	pid_t		pid;			/* nx-spawn, then bwrap; 0 = none */
 	int			output_fd;		/* app stdout+stderr, read end; -1 */
 	int			status_fd;		/* nx-init status lines, read end; -1 */
+	int			userns_rx;		/* where a first start sends its mapped user
+								 * namespace (userns_keep.c); -1 */
 	char		status_buf[128];
 	int			status_len;
 	int64		window;			/* the pipe window the counts below are for */
@@ -215,6 +218,7 @@ SlotReleased(NxSlot *slot)
 {
 	CloseFd(&slot->output_fd);
 	CloseFd(&slot->status_fd);
+	CloseFd(&slot->userns_rx);
 	NxLogClose(&slot->log);
 	if (have_host && current_host.cgroups.mode != NX_CGROUP_NONE)
 	{
@@ -253,7 +257,8 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	const char *binary;
 	int			output_w = -1,
 				status_w = -1,
-				listen_fd = -1;
+				listen_fd = -1,
+				userns_w = -1;
 	pid_t		pid;
 
 	memset(&spec, 0, sizeof(spec));
@@ -296,11 +301,24 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	spec.stderr_fd = output_w;
 	spec.status_fd = status_w;
 	spec.listen_fd = listen_fd;
+	/* the sandbox's user namespace: kept from an earlier start, or mapped */
+	spec.userns_fd = NxUsernsKept(row->uid_offset);
+	if (spec.userns_fd < 0)
+	{
+		CloseFd(&slot->userns_rx);
+		if (NxUsernsExportSocket(&slot->userns_rx, &userns_w))
+			spec.userns_out_fd = userns_w;
+		ereport(LOG,
+				(errmsg("nx supervisor: deployment " INT64_FORMAT " of sandbox \"%s\" maps a new user namespace for uid offset %d",
+						slot->deployment, slot->sandbox, row->uid_offset)));
+	}
 	pid = NxSandboxLaunch(&spec, err, sizeof(err));
 	close(output_w);
 	close(status_w);
 	close(listen_fd);
-	output_w = status_w = listen_fd = -1;
+	if (userns_w >= 0)
+		close(userns_w);
+	output_w = status_w = listen_fd = userns_w = -1;
 	if (pid <= 0)
 		goto fail;
 
@@ -322,6 +340,8 @@ fail:
 		close(status_w);
 	if (listen_fd >= 0)
 		close(listen_fd);
+	if (userns_w >= 0)
+		close(userns_w);
 	SlotReleased(slot);
 	strlcpy(slot->last_error, err, sizeof(slot->last_error));
 	SlotSetState(slot, NX_SLOT_FAILED);
@@ -491,6 +511,8 @@ SlotStatusLine(NxSlot *slot, const char *line)
 		slot->ready_at = GetCurrentTimestamp();
 		slot->crashes = slot->crashes > 0 ? slot->crashes : 0;
 		SlotSetState(slot, NX_SLOT_READY);
+		/* nx-spawn mapped and sent the namespace long before this */
+		NxUsernsCollect(slot->uid_offset, &slot->userns_rx);
 	}
 	else if (sscanf(line, "exited %d", &value) == 1)
 	{
@@ -809,7 +831,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		snprintf(slot->key, sizeof(slot->key), "%s" INT64_FORMAT, NxKeyPrefix(), row->deployment);
 		snprintf(slot->name, sizeof(slot->name), "d" INT64_FORMAT, row->deployment);
 		slot->pid = 0;
-		slot->output_fd = slot->status_fd = -1;
+		slot->output_fd = slot->status_fd = slot->userns_rx = -1;
 		slot->log.fd = -1;
 		slot->status_len = 0;
 		slot->window = 0;

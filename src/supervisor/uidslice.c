@@ -35,6 +35,7 @@
  */
 #include "slots.h"
 #include "uidslice.h"
+#include "userns_keep.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -439,7 +440,11 @@ NxRetiredOffsetsSweep(const NxHostSetup *host)
 		Oid			type = INT4OID;
 		Datum		value = Int32GetDatum(offset);
 
-		if (isnull || NxSlotsRunOffset(offset))
+		if (isnull)
+			continue;
+		/* its sandbox is gone: no later start joins its namespace */
+		NxUsernsForget(offset);
+		if (NxSlotsRunOffset(offset))
 			continue;
 		if (offset > 0 && offset < host->slice_size && NxUidsInUse(uid, uid, NULL) > 0)
 			continue;

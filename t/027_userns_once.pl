@@ -1,0 +1,70 @@
+# t/027_userns_once.pl
+#   A sandbox's user namespace is mapped once (issue 12): the first start
+#   maps it (newuidmap/newgidmap, which the supervisor logs), and 20
+#   restarts plus a second deployment of the same sandbox join the kept
+#   namespace with no mapping, their processes still running as the
+#   sandbox's own host uid.  A second sandbox maps its own.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+use NxTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = nx_node('usernsonce');
+nx_require_host_setup($node);
+my $hello = nx_build_app($node, 'hello_app');
+
+# mapped_for(SANDBOX): how many starts of SANDBOX's deployments mapped a
+# new user namespace, from the supervisor's log
+sub mapped_for
+{
+	my ($sandbox) = @_;
+	my @lines = grep { /of sandbox "\Q$sandbox\E" maps a new user namespace/ }
+	  split /\n/, slurp_file($node->logfile);
+	return scalar @lines;
+}
+
+# host_uid(DEPLOYMENT): the host uid its nx-init runs as
+sub host_uid
+{
+	my ($deployment) = @_;
+	my $pid = nx_init_pid($node, $deployment);
+	my $status = eval { slurp_file("/proc/$pid/status") } // '';
+	return $status =~ /^Uid:\s+(\d+)/m ? $1 : -1;
+}
+
+$node->safe_psql('postgres', q{SELECT nx.create_sandbox('one')});
+my $d1 = $node->safe_psql('postgres', qq{SELECT deployment FROM nx.push('one', pg_read_binary_file('$hello'))});
+nx_wait_state($node, $d1, 'ready', 'the first deployment is ready');
+is(mapped_for('one'), 1, 'its first start mapped a user namespace');
+my $uid = host_uid($d1);
+cmp_ok($uid, '>', 0, "it runs as host uid $uid");
+
+my $restarted = 0;
+for my $i (1 .. 20)
+{
+	my $before = $node->safe_psql('postgres', "SELECT started_at FROM nx.status WHERE deployment = $d1");
+	$node->safe_psql('postgres', "SELECT nx.restart($d1)");
+	$restarted++ if $node->poll_query_until('postgres',
+		"SELECT state = 'ready' AND started_at > '$before' FROM nx.status WHERE deployment = $d1");
+}
+is($restarted, 20, '20 restarts, each ready again');
+is(host_uid($d1), $uid, 'after them it still runs as the same host uid');
+
+my $d2 = $node->safe_psql('postgres', qq{SELECT deployment FROM nx.push('one', pg_read_binary_file('$hello'), label => 'two')});
+nx_wait_state($node, $d2, 'ready', 'a second deployment of the sandbox is ready');
+is(host_uid($d2), $uid, 'the second deployment runs as the sandbox\'s host uid');
+is(mapped_for('one'), 1, '21 starts and a second deployment mapped no further user namespace');
+
+$node->safe_psql('postgres', q{SELECT nx.create_sandbox('two')});
+my $d3 = $node->safe_psql('postgres', qq{SELECT deployment FROM nx.push('two', pg_read_binary_file('$hello'))});
+nx_wait_state($node, $d3, 'ready', 'a deployment of a second sandbox is ready');
+is(mapped_for('two'), 1, 'the second sandbox maps its own');
+isnt(host_uid($d3), $uid, 'and runs as another host uid');
+
+$node->stop;
+done_testing();
