@@ -99,6 +99,16 @@ CREATE TABLE hammer.log (
 -- deployment of it, removed ones included: racing is the point), catches
 -- its error, and records the call in hammer.log in the same transaction:
 -- a success is logged if and only if the call committed.
+-- pick(sb): a random deployment of sb, removed ones included.  nx_user
+-- may not read nx.deployments (and nx.status hides removed deployments),
+-- so the test reads it with the test superuser's rights.
+CREATE FUNCTION hammer.pick(sb text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS \$pick\$
+	SELECT d.id FROM nx.deployments d
+	WHERE d.sandbox = sb AND (d.desired_state <> 'removed' OR random() < 0.1)
+	ORDER BY random() LIMIT 1
+\$pick\$;
+
 CREATE FUNCTION hammer.act(op text) RETURNS text
 LANGUAGE plpgsql AS \$act\$
 DECLARE
@@ -108,9 +118,7 @@ DECLARE
 	msg text;
 	evented boolean := true;
 BEGIN
-	SELECT d.id INTO dep FROM nx.deployments d
-	WHERE d.sandbox = sb AND (d.desired_state <> 'removed' OR random() < 0.1)
-	ORDER BY random() LIMIT 1;
+	dep := hammer.pick(sb);
 	IF dep IS NULL AND op IN ('start', 'stop', 'restart', 'remove') THEN
 		RETURN 'skipped';		-- nothing to act on; not a call
 	END IF;
