@@ -106,4 +106,10 @@ SELECT nx.restart('app', 424242);
 SELECT nx.remove('app', 424242);
 SELECT nx.stop('nope');
 \set VERBOSITY terse
+-- a deployment id bound as an untyped parameter (as 0.3.0 clients do)
+-- resolves to the app-level form and still means the deployment
+PREPARE stop_by_id AS SELECT deployment, desired_state FROM nx.stop($1);
+EXECUTE stop_by_id('3');
+DEALLOCATE stop_by_id;
+SELECT deployment, desired_state FROM nx.start('3');
 RESET ROLE;

@@ -423,15 +423,23 @@ $$;
 -- _app_deployment finds, for the app-level forms of start, stop, restart
 -- and remove, the deployment of sandbox s named by deployment, or (NULL)
 -- its production deployment, else its newest live one; raises like a
--- missing deployment otherwise.
+-- missing deployment otherwise.  An all-digit "sandbox" is a deployment id
+-- (the caller checks ownership, as for the id forms).
 CREATE FUNCTION nx._app_deployment(sandbox text, deployment bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	s nx.sandboxes := nx._require_sandbox(_app_deployment.sandbox);
+	s nx.sandboxes;
 	found_id bigint;
 BEGIN
+	-- a client that binds a deployment id as an untyped parameter
+	-- (nx.stop($1) with '42') reaches this form: no sandbox name is all
+	-- digits, so it means the deployment, as in 0.3.0
+	IF _app_deployment.deployment IS NULL AND _app_deployment.sandbox ~ '^[0-9]{1,18}$' THEN
+		RETURN _app_deployment.sandbox::bigint;
+	END IF;
+	s := nx._require_sandbox(_app_deployment.sandbox);
 	SELECT d.id INTO found_id FROM nx.deployments d
 	WHERE d.sandbox = s.name AND d.desired_state <> 'removed'
 	  AND (_app_deployment.deployment IS NULL OR d.id = _app_deployment.deployment)
