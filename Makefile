@@ -39,6 +39,7 @@ OBJS = \
 	src/supervisor/sql_exec.o \
 	src/supervisor/provision.o \
 	src/supervisor/tenant_roles.o \
+	src/supervisor/quota.o \
 	src/supervisor/hostsetup.o \
 	src/supervisor/files.o \
 	src/supervisor/rundir.o \

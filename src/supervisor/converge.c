@@ -452,12 +452,12 @@ ConvergeOnce(MemoryContext pass_context)
 }
 
 /*
- * RunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
+ * NxRunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
  * <what>: <message>" and its transaction rolled back instead of ending the
  * worker, so that the next pass can try again.
  */
-static void
-RunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
+void
+NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
 {
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -481,7 +481,7 @@ RunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
 	MemoryContextSwitchTo(caller);
 }
 
-/* ConvergeStep adapts ConvergeOnce to RunLoggingErrors. */
+/* ConvergeStep adapts ConvergeOnce to NxRunLoggingErrors. */
 static void
 ConvergeStep(void *pass_context)
 {
@@ -507,9 +507,9 @@ NxConverge(void)
 	MemoryContext pass_context = AllocSetContextCreate(TopMemoryContext, "nx converge",
 													   ALLOCSET_DEFAULT_SIZES);
 
-	RunLoggingErrors(ConvergeStep, pass_context, "converge pass failed");
+	NxRunLoggingErrors(ConvergeStep, pass_context, "converge pass failed");
 	MemoryContextDelete(pass_context);
-	RunLoggingErrors(RouterStep, NULL, "could not start the router");
+	NxRunLoggingErrors(RouterStep, NULL, "could not start the router");
 }
 
 /* FlushStep writes changed slots and queued events in one transaction. */
@@ -529,5 +529,5 @@ FlushStep(void *arg)
 void
 NxFlushRuntime(void)
 {
-	RunLoggingErrors(FlushStep, NULL, "could not write nx.runtime");
+	NxRunLoggingErrors(FlushStep, NULL, "could not write nx.runtime");
 }
