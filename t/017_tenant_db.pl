@@ -48,7 +48,7 @@ sub tenant
 	my ($rc, $out, $err) = $node->psql("nx_$sandbox", $sql,
 		extra_params => [ '-U', "nx_$sandbox", '-v', 'VERBOSITY=verbose' ]);
 	my ($e) = $err =~ /(?:ERROR|FATAL):\s+(\w{5}: [^\n]*)/;
-	return ($rc, $out, $e // $err);
+	return ($rc, $out, $e // $err, $err);
 }
 
 # tenant_ok(SANDBOX, SQL): stdout of SQL run as the tenant; fails the test on error
@@ -130,5 +130,77 @@ is(tenant_ok('alice', 'SHOW idle_in_transaction_session_timeout', 'idle'), '5min
 is(query(q{SELECT details->>'password' || ',' || (details->>'settings') FROM nx.events WHERE action = 'role_repaired' AND sandbox = 'alice' ORDER BY id DESC LIMIT 1}),
 	'true,true', 'the event says what was repaired');
 is(events('role_repaired', 'bob'), '0', 'an untouched role is not "repaired"');
+
+# --- 2. database quota: one long INSERT past it is stopped, then writes
+# are refused until the tenant is back under
+my $quota = 48 * 1024 * 1024;
+tenant_ok('alice', 'CREATE TABLE big (id int, pad text); CREATE TABLE small (x int)', 'the tenant creates tables');
+my $before = query(q{SELECT pg_database_size('nx_alice')});
+my $t0 = time;
+($rc, $out, $err) = tenant('alice',
+	q{INSERT INTO big SELECT g, repeat('x', 1000) FROM (SELECT generate_series(1, 1000000) AS g) s});
+my $took = time - $t0;
+like($err, qr/^53400: database "nx_alice" is over its quota: writing refused/,
+	'one INSERT of 1 GB is stopped by the quota while it runs');
+my $size = query(q{SELECT pg_database_size('nx_alice')});
+my $overshoot = $size - $quota;
+diag(sprintf('quota %d MB: the INSERT wrote %.1f MB in %.2f s (%.0f MB/s) and was stopped at %.1f MB, %.1f MB past the quota',
+	$quota >> 20, ($size - $before) / 1048576, $took, ($size - $before) / 1048576 / $took, $size / 1048576,
+	$overshoot / 1048576));
+ok($overshoot < 64 * 1024 * 1024, sprintf('it overshot the quota by less than 64 MB (%.1f MB)', $overshoot / 1048576));
+ok($node->poll_query_until('postgres', q{SELECT database_over_quota FROM nx.sandbox_info WHERE sandbox = 'alice'}),
+	'the supervisor finds the sandbox over quota (nx.sandbox_info)');
+is(events('database_over_quota', 'alice'), '1', 'event database_over_quota');
+like(query(q{SELECT database_size FROM nx.sandbox_info WHERE sandbox = 'alice'}), qr/^\d+ MB$/,
+	'with the size its databases use');
+
+my $refused = qr/^53400: database "nx_alice" is over its quota: /;
+like(tenant_err('alice', 'INSERT INTO small VALUES (1)'), qr/${refused}INSERT refused/, 'INSERT is refused (53400)');
+my $full;
+($rc, $out, $err, $full) = tenant('alice', 'INSERT INTO small VALUES (1)');
+like($full, qr/HINT:  DELETE, TRUNCATE and DROP are allowed/s, 'with a hint that says how to get back under')
+  or diag($err);
+like(tenant_err('alice', q{SET default_transaction_read_only = off; SET transaction_read_only = off;
+	INSERT INTO small VALUES (1)}), qr/${refused}INSERT refused/, 'no setting of the tenant lifts it');
+like(tenant_err('alice', 'UPDATE small SET x = 2'), qr/${refused}UPDATE refused/, 'UPDATE is refused');
+like(tenant_err('alice', 'WITH w AS (INSERT INTO small VALUES (1) RETURNING x) SELECT * FROM w'),
+	qr/${refused}INSERT refused/, 'INSERT inside WITH is refused');
+like(tenant_err('alice', "COPY small FROM STDIN;\n1\n\\.\n"), qr/${refused}COPY FROM refused/, 'COPY FROM is refused');
+like(tenant_err('alice', 'CREATE TABLE more (x int)'), qr/${refused}CREATE TABLE refused/, 'CREATE TABLE is refused');
+like(tenant_err('alice', 'CREATE TABLE copy AS SELECT * FROM big'), qr/${refused}CREATE TABLE AS refused/,
+	'CREATE TABLE AS is refused');
+like(tenant_err('alice', 'CREATE INDEX ON big (id)'), qr/${refused}CREATE INDEX refused/, 'CREATE INDEX is refused');
+like(tenant_err('alice', 'DO $$ BEGIN INSERT INTO small VALUES (1); END $$'), qr/${refused}INSERT refused/,
+	'INSERT inside a function is refused');
+is(tenant_ok('alice', 'SELECT count(*) FROM small', 'SELECT works over quota'), '0', 'SELECT still works');
+tenant_ok('alice', 'DELETE FROM big WHERE id < 10; VACUUM big; DROP TABLE small', 'DELETE, VACUUM and DROP are allowed');
+tenant_ok('alice', 'TRUNCATE big', 'TRUNCATE is allowed');
+ok($node->poll_query_until('postgres', q{SELECT NOT database_over_quota FROM nx.sandbox_info WHERE sandbox = 'alice'}),
+	'back under quota, the sandbox is no longer over');
+is(events('database_under_quota', 'alice'), '1', 'event database_under_quota');
+is(tenant_ok('alice', q{CREATE TABLE again (x int); INSERT INTO again VALUES (1); SELECT count(*) FROM again},
+	'writes work again'), '1', 'INSERT and CREATE work again');
+is(tenant_ok('bob', q{CREATE TABLE t (x int); INSERT INTO t VALUES (1); SELECT count(*) FROM t}, 'bob writes'), '1',
+	'another tenant was never refused');
+
+# --- 3. the aggregate cap on tenant logins (5 here)
+my @held;
+push @held, tenant_session('alice') for 1 .. 3;
+push @held, tenant_session('bob') for 1 .. 2;
+($rc, $out, $err) = tenant('bob', 'SELECT 1');
+like($err, qr/FATAL:  too many connections for tenant roles/, 'a sixth tenant login is refused');
+($rc, $out, $err) = tenant('bob', 'SELECT 1');
+like($err, qr/HINT:  Close idle connections/, 'with a hint');
+is(query('SELECT 1'), '1', 'the superuser still logs in');
+query(q{ALTER ROLE nx_router PASSWORD 'router-pw-123'});
+{
+	local $ENV{PGPASSWORD} = 'router-pw-123';
+	is($node->safe_psql('postgres', 'SELECT count(*) >= 0 FROM nx.router_routes()', extra_params => [ '-U', 'nx_router' ]),
+		't', 'a login that is not a tenant (the router\'s) still works');
+}
+is(query(q{SELECT count(*) FROM nx.events WHERE at > now() - interval '1 hour'}) > 0, 1, 'the supervisor still writes');
+(shift @held)->quit;
+is(tenant_ok('bob', 'SELECT 1', 'a login after one ended'), '1', 'once one session ends, a tenant logs in again');
+$_->quit for @held;
 
 done_testing();

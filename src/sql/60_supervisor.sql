@@ -277,15 +277,19 @@ $$;
 --      since, or new transactions or sessions in its statistics (a session
 --      that came and went); all of them when measure_all;
 --   2. a sandbox whose databases together are past its database_quota is
---      over quota: a row in nx.over_quota, an event database_over_quota,
---      and the statements running in its databases are cancelled (they
---      could write on for minutes); back at or under: event
---      database_under_quota;
+--      over quota: a row in nx.over_quota and an event database_over_quota;
+--      back at or under: event database_under_quota;
 --   3. ends tenant sessions idle in a transaction for longer than
 --      idle_limit (NULL: none), which a tenant's own SET cannot lift;
---   4. returns the databases over quota, for the backends' write check.
+--   4. returns every tenant database with its figures, for the backends'
+--      write checks (src/tenant/quota_hook.c): whether its sandbox is over
+--      quota, the size it may reach itself (the quota less what the
+--      sandbox's other databases use), and whether it went over in this
+--      pass: once the backends know, the supervisor cancels the statements
+--      still running there (nx._quota_cancel).
 CREATE FUNCTION nx._quota_pass(measure_all boolean, idle_limit interval)
-RETURNS TABLE (database_oid oid, used_bytes bigint, quota_bytes bigint)
+RETURNS TABLE (database_oid oid, over boolean, limit_bytes bigint, used_bytes bigint,
+			   quota_bytes bigint, newly_over boolean)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -334,10 +338,6 @@ BEGIN
 									   'used', pg_size_pretty(r.used), 'quota', pg_size_pretty(r.quota)))
 			RETURNING id INTO event_id;
 			PERFORM pg_notify('nx_events', json_build_object('id', event_id)::text);
-			PERFORM pg_cancel_backend(a.pid)
-			FROM pg_stat_activity a JOIN nx._tenant_databases() t ON t.database_oid = a.datid
-			WHERE t.sandbox = r.name AND a.state = 'active' AND a.backend_type = 'client backend'
-			  AND nx._is_tenant(a.usesysid);
 		ELSIF r.used <= r.quota AND r.was_over THEN
 			DELETE FROM nx.over_quota o WHERE o.sandbox = r.name;
 			INSERT INTO nx.events (actor, owner, action, sandbox, details)
@@ -361,8 +361,28 @@ BEGIN
 	END IF;
 
 	RETURN QUERY
-		SELECT t.database_oid, o.used_bytes, o.quota_bytes
-		FROM nx.over_quota o JOIN nx._tenant_databases() t ON t.sandbox = o.sandbox
+		WITH total AS (SELECT u.sandbox, sum(u.size_bytes)::bigint AS used
+					   FROM nx.database_usage u GROUP BY u.sandbox)
+		SELECT t.database_oid, o.sandbox IS NOT NULL,
+			   s.database_quota - (coalesce(total.used, 0) - coalesce(u.size_bytes, 0)),
+			   coalesce(total.used, 0), s.database_quota, coalesce(o.since = now(), false)
+		FROM nx._tenant_databases() t
+		JOIN nx.sandboxes s ON s.name = t.sandbox
+		LEFT JOIN nx.database_usage u ON u.database_name = t.database_name
+		LEFT JOIN total ON total.sandbox = t.sandbox
+		LEFT JOIN nx.over_quota o ON o.sandbox = t.sandbox
 		ORDER BY t.database_oid;
 END
+$$;
+
+-- _quota_cancel: cancel the statements tenants are running in these
+-- databases (just gone over quota); returns how many.
+CREATE FUNCTION nx._quota_cancel(databases oid[]) RETURNS integer
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT count(*) FILTER (WHERE pg_cancel_backend(a.pid))::integer
+	FROM pg_stat_activity a
+	WHERE a.datid = ANY (databases) AND a.state = 'active' AND a.backend_type = 'client backend'
+	  AND nx._is_tenant(a.usesysid)
 $$;

@@ -21,30 +21,36 @@
 #include "compat.h"
 
 #include "port/atomics.h"
-#include "storage/spin.h"
 
-/* the most databases that can be over quota at once */
-#define NX_QUOTA_MAX_DATABASES 8192
-
-/* one database over quota, with the figures its error message gives */
-typedef struct NxOverQuota
-{
-	Oid			database;
-	int64		used_bytes;		/* the sandbox's databases together */
-	int64		quota_bytes;
-} NxOverQuota;
+/* the most tenant databases whose quota backends check themselves */
+#define NX_QUOTA_MAX_DATABASES 65536
 
 /*
- * Shared state.  tenant_connections and generation are atomics; mutex
- * protects count and entries (written only by the supervisor).
+ * One tenant database: what its sandbox may use, and what the supervisor
+ * measured.  limit_bytes is the size this database itself may reach: the
+ * sandbox's database_quota less what its other databases use.
+ */
+typedef struct NxQuotaEntry
+{
+	Oid			database;
+	bool		over;			/* the sandbox is over quota: refuse writes */
+	int64		limit_bytes;
+	int64		used_bytes;		/* the sandbox's databases together */
+	int64		quota_bytes;
+} NxQuotaEntry;
+
+/*
+ * Shared state.  tenant_connections is an atomic counter.  The entries,
+ * sorted by database, are written by the supervisor alone under a sequence
+ * lock: generation is odd while it writes; a reader retries when it saw an
+ * odd generation or a different one after reading.
  */
 typedef struct NxTenantShared
 {
 	pg_atomic_uint32 tenant_connections;	/* tenant backends logged in */
-	pg_atomic_uint64 generation;	/* bumped at each change of entries */
-	slock_t		mutex;
+	pg_atomic_uint64 generation;
 	int			count;
-	NxOverQuota entries[NX_QUOTA_MAX_DATABASES];
+	NxQuotaEntry entries[NX_QUOTA_MAX_DATABASES];
 } NxTenantShared;
 
 extern NxTenantShared *NxTenant;
@@ -63,7 +69,8 @@ extern int	NxTenantConnectionCap(void);
 /* tenant_shmem.c */
 extern Size NxTenantShmemSize(void);
 extern void NxTenantShmemAttach(bool found);
-extern void NxQuotaPublish(const NxOverQuota *entries, int count);
+extern void NxQuotaPublish(const NxQuotaEntry *entries, int count);
+extern bool NxQuotaLookup(Oid database, NxQuotaEntry *entry);
 
 /* login.c */
 extern void NxTenantLoginInit(void);
