@@ -40,6 +40,7 @@ OBJS = \
 	src/supervisor/provision.o \
 	src/supervisor/tenant_roles.o \
 	src/supervisor/quota.o \
+	src/supervisor/dbsetup.o \
 	src/supervisor/hostsetup.o \
 	src/supervisor/files.o \
 	src/supervisor/rundir.o \

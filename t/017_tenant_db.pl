@@ -203,4 +203,32 @@ is(query(q{SELECT count(*) FROM nx.events WHERE at > now() - interval '1 hour'})
 is(tenant_ok('bob', 'SELECT 1', 'a login after one ended'), '1', 'once one session ends, a tenant logs in again');
 $_->quit for @held;
 
+# --- 5. other tenants' sessions in the statistics views
+my $bob_session = tenant_session('bob');
+my $hidden;
+for (1 .. 100)
+{
+	$hidden = tenant_err('alice', 'SELECT count(*) FROM pg_stat_activity');
+	last if $hidden ne '';
+	usleep(100_000);
+}
+like($hidden, qr/^42501: permission denied for view pg_stat_activity/,
+	'pg_stat_activity is closed to the tenant in its database');
+like(tenant_err('alice', 'SELECT * FROM pg_stat_get_activity(NULL)'),
+	qr/^42501: permission denied for function pg_stat_get_activity/, 'so is pg_stat_get_activity()');
+like(tenant_err('alice', 'SELECT pg_stat_get_backend_userid(s) FROM pg_stat_get_backend_idset() s'),
+	qr/^42501: permission denied for function pg_stat_get_backend_/, 'and the pg_stat_get_backend_* functions');
+for my $view (qw(pg_stat_database pg_locks pg_stat_database_conflicts pg_stat_ssl pg_stat_progress_vacuum))
+{
+	like(tenant_err('alice', "SELECT * FROM $view"), qr/^42501: permission denied/, "and $view");
+}
+tenant('alice', 'GRANT SELECT ON pg_stat_activity TO PUBLIC; GRANT EXECUTE ON FUNCTION pg_stat_get_activity(integer) TO nx_alice');
+like(tenant_err('alice', 'SELECT count(*) FROM pg_stat_activity'), qr/^42501: permission denied/,
+	'the tenant cannot grant them back to itself');
+is(tenant_ok('bob', 'SELECT 1', 'bob'), '1', 'the other tenant is unaffected');
+# documented in docs/security.md: the shared catalogs still name every role and database
+is(tenant_ok('alice', q{SELECT count(*) FROM pg_roles WHERE rolname = 'nx_bob'}, 'pg_roles'), '1',
+	'what stays visible (docs/security.md): other tenants\' role names in pg_roles');
+$bob_session->quit;
+
 done_testing();

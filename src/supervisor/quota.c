@@ -96,6 +96,13 @@ QuotaStep(void *arg)
 	NxCommitTransaction();
 	MemoryContextSwitchTo(caller);
 	NxQuotaPublish(entries, count);
+	{
+		Oid		   *databases = palloc(sizeof(Oid) * Max(count, 1));
+
+		for (int i = 0; i < count; i++)
+			databases[i] = entries[i].database;
+		NxDbSetupWant(databases, count);
+	}
 
 	/*
 	 * now that new statements are refused there, stop those that were

@@ -197,6 +197,7 @@ NxSupervisorMain(Datum arg)
 		}
 		NxSlotsTick(GetCurrentTimestamp());
 		NxQuotaTick(GetCurrentTimestamp());
+		NxDbSetupStep();
 		if (NxSlotsNeedFlush())
 			NxFlushRuntime();
 
