@@ -28,12 +28,19 @@ OBJS = \
 	src/api/check_setup.o \
 	src/api/disk.o \
 	src/api/host_limits.o \
+	src/tenant/tenant_guc.o \
+	src/tenant/tenant_shmem.o \
+	src/tenant/login.o \
+	src/tenant/quota_hook.o \
 	src/supervisor/supervisor_guc.o \
 	src/supervisor/shmem.o \
 	src/supervisor/wake.o \
 	src/supervisor/worker.o \
 	src/supervisor/sql_exec.o \
 	src/supervisor/provision.o \
+	src/supervisor/tenant_roles.o \
+	src/supervisor/quota.o \
+	src/supervisor/dbsetup.o \
 	src/supervisor/hostsetup.o \
 	src/supervisor/files.o \
 	src/supervisor/rundir.o \

@@ -10,6 +10,7 @@
 #include "utils/guc.h"
 
 #include "supervisor/supervisor.h"
+#include "tenant/tenant.h"
 
 PG_MODULE_MAGIC;
 
@@ -25,12 +26,15 @@ _PG_init(void)
 {
 	NxGucInit();
 	NxSupervisorGucInit();
+	NxTenantGucInit();
 	MarkGUCPrefixReserved("nx");
 	NxWakeInit();
 
 	if (process_shared_preload_libraries_in_progress)
 	{
 		NxShmemInit();
+		NxTenantLoginInit();
+		NxQuotaHookInit();
 		if (nx_supervisor_enabled)
 			NxSupervisorRegister();
 	}

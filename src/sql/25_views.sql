@@ -16,13 +16,17 @@
 -- the binary search against every relation an nx_user can read.
 
 -- _sandbox_info_rows: sandboxes the caller may act on, no secrets.
+-- database_size is what its databases (its own and its deployments') used
+-- at the supervisor's last measurement; database_over_quota says they are
+-- past database_quota and refuse writes (see docs/errors.md).
 CREATE FUNCTION nx._sandbox_info_rows()
 RETURNS TABLE (sandbox text, owner name, database_name name, role_name name,
 			   memory_limit text, pids_limit integer, open_files_limit integer,
 			   cpu_weight integer, tmp_size text, idle_timeout interval,
 			   connection_limit integer, production_url text,
 			   production_deployment bigint, created_by name, created_at timestamptz,
-			   database_quota text, preview_database text)
+			   database_quota text, preview_database text, database_size text,
+			   database_over_quota boolean)
 LANGUAGE sql STABLE SECURITY DEFINER ROWS 100
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -31,7 +35,9 @@ AS $$
 		   s.cpu_weight, pg_size_pretty(s.tmp_size), s.idle_timeout,
 		   s.connection_limit, nx._url(nx._production_host(s.name)),
 		   (SELECT d.id FROM nx.deployments d WHERE d.sandbox = s.name AND d.is_production),
-		   s.created_by, s.created_at, pg_size_pretty(s.database_quota), s.preview_database
+		   s.created_by, s.created_at, pg_size_pretty(s.database_quota), s.preview_database,
+		   (SELECT pg_size_pretty(sum(u.size_bytes)) FROM nx.database_usage u WHERE u.sandbox = s.name),
+		   EXISTS (SELECT 1 FROM nx.over_quota o WHERE o.sandbox = s.name)
 	FROM nx.sandboxes s
 	WHERE nx._may_act(s.owner, nx._caller())
 	ORDER BY s.name

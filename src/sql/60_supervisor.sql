@@ -250,3 +250,139 @@ AS $$
 	WHERE d.database_mode <> 'production' AND d.desired_state <> 'removed'
 	ORDER BY d.id
 $$;
+
+-- _tenant_databases: every tenant database and the sandbox whose
+-- database_quota it counts against: the sandbox's own, and the databases
+-- of its branch and empty deployments (nx.branches).  Only databases that
+-- exist and belong to a tenant role.
+CREATE FUNCTION nx._tenant_databases()
+RETURNS TABLE (sandbox text, database_name name, database_oid oid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT x.sandbox, x.db, pd.oid
+	FROM (SELECT s.name, s.database_name FROM nx.sandboxes s
+		  UNION ALL
+		  SELECT d.sandbox, b.database_name
+		  FROM nx.branches b JOIN nx.deployments d ON d.id = b.deployment) x (sandbox, db)
+	JOIN pg_database pd ON pd.datname = x.db
+	WHERE nx._is_tenant(pd.datdba)
+$$;
+
+-- _quota_pass: the supervisor's database quota check, every
+-- nx.database_quota_interval (src/supervisor/quota.c).
+--   1. measures (pg_database_size: a stat of each file, no lock) the
+--      tenant databases that may have grown since their last measurement:
+--      a session at work in it now or then, a session that went idle
+--      since, or new transactions or sessions in its statistics (a session
+--      that came and went); all of them when measure_all;
+--   2. a sandbox whose databases together are past its database_quota is
+--      over quota: a row in nx.over_quota and an event database_over_quota;
+--      back at or under: event database_under_quota;
+--   3. ends tenant sessions idle in a transaction for longer than
+--      idle_limit (NULL: none), which a tenant's own SET cannot lift;
+--   4. returns every tenant database with its figures, for the backends'
+--      write checks (src/tenant/quota_hook.c): whether its sandbox is over
+--      quota, the size it may reach itself (the quota less what the
+--      sandbox's other databases use), and whether it went over in this
+--      pass: once the backends know, the supervisor cancels the statements
+--      still running there (nx._quota_cancel).
+CREATE FUNCTION nx._quota_pass(measure_all boolean, idle_limit interval)
+RETURNS TABLE (database_oid oid, over boolean, limit_bytes bigint, used_bytes bigint,
+			   quota_bytes bigint, newly_over boolean)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	event_id bigint;
+BEGIN
+	WITH t AS (SELECT * FROM nx._tenant_databases()),
+	act AS (SELECT a.datid, bool_or(a.state IS DISTINCT FROM 'idle') AS busy,
+				   max(a.state_change) AS last_change
+			FROM pg_stat_activity a WHERE a.datid IS NOT NULL GROUP BY a.datid),
+	m AS (SELECT t.*, coalesce(act.busy, false) AS busy,
+				 pg_stat_get_db_xact_commit(t.database_oid) + pg_stat_get_db_xact_rollback(t.database_oid)
+				 + pg_stat_get_db_sessions(t.database_oid) AS activity
+		  FROM t LEFT JOIN act ON act.datid = t.database_oid
+		  LEFT JOIN nx.database_usage o ON o.database_name = t.database_name
+		  WHERE measure_all OR o.database_name IS NULL OR o.busy OR act.busy
+			 OR act.last_change >= o.measured_at OR o.sandbox <> t.sandbox
+			 OR o.activity <> pg_stat_get_db_xact_commit(t.database_oid)
+							  + pg_stat_get_db_xact_rollback(t.database_oid)
+							  + pg_stat_get_db_sessions(t.database_oid))
+	INSERT INTO nx.database_usage AS u (database_name, sandbox, size_bytes, busy, activity, measured_at)
+	SELECT m.database_name, m.sandbox, pg_database_size(m.database_oid), m.busy, m.activity, now()
+	FROM m
+	ON CONFLICT (database_name) DO UPDATE
+	SET sandbox = excluded.sandbox, size_bytes = excluded.size_bytes, busy = excluded.busy,
+		activity = excluded.activity, measured_at = excluded.measured_at;
+	DELETE FROM nx.database_usage u
+	WHERE NOT EXISTS (SELECT 1 FROM nx._tenant_databases() t WHERE t.database_name = u.database_name);
+
+	FOR r IN
+		SELECT s.name, s.owner, s.database_quota AS quota,
+			   coalesce(sum(u.size_bytes), 0)::bigint AS used, o.sandbox IS NOT NULL AS was_over
+		FROM nx.sandboxes s
+		LEFT JOIN nx.database_usage u ON u.sandbox = s.name
+		LEFT JOIN nx.over_quota o ON o.sandbox = s.name
+		GROUP BY s.name, s.owner, s.database_quota, o.sandbox
+		HAVING coalesce(sum(u.size_bytes), 0) > s.database_quota OR o.sandbox IS NOT NULL
+	LOOP
+		IF r.used > r.quota AND NOT r.was_over THEN
+			INSERT INTO nx.over_quota (sandbox, used_bytes, quota_bytes, since)
+			VALUES (r.name, r.used, r.quota, now());
+			INSERT INTO nx.events (actor, owner, action, sandbox, details)
+			VALUES ('supervisor', r.owner, 'database_over_quota', r.name,
+					jsonb_build_object('used_bytes', r.used, 'quota_bytes', r.quota,
+									   'used', pg_size_pretty(r.used), 'quota', pg_size_pretty(r.quota)))
+			RETURNING id INTO event_id;
+			PERFORM pg_notify('nx_events', json_build_object('id', event_id)::text);
+		ELSIF r.used <= r.quota AND r.was_over THEN
+			DELETE FROM nx.over_quota o WHERE o.sandbox = r.name;
+			INSERT INTO nx.events (actor, owner, action, sandbox, details)
+			VALUES ('supervisor', r.owner, 'database_under_quota', r.name,
+					jsonb_build_object('used_bytes', r.used, 'quota_bytes', r.quota,
+									   'used', pg_size_pretty(r.used), 'quota', pg_size_pretty(r.quota)))
+			RETURNING id INTO event_id;
+			PERFORM pg_notify('nx_events', json_build_object('id', event_id)::text);
+		ELSE
+			UPDATE nx.over_quota o SET used_bytes = r.used, quota_bytes = r.quota
+			WHERE o.sandbox = r.name AND (o.used_bytes, o.quota_bytes) IS DISTINCT FROM (r.used, r.quota);
+		END IF;
+	END LOOP;
+	DELETE FROM nx.over_quota o WHERE NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.name = o.sandbox);
+
+	IF idle_limit IS NOT NULL THEN
+		PERFORM pg_terminate_backend(a.pid)
+		FROM pg_stat_activity a JOIN nx._tenant_databases() t ON t.database_oid = a.datid
+		WHERE a.state LIKE 'idle in transaction%' AND a.state_change < now() - idle_limit
+		  AND a.backend_type = 'client backend' AND nx._is_tenant(a.usesysid);
+	END IF;
+
+	RETURN QUERY
+		WITH total AS (SELECT u.sandbox, sum(u.size_bytes)::bigint AS used
+					   FROM nx.database_usage u GROUP BY u.sandbox)
+		SELECT t.database_oid, o.sandbox IS NOT NULL,
+			   s.database_quota - (coalesce(total.used, 0) - coalesce(u.size_bytes, 0)),
+			   coalesce(total.used, 0), s.database_quota, coalesce(o.since = now(), false)
+		FROM nx._tenant_databases() t
+		JOIN nx.sandboxes s ON s.name = t.sandbox
+		LEFT JOIN nx.database_usage u ON u.database_name = t.database_name
+		LEFT JOIN total ON total.sandbox = t.sandbox
+		LEFT JOIN nx.over_quota o ON o.sandbox = t.sandbox
+		ORDER BY t.database_oid;
+END
+$$;
+
+-- _quota_cancel: cancel the statements tenants are running in these
+-- databases (just gone over quota); returns how many.
+CREATE FUNCTION nx._quota_cancel(databases oid[]) RETURNS integer
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT count(*) FILTER (WHERE pg_cancel_backend(a.pid))::integer
+	FROM pg_stat_activity a
+	WHERE a.datid = ANY (databases) AND a.state = 'active' AND a.backend_type = 'client backend'
+	  AND nx._is_tenant(a.usesysid)
+$$;

@@ -27,6 +27,8 @@ ALTER TABLE nx.uid_slots ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.retired_uid_offsets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.deployment_secrets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE nx.branches ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.database_usage ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nx.over_quota ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA nx FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA nx FROM PUBLIC;
@@ -87,8 +89,9 @@ TO nx_user;
 
 -- pg_dump of this database is the whole platform state (invariant I1).
 -- nx.ports and nx.uid_slots are filled at install and nx.runtime,
--- nx.activity, nx.router_heartbeat, nx.retired_uid_offsets and
--- nx.branches are derived state: not dumped.
+-- nx.activity, nx.router_heartbeat, nx.retired_uid_offsets,
+-- nx.branches, nx.database_usage and nx.over_quota are derived state: not
+-- dumped.
 SELECT pg_catalog.pg_extension_config_dump('nx.sandboxes', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.sandbox_secrets', '');
 SELECT pg_catalog.pg_extension_config_dump('nx.blobs', '');

@@ -2,7 +2,8 @@
  * src/supervisor/converge.c
  *	  One converge pass: read the rows, make the machine match them.
  *
- *	  1. roles for new sandboxes (one transaction)
+ *	  1. roles for new sandboxes, tenant roles' passwords and settings put
+ *	     back (one transaction)
  *	  2. databases: new ones (from the pool), dropped ones, pool refill
  *	     (each statement in its own top-level transaction)
  *	  3. roles no row wants (after their databases are gone)
@@ -83,7 +84,10 @@ NxJsonObject1(const char *key, const char *value)
 	return buf.data;
 }
 
-/* NxQueueEvent remembers an event until the next transaction writes it. */
+/*
+ * NxQueueEvent remembers an event until the next transaction writes it;
+ * deployment 0 is none (NULL).
+ */
 void
 NxQueueEvent(const char *action, const char *sandbox, const char *owner,
 			 int64 deployment, const char *details_json)
@@ -111,17 +115,19 @@ WriteQueuedEvents(void)
 	{
 		NxQueuedEvent *e = lfirst(lc);
 		Datum		values[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 		values[0] = CStringGetTextDatum(e->owner);
 		values[1] = CStringGetTextDatum(e->action);
 		values[2] = CStringGetTextDatum(e->sandbox);
 		values[3] = Int64GetDatum(e->deployment);
 		values[4] = CStringGetTextDatum(e->details);
+		nulls[3] = e->deployment > 0 ? ' ' : 'n';
 		if (SPI_execute_with_args(
 								  "WITH e AS (INSERT INTO nx.events (actor, owner, action, sandbox, deployment, details) "
 								  "VALUES ('supervisor', $1, $2, $3, $4, $5::jsonb) RETURNING id) "
 								  "SELECT pg_catalog.pg_notify('nx_events', pg_catalog.json_build_object('id', id)::text) FROM e",
-								  5, types, values, NULL, false, 0) != SPI_OK_SELECT)
+								  5, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "nx supervisor: could not write event");
 	}
 	foreach(lc, queued_events)
@@ -390,6 +396,7 @@ ConvergeOnce(MemoryContext pass_context)
 		ereport(LOG, (errmsg("nx supervisor: not starting any sandbox: %s", host.why)));
 	strlcpy(reported_setup_problem, host.ok ? "" : host.why, sizeof(reported_setup_problem));
 	NxProvisionRoles();
+	NxRepairTenantRoles();
 	plan.context = pass_context;
 	NxPlanDatabases(&plan);
 	NxCommitTransaction();
@@ -445,12 +452,12 @@ ConvergeOnce(MemoryContext pass_context)
 }
 
 /*
- * RunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
+ * NxRunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
  * <what>: <message>" and its transaction rolled back instead of ending the
  * worker, so that the next pass can try again.
  */
-static void
-RunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
+void
+NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
 {
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -474,7 +481,7 @@ RunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
 	MemoryContextSwitchTo(caller);
 }
 
-/* ConvergeStep adapts ConvergeOnce to RunLoggingErrors. */
+/* ConvergeStep adapts ConvergeOnce to NxRunLoggingErrors. */
 static void
 ConvergeStep(void *pass_context)
 {
@@ -500,9 +507,9 @@ NxConverge(void)
 	MemoryContext pass_context = AllocSetContextCreate(TopMemoryContext, "nx converge",
 													   ALLOCSET_DEFAULT_SIZES);
 
-	RunLoggingErrors(ConvergeStep, pass_context, "converge pass failed");
+	NxRunLoggingErrors(ConvergeStep, pass_context, "converge pass failed");
 	MemoryContextDelete(pass_context);
-	RunLoggingErrors(RouterStep, NULL, "could not start the router");
+	NxRunLoggingErrors(RouterStep, NULL, "could not start the router");
 }
 
 /* FlushStep writes changed slots and queued events in one transaction. */
@@ -522,5 +529,5 @@ FlushStep(void *arg)
 void
 NxFlushRuntime(void)
 {
-	RunLoggingErrors(FlushStep, NULL, "could not write nx.runtime");
+	NxRunLoggingErrors(FlushStep, NULL, "could not write nx.runtime");
 }

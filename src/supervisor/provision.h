@@ -32,4 +32,7 @@ extern void NxPlanDatabases(NxDatabasePlan *plan);
 extern bool NxApplyDatabases(NxDatabasePlan *plan);
 extern void NxDropUnwantedRoles(void);
 
+/* tenant_roles.c */
+extern void NxRepairTenantRoles(void);
+
 #endif							/* NX_PROVISION_H */

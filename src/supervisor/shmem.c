@@ -1,12 +1,14 @@
 /*
  * src/supervisor/shmem.c
  *	  The little shared memory nx_sandbox needs: where the supervisor's
- *	  latch is, so that a committing backend can wake it.
+ *	  latch is, so that a committing backend can wake it; and the tenant
+ *	  limits' struct (src/tenant/tenant_shmem.c).
  *
  * Only present when the library is in shared_preload_libraries; without
  * it NxShared stays NULL and waking is a no-op (there is no supervisor).
  */
 #include "supervisor.h"
+#include "tenant/tenant.h"
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -25,6 +27,7 @@ NxShmemRequest(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(NxSharedState)));
+	RequestAddinShmemSpace(NxTenantShmemSize());
 }
 
 /* NxShmemStartup finds or creates the struct, under AddinShmemInitLock. */
@@ -45,6 +48,7 @@ NxShmemStartup(void)
 		NxShared->supervisor_pid = 0;
 		NxShared->wakeups = 0;
 	}
+	NxTenantShmemAttach(found);
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -74,6 +74,16 @@ extern bool NxTakeConvergeRequest(void);
 extern char *NxJsonObject1(const char *key, const char *value);
 extern void NxConverge(void);
 extern void NxFlushRuntime(void);
+extern void NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
+
+/* dbsetup.c */
+extern void NxDbSetupWant(const Oid *databases, int n);
+extern void NxDbSetupStep(void);
+extern PGDLLEXPORT void NxDbSetupMain(Datum arg);
+
+/* quota.c */
+extern void NxQuotaTick(TimestampTz now);
+extern long NxQuotaNextDeadlineMs(TimestampTz now);
 
 extern void NxSlotsWaitSetChanged(void);
 

@@ -3,7 +3,8 @@
  *	  The supervisor background worker: registration, the wait loop, and
  *	  shutdown.  Everything it does is driven from here: a converge pass
  *	  when a control change commits (its latch is set) or every nx.naptime,
- *	  reading sandbox output and status pipes as they become readable, and
+ *	  the database quota check every nx.database_quota_interval, reading
+ *	  sandbox output and status pipes as they become readable, and
  *	  per-deployment timers (start timeout, stop grace, restart backoff).
  *
  * Everything allocated for one iteration of the loop (event details, log
@@ -195,12 +196,15 @@ NxSupervisorMain(Datum arg)
 			converge_now = false;
 		}
 		NxSlotsTick(GetCurrentTimestamp());
+		NxQuotaTick(GetCurrentTimestamp());
+		NxDbSetupStep();
 		if (NxSlotsNeedFlush())
 			NxFlushRuntime();
 
 		now = GetCurrentTimestamp();
 		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
-								Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now))));
+								Min(Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now)),
+									NxQuotaNextDeadlineMs(now))));
 		if (NxTakeConvergeRequest())
 		{
 			/* requested during this iteration: only poll, then act on it */

@@ -154,3 +154,29 @@ CREATE TABLE nx.branches (
 	last_error		text
 );
 COMMENT ON TABLE nx.branches IS 'Copies of production databases for branch deployments, and empty databases (derived, not dumped)';
+
+-- What the supervisor measured of each tenant database (a sandbox's, and
+-- its branch and empty deployments' own): derived state, unlogged, not
+-- dumped.  activity fingerprints the database's statistics (transactions,
+-- sessions) and busy says a session was at work at the measurement: a
+-- database is measured again only when one of them says it may have grown
+-- (nx._quota_pass).
+CREATE UNLOGGED TABLE nx.database_usage (
+	database_name	name PRIMARY KEY,
+	sandbox			text NOT NULL,
+	size_bytes		bigint NOT NULL,
+	busy			boolean NOT NULL,
+	activity		bigint NOT NULL,
+	measured_at		timestamptz NOT NULL
+);
+COMMENT ON TABLE nx.database_usage IS 'Size of each tenant database at its last measurement (derived, not dumped)';
+
+-- Sandboxes whose databases together are past their database_quota: their
+-- databases refuse writes until they are back under (derived state).
+CREATE UNLOGGED TABLE nx.over_quota (
+	sandbox			text PRIMARY KEY,
+	used_bytes		bigint NOT NULL,
+	quota_bytes		bigint NOT NULL,
+	since			timestamptz NOT NULL
+);
+COMMENT ON TABLE nx.over_quota IS 'Sandboxes over their database_quota, whose databases refuse writes (derived, not dumped)';

@@ -1,0 +1,209 @@
+/*
+ * src/supervisor/tenant_roles.c
+ *	  Tenant roles put back the way the platform made them, at every pass:
+ *	  their password (a tenant may run ALTER ROLE CURRENT_USER PASSWORD) and
+ *	  their settings (ALTER ROLE CURRENT_USER SET ...), which must be
+ *	  exactly temp_file_limit and idle_in_transaction_session_timeout from
+ *	  nx.tenant_temp_file_limit and nx.tenant_idle_in_transaction_timeout.
+ *	  temp_file_limit is superuser-only, so a tenant cannot raise it for
+ *	  itself with SET either; see docs/security.md.
+ *
+ * A SCRAM verifier has a random salt, so the password cannot be compared
+ * with a freshly built one.  The first pass after a start checks the
+ * stored verifier against the password (scram_verify_plain_password, a few
+ * milliseconds each); later passes only compare it with the verifier last
+ * seen, which costs a string comparison.  Every repair the tenant caused
+ * is an event role_repaired.
+ *
+ * Glossary:
+ *	  wanted settings	the role's settings as the platform sets them, in
+ *						pg_db_role_setting's text form
+ */
+#include "provision.h"
+#include "slots.h"
+#include "sql_exec.h"
+#include "supervisor.h"
+#include "tenant/tenant.h"
+
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+
+extern bool scram_verify_plain_password(const char *username, const char *password,
+										const char *secret);
+
+/* what the supervisor last saw of a role (its own repairs included) */
+typedef struct SeenRole
+{
+	char		role[NAMEDATALEN];	/* hash key */
+	char	   *verifier;		/* TopMemoryContext; NULL = never seen */
+	char	   *settings;		/* wanted settings last applied */
+} SeenRole;
+
+static HTAB *seen_roles = NULL;
+
+/* Remember replaces *slot with a TopMemoryContext copy of value. */
+static void
+Remember(char **slot, const char *value)
+{
+	if (*slot)
+		pfree(*slot);
+	*slot = value ? MemoryContextStrdup(TopMemoryContext, value) : NULL;
+}
+
+/* WantedSettings is the text form of the settings every tenant role has. */
+static char *
+WantedSettings(void)
+{
+	return psprintf("{temp_file_limit=%d,idle_in_transaction_session_timeout=%d}",
+					nx_tenant_temp_file_limit, nx_tenant_idle_in_transaction_timeout);
+}
+
+/* Run executes one utility statement built by the caller. */
+static void
+Run(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "nx supervisor: could not run %s", sql);
+}
+
+/*
+ * RepairSettings removes every setting of the role (for all databases and
+ * for each one) and sets the wanted ones.
+ */
+static void
+RepairSettings(const char *role, const char *per_database)
+{
+	const char *r = quote_identifier(role);
+
+	Run(psprintf("ALTER ROLE %s RESET ALL", r));
+	if (per_database && per_database[0])
+	{
+		/* per_database: the names of databases with settings, one per line */
+		char	   *list = pstrdup(per_database);
+		char	   *save = NULL;
+
+		for (char *db = strtok_r(list, "\n", &save); db; db = strtok_r(NULL, "\n", &save))
+			Run(psprintf("ALTER ROLE %s IN DATABASE %s RESET ALL", r, quote_identifier(db)));
+	}
+	Run(psprintf("ALTER ROLE %s SET temp_file_limit = %d", r, nx_tenant_temp_file_limit));
+	Run(psprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d",
+				 r, nx_tenant_idle_in_transaction_timeout));
+}
+
+/*
+ * NxRepairTenantRoles puts back the password and settings of every tenant
+ * role a sandbox (or a branch deployment) wants, inside the caller's
+ * transaction, after NxProvisionRoles.
+ */
+void
+NxRepairTenantRoles(void)
+{
+	const char *sql =
+		"WITH wanted AS ("
+		"  SELECT s.role_name AS role, p.db_password AS password, s.name AS sandbox, s.owner "
+		"  FROM nx.sandboxes s JOIN nx.sandbox_secrets p ON p.sandbox = s.name "
+		"  UNION ALL "
+		"  SELECT b.role_name, b.password, b.sandbox, s.owner "
+		"  FROM nx._desired_branches() b JOIN nx.sandboxes s ON s.name = b.sandbox) "
+		"SELECT w.role, w.password, w.sandbox, w.owner, a.rolpassword, "
+		"  coalesce((SELECT x.setconfig::text FROM pg_catalog.pg_db_role_setting x "
+		"            WHERE x.setrole = a.oid AND x.setdatabase = 0), '') AS settings, "
+		"  (SELECT string_agg(d.datname, E'\\n') FROM pg_catalog.pg_db_role_setting x "
+		"   JOIN pg_catalog.pg_database d ON d.oid = x.setdatabase WHERE x.setrole = a.oid) AS per_database "
+		"FROM wanted w JOIN pg_catalog.pg_authid a ON a.rolname = w.role "
+		"WHERE " IS_TENANT("a.oid");
+	char	   *wanted = WantedSettings();
+	SPITupleTable *rows;
+	uint64		n;
+
+	if (seen_roles == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(SeenRole);
+		seen_roles = hash_create("nx tenant roles", 256, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not read tenant roles");
+	rows = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	t = rows->vals[i];
+		TupleDesc	td = rows->tupdesc;
+		char	   *role = SPI_getvalue(t, td, SPI_fnumber(td, "role"));
+		char	   *password = SPI_getvalue(t, td, SPI_fnumber(td, "password"));
+		char	   *verifier = SPI_getvalue(t, td, SPI_fnumber(td, "rolpassword"));
+		char	   *settings = SPI_getvalue(t, td, SPI_fnumber(td, "settings"));
+		char	   *per_database = SPI_getvalue(t, td, SPI_fnumber(td, "per_database"));
+		bool		found;
+		SeenRole   *seen;
+		bool		password_changed = false;
+		bool		settings_changed = false;
+
+		if (strlen(role) >= NAMEDATALEN)
+			continue;
+		seen = hash_search(seen_roles, role, HASH_ENTER, &found);
+		if (!found)
+		{
+			seen->verifier = NULL;
+			seen->settings = NULL;
+		}
+
+		/* the password: compared with what we saw, checked when we saw nothing */
+		if (seen->verifier == NULL || verifier == NULL || strcmp(seen->verifier, verifier) != 0)
+		{
+			if (verifier == NULL || seen->verifier != NULL ||
+				!scram_verify_plain_password(role, password, verifier))
+			{
+				char	   *secret = pg_be_scram_build_secret(password);
+
+				Run(psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
+							 quote_literal_cstr(secret)));
+				verifier = secret;
+				password_changed = true;
+			}
+			Remember(&seen->verifier, verifier);
+		}
+
+		/* the settings: exactly the wanted ones, for every database */
+		if (strcmp(settings, wanted) != 0 || per_database != NULL)
+		{
+			/*
+			 * A new role (or one of 0.3.0) has none: set them quietly.  A
+			 * change of the nx.tenant_* settings alone is the
+			 * administrator's, not the tenant's: no event either.
+			 */
+			settings_changed = per_database != NULL ||
+				(settings[0] != '\0' &&
+				 (seen->settings == NULL || strcmp(settings, seen->settings) != 0));
+			RepairSettings(role, per_database);
+		}
+		Remember(&seen->settings, wanted);
+
+		if (password_changed || settings_changed)
+		{
+			StringInfoData details;
+
+			initStringInfo(&details);
+			appendStringInfoString(&details, "{\"role\": ");
+			escape_json(&details, role);
+			appendStringInfo(&details, ", \"password\": %s, \"settings\": %s}",
+							 password_changed ? "true" : "false",
+							 settings_changed ? "true" : "false");
+
+			ereport(LOG, (errmsg("nx supervisor: role \"%s\" repaired (%s%s%s)", role,
+								 password_changed ? "password" : "",
+								 password_changed && settings_changed ? ", " : "",
+								 settings_changed ? "settings" : "")));
+			NxQueueEvent("role_repaired",
+						 SPI_getvalue(t, td, SPI_fnumber(td, "sandbox")),
+						 SPI_getvalue(t, td, SPI_fnumber(td, "owner")), 0, details.data);
+		}
+	}
+}
