@@ -121,6 +121,12 @@ nx_up() {
 		# nx.http_port (other clusters on this host may hold 8080)
 		echo "nx.router = ${NX_ROUTER:-off}"
 		echo "nx.http_port = ${NX_HTTP_PORT:-18380}"
+		# the start path measured as in 0.3.0: every deployment on the
+		# sandbox's database (bench/branch.sh measures preview branches)
+		echo "nx.default_preview_database = ${NX_PREVIEW_DATABASE:-production}"
+		# benchmarks create far more than one developer may (per-owner quotas)
+		echo "nx.max_sandboxes_per_owner = 65535"
+		echo "nx.max_deployments_per_owner = 1000000"
 		for l in "$@"; do echo "$l"; done
 	} | as_user tee -a "$PGD/data/postgresql.conf" >/dev/null
 	if ! as_user "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w start >/dev/null; then
