@@ -74,6 +74,7 @@ extern bool NxTakeConvergeRequest(void);
 extern char *NxJsonObject1(const char *key, const char *value);
 extern void NxConverge(void);
 extern void NxFlushRuntime(void);
+extern void NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
 
 extern void NxSlotsWaitSetChanged(void);
 

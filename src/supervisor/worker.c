@@ -4,7 +4,8 @@
  *	  shutdown.  Everything it does is driven from here: a converge pass
  *	  when a control change commits (its latch is set) or every nx.naptime,
  *	  reading sandbox output and status pipes as they become readable, and
- *	  per-deployment timers (start timeout, stop grace, restart backoff).
+ *	  per-deployment timers (start timeout, stop grace, restart backoff), and
+ *	  running branch copies (branch.c: polled every 250 ms while they run).
  *
  * Everything allocated for one iteration of the loop (event details, log
  * tails, messages) lives in the loop's memory context, reset at the top of
@@ -15,6 +16,7 @@
  * Postmaster death: everything is killed at once.
  */
 #include "supervisor.h"
+#include "branch.h"
 #include "domains.h"
 #include "router_proc.h"
 #include "slots.h"
@@ -84,6 +86,7 @@ NxSupervisorDetach(int code, Datum arg)
 {
 	NxRouterStop(SIGKILL);
 	NxDomainChecksKill();
+	NxBranchesKillAll();
 	NxSlotsKillAll();
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = NULL;
@@ -195,12 +198,14 @@ NxSupervisorMain(Datum arg)
 			converge_now = false;
 		}
 		NxSlotsTick(GetCurrentTimestamp());
+		NxBranchesTick(GetCurrentTimestamp());
 		if (NxSlotsNeedFlush())
 			NxFlushRuntime();
 
 		now = GetCurrentTimestamp();
 		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
-								Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now))));
+								Min(Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now)),
+									NxBranchesNextDeadlineMs(now))));
 		if (NxTakeConvergeRequest())
 		{
 			/* requested during this iteration: only poll, then act on it */
@@ -221,6 +226,7 @@ NxSupervisorMain(Datum arg)
 				break;
 			case NX_WAIT_POSTMASTER_DEATH:
 				NxRouterStop(SIGKILL);
+				NxBranchesKillAll();
 				NxSlotsKillAll();
 				proc_exit(1);
 				break;
