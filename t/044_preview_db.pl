@@ -7,7 +7,8 @@
 #   failed with the reason and an event; empty mode; promote of a branch
 #   preview moves production onto a new deployment on the production
 #   database with no failed request, the preview still running; nx.remove
-#   and nx.drop_sandbox drop the branch databases and their roles.
+#   and nx.drop_sandbox drop the branch databases and their roles; a kill
+#   -9 of the supervisor during a copy makes it start again from scratch.
 use strict;
 use warnings FATAL => 'all';
 
@@ -206,6 +207,19 @@ ok($node->poll_query_until('postgres',
 		qq{SELECT (SELECT count(*) FROM pg_database WHERE datname = '$bdb') + (SELECT count(*) FROM pg_roles WHERE rolname = '$bdb')
 		   + (SELECT count(*) FROM nx.branches WHERE deployment = $v2)}, '0'),
 	'nx.remove drops the branch database, its role and its nx.branches row');
+# --- kill -9 of the supervisor during a copy: after the crash restart, the
+# copy starts again from scratch; no half-copied database is used
+my $v5 = sql(qq{SELECT deployment FROM nx.push('shop', pg_read_binary_file('$dbapp'), label => 'v5', database => 'branch')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'nx branch %/restore'}),
+	'a copy runs');
+my $sup = sql('SELECT nx._supervisor_pid()');
+kill 'KILL', $sup;
+ok($node->poll_query_until('postgres', "SELECT nx._supervisor_pid() NOT IN (0, $sup)"), 'the supervisor is back after kill -9');
+nx_wait_state($node, $v5, 'ready', 'the branch preview becomes ready after the crash');
+is(sql(qq{SELECT attempts >= 2 FROM nx.branches WHERE deployment = $v5}), 't', 'its copy was made again from scratch');
+is(dbsql("nx_shop_$v5", 'SELECT count(*) FROM big'), '400000', 'complete');
+is(sql(q{SELECT count(*) FROM pg_database WHERE datname LIKE 'nx\_\_branch\_%'}), '0', 'no temporary database left');
+
 sql(q{SELECT nx.drop_sandbox('shop')});
 ok($node->poll_query_until('postgres',
 		q{SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'nx\_shop%' OR datname LIKE 'nx\_\_branch%')
