@@ -154,6 +154,9 @@ ok($node->poll_query_until('postgres',
 		qq{SELECT count(*) = 0 FROM pg_database WHERE datname LIKE 'nx\\_\\_branch\\_%' OR datname = 'nx_shop_$v3'}),
 	'its temporary database is dropped, no final one made');
 dbsql('nx_shop', 'DROP TABLE not_yours');
+sql(qq{SELECT nx.restart('shop', $v3)});
+nx_wait_state($node, $v3, 'ready', 'nx.restart copies a failed branch again');
+sql(qq{SELECT nx.remove('shop', $v3)});
 
 # --- empty mode
 my $v4 = sql(qq{SELECT deployment FROM nx.push('shop', pg_read_binary_file('$dbapp'), label => 'v4', database => 'empty')});

@@ -27,6 +27,9 @@
  * dropped, and the copy started again from scratch after a backoff.  The
  * row stays copying; attempts counts the starts.
  *
+ * A failed copy (state failed, last_error, event branch_failed) is tried
+ * again after an nx.start or nx.restart of its deployment.
+ *
  * After a supervisor restart, a row found copying has no child any more
  * (it died with us: PR_SET_PDEATHSIG): the temporary database is dropped
  * and the copy starts again.  Backends of copies of an earlier supervisor
@@ -121,6 +124,7 @@ typedef struct NxBranchRow
 	char	   *state;			/* NULL: no nx.branches row yet */
 	int			attempts;
 	bool		final_exists;
+	bool		retry;			/* failed, and nx.start or nx.restart since */
 } NxBranchRow;
 
 static NxCopy copies[NX_MAX_COPIES];
@@ -483,7 +487,11 @@ ReadDesired(MemoryContext context)
 					"       EXISTS (SELECT 1 FROM pg_catalog.pg_database d "
 					"               JOIN pg_catalog.pg_roles r ON r.oid = d.datdba "
 					"               WHERE d.datname = b.database_name AND r.rolname = b.role_name "
-					"                 AND " IS_TENANT("r.oid") ") "
+					"                 AND " IS_TENANT("r.oid") "), "
+					"       b.state = 'failed' AND EXISTS (SELECT 1 FROM nx.events e "
+					"               JOIN nx.branches x ON x.deployment = b.deployment "
+					"               WHERE e.sandbox = b.sandbox AND e.deployment = b.deployment "
+					"                 AND e.action IN ('start', 'restart') AND e.at > x.finished_at) "
 					"FROM nx._desired_branches() b JOIN nx.sandboxes s ON s.name = b.sandbox",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read the desired branches");
@@ -508,6 +516,7 @@ ReadDesired(MemoryContext context)
 		r->state = SPI_getvalue(t, td, 11);
 		r->attempts = DatumGetInt32(SPI_getbinval(t, td, 12, &isnull));
 		r->final_exists = DatumGetBool(SPI_getbinval(t, td, 13, &isnull));
+		r->retry = DatumGetBool(SPI_getbinval(t, td, 14, &isnull)) && !isnull;
 		rows = lappend(rows, r);
 	}
 	MemoryContextSwitchTo(old);
@@ -638,8 +647,8 @@ NxBranchesConverge(const NxHostSetup *host, MemoryContext context)
 		NxBranchRow *row = lfirst(lc);
 		NxCopy	   *c = FindCopy(row->deployment);
 
-		if (row->state != NULL && strcmp(row->state, "failed") == 0)
-			continue;
+		if (row->state != NULL && strcmp(row->state, "failed") == 0 && !row->retry)
+			continue;			/* until nx.start or nx.restart */
 		if (row->state != NULL && strcmp(row->state, "ready") == 0 && row->final_exists)
 			continue;
 		if (row->final_exists && c == NULL)
