@@ -83,7 +83,7 @@ run_tool(char *const argv[], char *const env[], int in_fd, int out_fd, int close
 	_exit(127);
 }
 
-/* describe prints why a tool ended, if it did not end well; true if it did. */
+/* ended_well: did the tool exit 0?  If not, says why on stderr. */
 static int
 ended_well(const char *tool, int status)
 {
