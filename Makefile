@@ -51,6 +51,7 @@ OBJS = \
 	src/supervisor/idle.o \
 	src/supervisor/router_proc.o \
 	src/supervisor/domains.o \
+	src/supervisor/branch.o \
 	src/runtime/launch.o \
 	src/runtime/cgroup.o \
 	src/runtime/util.o
@@ -106,8 +107,9 @@ $(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql: src/sql/00_roles.sql \
 -include control/nx/nx.mk
 -include src/router/router.mk
 -include src/dnscheck/dnscheck.mk
+-include src/branchcopy/branchcopy.mk
 
-all: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck
+all: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck build/nx-branch-copy
 
 # the nx command-line client goes where users find it
 NX_BINDIR ?= /usr/local/bin
@@ -118,12 +120,13 @@ install-client: build/nx
 	$(MKDIR_P) '$(DESTDIR)$(NX_BINDIR)'
 	$(INSTALL_PROGRAM) build/nx '$(DESTDIR)$(NX_BINDIR)/nx'
 
-install-helpers: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck
+install-helpers: build/nx-init build/nx-spawn build/nx-router build/nx-dnscheck build/nx-branch-copy
 	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)/nx_sandbox'
 	$(INSTALL_PROGRAM) build/nx-init '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-init'
 	$(INSTALL_PROGRAM) build/nx-spawn '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-spawn'
 	$(INSTALL_PROGRAM) build/nx-router '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-router'
 	$(INSTALL_PROGRAM) build/nx-dnscheck '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-dnscheck'
+	$(INSTALL_PROGRAM) build/nx-branch-copy '$(DESTDIR)$(pkglibdir)/nx_sandbox/nx-branch-copy'
 
 # the no-preload schedule (see REGRESS_NO_PRELOAD), before the main one
 .PHONY: installcheck-no-preload

@@ -470,11 +470,12 @@ ok(scalar(@$viad) >= 2, '--dbname=CONNSTR after the command');
 		'promote --no-wait: the new deployment\'s row');
 	is(sql("SELECT promote_from || ' ' || database_mode FROM nx.status WHERE deployment = $dnew"), "$dempty production",
 		'promote: the new deployment runs the preview on the production database');
-	TODO:
 	{
-		local $TODO = 'the supervisor completes promotions (nx._complete_promotions) with the preview work';
-		my ($prc, $pout, $perr) = nx('promote', 'app', $dempty, '--timeout', '5');
+		my ($prc, $pout, $perr) = nx('promote', 'app', $dempty, '--timeout', '30');
 		is($prc, 0, 'promote waits until the new deployment is production') or diag($perr);
+		my $pnew = sql(q{SELECT production_deployment FROM nx.sandbox_info WHERE sandbox = 'app'});
+		is(sql("SELECT promote_from || ' ' || database_mode FROM nx.status WHERE deployment = $pnew"), "$dempty production",
+			'promote: production is a new deployment of the preview on the production database');
 	}
 	my $prod = sql(q{SELECT production_deployment FROM nx.sandbox_info WHERE sandbox = 'app'});
 	for my $d (sort { $a <=> $b } split /\n/, sql(q{SELECT deployment FROM nx.status WHERE sandbox = 'app' AND NOT production

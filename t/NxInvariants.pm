@@ -165,7 +165,8 @@ sub diff
 }
 
 # nx_machine_violations(NODE): after convergence, the machine is the rows:
-# tenant roles and databases = sandboxes (and kept databases), blob files
+# tenant roles and databases = sandboxes (and kept databases, and ready
+# branch and empty preview databases), blob files
 # = nx.blobs, logs and run directories only of live deployments, cgroups
 # with processes and the supervisor's children = desired-running
 # deployments (one each), nx.runtime rows only of live deployments.
@@ -174,12 +175,15 @@ sub nx_machine_violations
 	my ($node) = @_;
 	my @v;
 	my $tenant = q{pg_has_role(r.oid, 'nx_tenant', 'MEMBER') AND r.rolname <> 'nx_tenant' AND NOT r.rolsuper};
-	my %want_roles = ids($node, q{SELECT role_name FROM nx.sandboxes UNION SELECT role_name FROM nx.kept_databases});
+	# and the databases of branch and empty previews, once made (ready)
+	my %want_roles = ids($node, q{SELECT role_name FROM nx.sandboxes UNION SELECT role_name FROM nx.kept_databases
+		UNION SELECT database_name FROM nx.branches WHERE state = 'ready'});
 	my %have_roles = ids($node, "SELECT rolname FROM pg_roles r WHERE $tenant");
 	push @v, diff('tenant roles', \%have_roles, \%want_roles);
 
 	my %want_dbs = ids($node, q{SELECT database_name || ':' || role_name FROM nx.sandboxes
-		UNION SELECT database_name || ':' || role_name FROM nx.kept_databases});
+		UNION SELECT database_name || ':' || role_name FROM nx.kept_databases
+		UNION SELECT database_name || ':' || database_name FROM nx.branches WHERE state = 'ready'});
 	my %have_dbs = ids($node, "SELECT d.datname || ':' || r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE $tenant");
 	push @v, diff('tenant databases (name:owner)', \%have_dbs, \%want_dbs);
 	my $pool = $node->safe_psql('postgres', q{SELECT count(*) || ' of ' || current_setting('nx.database_pool_size')

@@ -7,8 +7,11 @@
  *	  2. databases: new ones (from the pool), dropped ones, pool refill
  *	     (each statement in its own top-level transaction)
  *	  3. roles no row wants (after their databases are gone)
+ *	  2b. databases of their own for previews: empty ones made, branch
+ *	     copies started (branch.c; the wait loop watches them)
  *	  4. deployments: start what should run, restart what was asked to,
- *	     stop what should not; write nx.runtime and queued events
+ *	     stop what should not; write nx.runtime, complete the promotions
+ *	     of previews whose new deployment is ready, write queued events
  *	  5. files and cgroups no row or slot wants
  *	  6. deployments idle past their sandbox's idle_timeout: asleep (idle.c)
  *
@@ -16,6 +19,7 @@
  * back, and the next pass (woken by a commit, or nx.naptime later) tries
  * again.
  */
+#include "branch.h"
 #include "domains.h"
 #include "provision.h"
 #include "router_proc.h"
@@ -230,6 +234,19 @@ WriteRuntime(bool all)
 		elog(ERROR, "nx supervisor: could not notify nx_routes");
 }
 
+/*
+ * CompletePromotions: promotions of previews waiting for their new
+ * deployment (promote_pending) that is now ready move production, those
+ * whose deployment failed are given up (nx._complete_promotions, right
+ * after nx.runtime is written, in the same transaction).
+ */
+static void
+CompletePromotions(void)
+{
+	if (SPI_execute("SELECT nx._complete_promotions()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not complete promotions");
+}
+
 /* TextArrayToCStrings turns a text[] datum into a NULL-ended char *[]. */
 static char **
 TextArrayToCStrings(Datum array, int extra)
@@ -403,11 +420,15 @@ ConvergeOnce(MemoryContext pass_context)
 
 	NxApplyDatabases(&plan);
 
+	/* 2b. databases of their own for branch and empty previews (branch.c) */
+	NxBranchesConverge(&host, pass_context);
+
 	NxBeginTransaction("nx: deployments");
 	NxDropUnwantedRoles();
 	ConvergeDeployments(&host);
 	NxRetiredOffsetsSweep(&host);
 	WriteRuntime(true);
+	CompletePromotions();
 	WriteQueuedEvents();
 	{
 		MemoryContext old;
@@ -520,6 +541,7 @@ FlushStep(void *arg)
 	if (ExtensionInstalled())
 	{
 		WriteRuntime(false);
+		CompletePromotions();
 		WriteQueuedEvents();
 	}
 	NxCommitTransaction();

@@ -7,7 +7,9 @@
  *
  * Ours are exactly: login roles that are members of nx_tenant, databases
  * owned by them, and databases named nx_pool_*.  Nothing else is ever
- * dropped.  Identifiers are quoted with quote_identifier and passwords are
+ * dropped.  The databases and roles of branch and empty previews are
+ * dropped here too once their deployment is gone; while it lives, and
+ * while a copy runs under a temporary name, branch.c owns them.  Identifiers are quoted with quote_identifier and passwords are
  * stored as SCRAM verifiers computed here, so no plaintext password ever
  * appears in a statement (or a server log).
  *
@@ -15,6 +17,7 @@
  *	  pool database	an empty database named nx_pool_<n>, owned by the
  *					cluster owner, CONNECT revoked from PUBLIC.
  */
+#include "branch.h"
 #include "provision.h"
 #include "sql_exec.h"
 #include "supervisor.h"
@@ -127,7 +130,9 @@ NxPlanDatabases(NxDatabasePlan *plan)
 									 "SELECT d.datname FROM pg_catalog.pg_database d "
 									 "WHERE " IS_TENANT("d.datdba") " "
 									 "AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.database_name = d.datname) "
-									 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname)", 1);
+									 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
+									 "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
+									 "AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, 1);
 		List	   *pool = SpiColumn(
 									 "SELECT datname FROM pg_catalog.pg_database "
 									 "WHERE datname LIKE 'nx\\_pool\\_%' ORDER BY datname", 1);
@@ -251,6 +256,8 @@ NxDropUnwantedRoles(void)
 								  "WHERE " IS_TENANT("r.oid") " "
 								  "AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.role_name = r.rolname) "
 								  "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.role_name = r.rolname) "
+								  "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.role_name = r.rolname) "
+								  "AND r.rolname NOT LIKE " NX_BRANCH_TEMP_LIKE " "
 								  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datdba = r.oid)", 1);
 	ListCell   *lc;
 

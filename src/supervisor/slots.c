@@ -23,6 +23,7 @@
  * bounded amount of work per second, however it floods, and the wait set
  * is rebuilt at most about twice a second per flooding sandbox.
  */
+#include "branch.h"
 #include "slots.h"
 
 #include <fcntl.h>
@@ -485,7 +486,7 @@ NxSlotChildExited(pid_t pid, int wait_status)
 
 /*
  * NxReapChildren collects every exited child and tells its owner: the
- * router, or the slot whose process it was.
+ * router, a domain check, a branch copy, or the slot whose process it was.
  */
 void
 NxReapChildren(void)
@@ -495,7 +496,8 @@ NxReapChildren(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 	{
-		if (!NxRouterExited(pid, status) && !NxDomainCheckExited(pid, status))
+		if (!NxRouterExited(pid, status) && !NxDomainCheckExited(pid, status) &&
+			!NxBranchChildExited(pid, status))
 			NxSlotChildExited(pid, status);
 	}
 }

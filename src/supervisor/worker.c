@@ -4,8 +4,9 @@
  *	  shutdown.  Everything it does is driven from here: a converge pass
  *	  when a control change commits (its latch is set) or every nx.naptime,
  *	  the database quota check every nx.database_quota_interval, reading
- *	  sandbox output and status pipes as they become readable, and
- *	  per-deployment timers (start timeout, stop grace, restart backoff).
+ *	  sandbox output and status pipes as they become readable,
+ *	  per-deployment timers (start timeout, stop grace, restart backoff), and
+ *	  running branch copies (branch.c: polled every 250 ms while they run).
  *
  * Everything allocated for one iteration of the loop (event details, log
  * tails, messages) lives in the loop's memory context, reset at the top of
@@ -16,6 +17,7 @@
  * Postmaster death: everything is killed at once.
  */
 #include "supervisor.h"
+#include "branch.h"
 #include "domains.h"
 #include "router_proc.h"
 #include "slots.h"
@@ -85,6 +87,7 @@ NxSupervisorDetach(int code, Datum arg)
 {
 	NxRouterStop(SIGKILL);
 	NxDomainChecksKill();
+	NxBranchesKillAll();
 	NxSlotsKillAll();
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = NULL;
@@ -198,13 +201,14 @@ NxSupervisorMain(Datum arg)
 		NxSlotsTick(GetCurrentTimestamp());
 		NxQuotaTick(GetCurrentTimestamp());
 		NxDbSetupStep();
+		NxBranchesTick(GetCurrentTimestamp());
 		if (NxSlotsNeedFlush())
 			NxFlushRuntime();
 
 		now = GetCurrentTimestamp();
 		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
 								Min(Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now)),
-									NxQuotaNextDeadlineMs(now))));
+									Min(NxQuotaNextDeadlineMs(now), NxBranchesNextDeadlineMs(now)))));
 		if (NxTakeConvergeRequest())
 		{
 			/* requested during this iteration: only poll, then act on it */
@@ -225,6 +229,7 @@ NxSupervisorMain(Datum arg)
 				break;
 			case NX_WAIT_POSTMASTER_DEATH:
 				NxRouterStop(SIGKILL);
+				NxBranchesKillAll();
 				NxSlotsKillAll();
 				proc_exit(1);
 				break;
