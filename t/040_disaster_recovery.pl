@@ -117,6 +117,19 @@ for my $i (1 .. 3)
 	like(get_ok("$slug{shop_v1}.preview.localhost", qr/visit/), qr/from deployment $id{shop_v1}\n/,
 		"A: shop v1 preview, visit $i");
 }
+# a preview with a database of its own: a branch of shop's data, which
+# then counts its own visits
+my $branch = $node_a->safe_psql('postgres',
+	qq{SELECT deployment FROM nx.push('shop', pg_read_binary_file('$dbapp'), 'branchy', database => 'branch')});
+nx_wait_state($node_a, $branch, 'ready', 'A: a branch preview of shop is ready');
+my $branch_db = "nx_shop_$branch";
+my $branch_slug = $node_a->safe_psql('postgres', "SELECT slug FROM nx.deployments WHERE id = $branch");
+my $branch_visit;
+for my $i (1 .. 2)
+{
+	($branch_visit) = get_ok("$branch_slug.preview.localhost", qr/visit/) =~ /visit (\d+) from deployment $branch\n/;
+	ok(defined $branch_visit, "A: branch preview, visit $i");
+}
 my %answer_a = (
 	shop_pre => body(get_ok("$slug{shop_pre}.preview.localhost", qr/GREETING/)),
 	blog_pre => body(get_ok("$slug{blog_pre}.preview.localhost", qr/hello/)),
@@ -145,7 +158,7 @@ my $tenant_q = q{SELECT (SELECT count(*) || ' ' || coalesce(max(n), 0) FROM visi
 	|| (SELECT string_agg(deployment, ',' ORDER BY at) FROM starts) || ' / '
 	|| (SELECT md5(string_agg(id || item || at, ',' ORDER BY id)) FROM orders) || ' / '
 	|| (SELECT string_agg(tablename || ':' || tableowner, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public')};
-my %tenant_a = map { $_ => $node_a->safe_psql($_, $tenant_q) } qw(nx_shop nx_blog nx_old);
+my %tenant_a = map { $_ => $node_a->safe_psql($_, $tenant_q) } (qw(nx_shop nx_blog nx_old), $branch_db);
 like($tenant_a{nx_shop}, qr/^[1-9]\d* /, "A: shop's app wrote visits ($tenant_a{nx_shop})");
 
 # --- the backup, as in docs/disaster-recovery.md (A online)
@@ -156,8 +169,10 @@ $node_a->command_ok([ 'pg_dumpall', '--globals-only', '-d', $node_a->connstr('po
 $node_a->command_ok([ 'pg_dump', '-Fc', '-d', $node_a->connstr('postgres'), '-f', "$backup/control.dump" ],
 	'backup: pg_dump -Fc of the control database');
 my @tenant_dbs = split /\n/, $node_a->safe_psql('postgres',
-	q{SELECT database_name FROM nx.sandboxes UNION SELECT database_name FROM nx.kept_databases ORDER BY 1});
-is(join(' ', @tenant_dbs), 'nx_blog nx_old nx_shop', 'the databases to dump: every sandbox and kept one');
+	q{SELECT database_name FROM nx.sandboxes UNION SELECT database_name FROM nx.kept_databases
+	  UNION SELECT database_name FROM nx.branches WHERE state = 'ready' ORDER BY 1});
+is(join(' ', @tenant_dbs), "nx_blog nx_old nx_shop $branch_db",
+	'the databases to dump: every sandbox, kept one and preview database');
 $node_a->command_ok([ 'pg_dump', '-Fc', '-d', $node_a->connstr($_), '-f', "$backup/$_.dump" ], "backup: pg_dump -Fc $_")
   for @tenant_dbs;
 
@@ -182,7 +197,7 @@ is_deeply(\@errors, [ grep { /role "postgres" already exists/ } @errors ],
   or diag($err);
 is($node_b->safe_psql('postgres', q{SELECT string_agg(rolname, ' ' ORDER BY rolname) FROM pg_roles
 	WHERE pg_has_role(oid, 'nx_tenant', 'MEMBER') AND rolname <> 'nx_tenant' AND NOT rolsuper}),
-	'nx_blog nx_old nx_shop', 'restore globals: tenant roles are back, in nx_tenant');
+	"nx_blog nx_old nx_shop $branch_db", 'restore globals: tenant roles are back, in nx_tenant');
 
 # 2. the tenant databases, with their owner and CONNECT grants
 $node_b->command_ok([ 'pg_restore', '--create', '--exit-on-error', '-d', $node_b->connstr('postgres'), "$backup/$_.dump" ],
@@ -205,17 +220,19 @@ is($node_b->safe_psql('postgres', "SELECT state FROM nx.status WHERE deployment 
 is($node_b->safe_psql('postgres', "SELECT state FROM nx.status WHERE deployment = $id{blog_sleepy}"), 'asleep',
 	'B: the asleep deployment is asleep');
 nx_wait_state($node_b, $crashy, 'crashloop', 'B: the crashlooping deployment crashloops again, as on A');
+is($node_b->safe_psql('postgres', "SELECT state FROM nx.status WHERE deployment = $branch"), 'ready',
+	'B: the branch preview is ready, on its restored database');
 for my $what (sort keys %q)
 {
 	is($node_b->safe_psql('postgres', $q{$what}), $rows_a{$what}, "B: $what identical");
 }
 is($node_b->safe_psql('postgres', q{SELECT string_agg(d.datname || ':' || r.rolname, ' ' ORDER BY d.datname)
 	FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname NOT LIKE 'nx\_pool\_%' AND d.datname LIKE 'nx\_%'}),
-	'nx_blog:nx_blog nx_old:nx_old nx_shop:nx_shop', 'B: each tenant database owned by its role');
+	"nx_blog:nx_blog nx_old:nx_old nx_shop:nx_shop $branch_db:$branch_db", 'B: each tenant database owned by its role');
 is($node_b->safe_psql('postgres', q{SELECT count(*) FROM pg_database d, aclexplode(d.datacl) a
-	WHERE d.datname IN ('nx_shop', 'nx_blog', 'nx_old') AND a.grantee = 0 AND a.privilege_type = 'CONNECT'}),
+	WHERE d.datname LIKE 'nx\_%' AND d.datname NOT LIKE 'nx\_pool\_%' AND a.grantee = 0 AND a.privilege_type = 'CONNECT'}),
 	'0', 'B: PUBLIC may not connect to the tenant databases');
-unlike(slurp_file($node_b->logfile), qr/dropped (database|role) "nx_(shop|blog|old)"/,
+unlike(slurp_file($node_b->logfile), qr/dropped (database|role) "nx_(shop|blog|old)(_\d+)?"/,
 	'B: the supervisor dropped no tenant database or role');
 
 # the tenant rows, before the new apps' own writes: starts got one row per
@@ -244,6 +261,8 @@ is(body(get_ok("$slug{shop_pre}.preview.localhost", qr/GREETING/)), $answer_a{sh
 	'B: the env preview gives the same answer (env restored)');
 is(body(get_ok("$slug{blog_pre}.preview.localhost", qr/hello/)), $answer_a{blog_pre},
 	'B: the hello preview gives the same answer');
+like(get_ok("$branch_slug.preview.localhost", qr/visit/), qr/visit @{[$branch_visit + 1]} from deployment $branch\n/,
+	'B: the branch preview answers and counts on in its restored database');
 like(nx_http_get($router_port, "$slug{old_v1}.preview.localhost"), qr/^HTTP\/1.1 404 /,
 	'B: the dropped sandbox has no route');
 is($node_b->safe_psql('nx_shop', 'SELECT count(*) FROM visits'), $shop_visits + 2, 'B: the app wrote the new visits');
