@@ -204,6 +204,23 @@ is(sql(qq{SELECT state FROM nx.status WHERE deployment = $v2}), 'ready', 'the pr
 like(get_ok("$slug2.preview.localhost"), qr/from deployment $v2\n/, 'and serves');
 is(sql(qq{SELECT count(*) FROM nx.event_log WHERE action = 'promote' AND deployment = $p}), '1', 'a promote event');
 
+# --- a v6 whose migration drops and recreates its table at start: as a
+# branch preview it changes only its branch; promoted, it runs (and
+# migrates) on the production database
+my $before_v6 = dbsql('nx_shop', 'SELECT count(*) FROM visits');
+cmp_ok($before_v6, '>', 1, "production has $before_v6 visits");
+my $v6 = sql(qq{SELECT deployment FROM nx.push('shop', pg_read_binary_file('$dbapp'), label => 'v6',
+	args => ARRAY['migrate'], database => 'branch')});
+nx_wait_state($node, $v6, 'ready', 'a preview with a destructive migration starts on its branch');
+my $slug6 = sql(qq{SELECT slug FROM nx.deployments WHERE id = $v6});
+like(get_ok("$slug6.preview.localhost"), qr/visit 1 from deployment $v6\n/, 'its migration emptied its own table');
+is(dbsql('nx_shop', 'SELECT count(*) FROM visits'), $before_v6, 'production\'s table is untouched');
+my $p6 = sql(qq{SELECT deployment FROM nx.promote('shop', $v6)});
+ok($node->poll_query_until('postgres', qq{SELECT production_deployment = $p6 FROM nx.sandbox_info WHERE sandbox = 'shop'}),
+	'promoted: a new deployment of v6 becomes production');
+like(get_ok('shop.localhost'), qr/visit 1 from deployment $p6\n/, 'and its migration ran on the production database');
+is(dbsql('nx_shop', qq{SELECT count(*) FROM starts WHERE deployment = '$p6'}), '1', 'where it runs');
+
 # --- removal: the branch database and role go with their deployment
 sql(qq{SELECT nx.remove('shop', $v2)});
 ok($node->poll_query_until('postgres',

@@ -5,6 +5,8 @@
  *	  with the environment nx_sandbox gives it (PG*, DATABASE_URL), creates
  *	  its table and records the start; then it serves HTTP on $PORT,
  *	  counting each request in the database and answering with the count.
+ *	  With the argument "migrate" it first drops and recreates its visits
+ *	  table, as a new version whose migration is destructive would.
  *
  * Build: gcc -O2 -o dbapp t/apps/dbapp.c -I$(pg_config --includedir) -lpq
  */
@@ -34,7 +36,7 @@ exec_or_die(PGconn *conn, const char *sql)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const char *port_env = getenv("PORT");
 	const char *url = getenv("DATABASE_URL");
@@ -56,6 +58,8 @@ main(void)
 		fprintf(stderr, "dbapp: cannot connect: %s", PQerrorMessage(conn));
 		return 1;
 	}
+	if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+		PQclear(exec_or_die(conn, "DROP TABLE IF EXISTS visits"));
 	PQclear(exec_or_die(conn, "CREATE TABLE IF NOT EXISTS starts (at timestamptz DEFAULT now(), deployment text)"));
 	PQclear(exec_or_die(conn, "CREATE TABLE IF NOT EXISTS visits (n bigserial, at timestamptz DEFAULT now())"));
 	{
