@@ -33,6 +33,7 @@ int			nx_default_database_quota = 1024;
 int			nx_default_preview_database = NX_PREVIEW_DATABASE_BRANCH;
 int			nx_max_branch_size = 1024;
 int			nx_max_branches_per_sandbox = 5;
+int			nx_branch_copy_rate = 32;
 
 /* the values of nx.default_preview_database */
 static const struct config_enum_entry preview_database_options[] = {
@@ -255,6 +256,12 @@ NxGucInit(void)
 	DefineCustomIntVariable("nx.max_branches_per_sandbox",
 							"Most deployments with a database of their own (branch or empty) one sandbox may hold.",
 							NULL, &nx_max_branches_per_sandbox, 5, 0, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.branch_copy_rate",
+							"Megabytes per second a branch copy may move from pg_dump to pg_restore (0: no limit).",
+							"The copy writes the branch and its WAL into the same WAL stream production's commits "
+							"wait on: a limit keeps production's latency while a preview is branched.",
+							&nx_branch_copy_rate, 32, 0, 100000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	NxCeilingGucInit();
 }

@@ -41,6 +41,7 @@ extern int	nx_default_database_quota;	/* MB */
 extern int	nx_default_preview_database;	/* NX_PREVIEW_DATABASE_* */
 extern int	nx_max_branch_size;		/* MB */
 extern int	nx_max_branches_per_sandbox;
+extern int	nx_branch_copy_rate;
 
 #define NX_PREVIEW_DATABASE_BRANCH 0
 #define NX_PREVIEW_DATABASE_EMPTY 1

@@ -17,6 +17,12 @@
  * supervisor finds them in pg_stat_activity: the dump's locks, the
  * restore's progress.
  *
+ * The copy's writes go into the WAL stream production's commits wait on,
+ * so when NX_COPY_RATE (bytes per second, from nx.branch_copy_rate) is
+ * above 0 the dump's output passes through this process, which moves at
+ * most that many bytes a second on to pg_restore; at 0 the two tools are
+ * joined by a plain pipe.
+ *
  * Both tools run with nice 19 and the lowest best-effort I/O priority, and
  * die with this process (PR_SET_PDEATHSIG), which dies with the supervisor.
  * Their stderr is ours (the supervisor points it to a file and reports its
@@ -28,6 +34,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +43,70 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IOPRIO_CLASS_BE 2
 #define IOPRIO_CLASS_SHIFT 13
 #define IOPRIO_WHO_PROCESS 1
+
+/* now_seconds is a monotonic clock in seconds. */
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * relay moves the dump's output (in) to the restore's input (out) at no
+ * more than rate bytes a second, sleeping when it is ahead, until the
+ * dump's end or a write fails (the restore ended: its status says why).
+ * Both descriptors are closed.
+ */
+static void
+relay(int in, int out, long long rate)
+{
+	static char buf[64 * 1024];
+	double		start = now_seconds();
+	long long	moved = 0;
+
+	for (;;)
+	{
+		ssize_t		n = read(in, buf, sizeof(buf));
+		ssize_t		off = 0;
+		double		ahead;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		while (off < n)
+		{
+			ssize_t		w = write(out, buf + off, n - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto done;
+			off += w;
+		}
+		moved += n;
+		ahead = (double) moved / rate - (now_seconds() - start);
+		if (ahead > 0)
+		{
+			struct timespec ts = {(time_t) ahead, (long) ((ahead - (time_t) ahead) * 1e9)};
+
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+				;
+		}
+	}
+done:
+	close(in);
+	close(out);
+}
 
 /*
  * lower_priority: nice 19 and best-effort I/O level 7 for this process
@@ -108,7 +174,9 @@ main(int argc, char **argv)
 	char	   *dump_argv[16],
 			   *restore_argv[24];
 	int			n = 0;
-	int			fds[2];
+	int			fds[2],
+				to_restore[2];
+	long long	rate;
 	pid_t		dump_pid,
 				restore_pid;
 	int			dump_status = 0,
@@ -186,19 +254,44 @@ main(int argc, char **argv)
 	restore_argv[n++] = argv[6];
 	restore_argv[n] = NULL;
 
-	if (pipe(fds) != 0)
+	rate = getenv("NX_COPY_RATE") ? atoll(getenv("NX_COPY_RATE")) : 0;
+	if (rate <= 0)
 	{
-		perror("nx-branch-copy: pipe");
-		return 1;
+		/* no limit: the tools share one pipe */
+		if (pipe(fds) != 0)
+		{
+			perror("nx-branch-copy: pipe");
+			return 1;
+		}
+		dump_pid = run_tool(dump_argv, dump_env, -1, fds[1], fds[0]);
+		restore_pid = dump_pid < 0 ? -1 : run_tool(restore_argv, restore_env, fds[0], -1, fds[1]);
+		close(fds[0]);
+		close(fds[1]);
+		if (dump_pid < 0 || restore_pid < 0)
+		{
+			perror("nx-branch-copy: fork");
+			return 1;
+		}
 	}
-	dump_pid = run_tool(dump_argv, dump_env, -1, fds[1], fds[0]);
-	restore_pid = dump_pid < 0 ? -1 : run_tool(restore_argv, restore_env, fds[0], -1, fds[1]);
-	close(fds[0]);
-	close(fds[1]);
-	if (dump_pid < 0 || restore_pid < 0)
+	else
 	{
-		perror("nx-branch-copy: fork");
-		return 1;
+		/* a pipe each way through us, at most rate bytes a second */
+		if (pipe2(fds, O_CLOEXEC) != 0 || pipe2(to_restore, O_CLOEXEC) != 0)
+		{
+			perror("nx-branch-copy: pipe");
+			return 1;
+		}
+		dump_pid = run_tool(dump_argv, dump_env, -1, fds[1], fds[0]);
+		restore_pid = dump_pid < 0 ? -1 : run_tool(restore_argv, restore_env, to_restore[0], -1, to_restore[1]);
+		close(fds[1]);
+		close(to_restore[0]);
+		if (dump_pid < 0 || restore_pid < 0)
+		{
+			perror("nx-branch-copy: fork");
+			return 1;
+		}
+		signal(SIGPIPE, SIG_IGN);	/* a restore that ended: write fails */
+		relay(fds[0], to_restore[1], rate);
 	}
 
 	/* both must end well; when one fails, the other is not worth waiting for */

@@ -47,6 +47,7 @@
  *				have it (sandbox names have no underscore).
  */
 #include "branch.h"
+#include "nx_sandbox.h"
 #include "provision.h"
 #include "slots.h"
 #include "sql_exec.h"
@@ -346,7 +347,7 @@ SpawnCopy(NxCopy *c, const NxBranchRow *row, const NxHostSetup *host)
 {
 	char		port[16];
 	char	   *argv[10];
-	char	   *envp[4];
+	char	   *envp[5];
 	char		dir[MAXPGPATH];
 	posix_spawn_file_actions_t actions;
 	posix_spawnattr_t attr;
@@ -375,7 +376,8 @@ SpawnCopy(NxCopy *c, const NxBranchRow *row, const NxHostSetup *host)
 	envp[0] = psprintf("NX_SRC_PASSWORD=%s", row->source_password);
 	envp[1] = psprintf("NX_DST_PASSWORD=%s", row->password);
 	envp[2] = "PATH=/usr/bin:/bin";
-	envp[3] = NULL;
+	envp[3] = psprintf("NX_COPY_RATE=%lld", (long long) nx_branch_copy_rate * 1024 * 1024);
+	envp[4] = NULL;
 
 	/* like every child of ours: no inherited descriptor, signal or mask */
 	posix_spawn_file_actions_init(&actions);
