@@ -118,6 +118,7 @@ NxSupervisorMain(Datum arg)
 	TimestampTz next_pass = 0;
 	bool		converge_now = true;
 	uint64		wakeups_seen = 0;
+	TimestampTz stats_force_at = 0;	/* send pending statistics then */
 	MemoryContext loop_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -189,7 +190,7 @@ NxSupervisorMain(Datum arg)
 		if (converge_now || now >= next_pass)
 		{
 			pgstat_report_activity(STATE_RUNNING, "converge");
-			NxConverge();
+			NxConverge(now >= next_pass);
 			pgstat_report_activity(STATE_IDLE, NULL);
 			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_naptime * 1000L);
 			converge_now = false;
@@ -198,9 +199,28 @@ NxSupervisorMain(Datum arg)
 		if (NxSlotsNeedFlush())
 			NxFlushRuntime();
 
+		/*
+		 * A background worker reports its table statistics itself: without
+		 * this, what the supervisor writes (nx.runtime, nx.events) would
+		 * reach pg_stat_user_tables, and autovacuum, only when it exits.
+		 * pgstat_report_stat(false) sends at most once a second; what it
+		 * keeps back is sent with force a second later, as a backend's
+		 * idle timeout does (without a new transaction, a call without
+		 * force would keep comparing against the last one's stop time).
+		 */
 		now = GetCurrentTimestamp();
+		if (stats_force_at != 0 && now >= stats_force_at)
+		{
+			pgstat_report_stat(true);
+			stats_force_at = 0;
+		}
+		else if (pgstat_report_stat(false) > 0 && stats_force_at == 0)
+			stats_force_at = TimestampTzPlusMilliseconds(now, 1000);
+
 		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
 								Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now))));
+		if (stats_force_at != 0)
+			timeout_ms = Min(timeout_ms, Max(0, TimestampDifferenceMilliseconds(now, stats_force_at)));
 		if (NxTakeConvergeRequest())
 		{
 			/* requested during this iteration: only poll, then act on it */
