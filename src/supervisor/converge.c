@@ -357,14 +357,19 @@ static const char *const deployments_sql =
 "SELECT deployment, sandbox, owner, database_name, role_name, blob, restart_generation, "
 "       uid_offset, memory_limit, pids_limit, open_files_limit, cpu_weight, tmp_size, "
 "       argv, envp, database_ready, binary_name "
-"FROM nx._desired_deployments($1, $2)";
+"FROM nx._desired_deployments($1, $2, $3)";
 
-/* ConvergeDeployments walks the desired-running deployments (step 4). */
+/*
+ * WantDeployments hands every desired-running deployment (only: that one,
+ * if it is; 0: all) to the slots (NxSlotWant), which start what is not
+ * running.
+ */
 static void
-ConvergeDeployments(const NxHostSetup *host)
+WantDeployments(const NxHostSetup *host, int64 only)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', only > 0 ? ' ' : 'n'};
 	SPITupleTable *rows;
 	uint64		n;
 	MemoryContext pass_context = AllocSetContextCreate(CurrentMemoryContext, "nx deployments",
@@ -372,12 +377,12 @@ ConvergeDeployments(const NxHostSetup *host)
 
 	values[0] = CStringGetTextDatum(host->pg_socket_dir);
 	values[1] = CStringGetTextDatum(psprintf("%d", PostPortNumber));
-	if (SPI_execute_with_args(deployments_sql, 2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	values[2] = Int64GetDatum(only);
+	if (SPI_execute_with_args(deployments_sql, 3, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read deployments");
 	rows = SPI_tuptable;
 	n = SPI_processed;
 
-	NxSlotsBeginPass();
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	t = rows->vals[i];
@@ -408,8 +413,16 @@ ConvergeDeployments(const NxHostSetup *host)
 		NxSlotWant(&row, host, DatumGetBool(SPI_getbinval(t, td, 16, &isnull)));
 		MemoryContextReset(pass_context);
 	}
-	NxSlotsEndPass();
 	MemoryContextDelete(pass_context);
+}
+
+/* ConvergeDeployments walks the desired-running deployments (step 4). */
+static void
+ConvergeDeployments(const NxHostSetup *host)
+{
+	NxSlotsBeginPass();
+	WantDeployments(host, 0);
+	NxSlotsEndPass();
 }
 
 /*
@@ -628,6 +641,58 @@ NxConverge(bool periodic)
 	RunLoggingErrors(ConvergeStep, &a, "converge pass failed");
 	MemoryContextDelete(a.pass_context);
 	RunLoggingErrors(RouterStep, NULL, "could not start the router");
+}
+
+/* what WakeStep is to start */
+typedef struct WakeArgs
+{
+	const int64 *ids;
+	int			n;
+} WakeArgs;
+
+/*
+ * WakeStep starts the woken deployments, each read alone, and writes
+ * their runtime rows and queued events, in one transaction.
+ */
+static void
+WakeStep(void *arg)
+{
+	WakeArgs   *a = arg;
+
+	NxBeginTransaction("nx: wake");
+	if (ExtensionInstalled())
+	{
+		for (int i = 0; i < a->n; i++)
+			WantDeployments(&last_host, a->ids[i]);
+		WriteRuntime(false);
+		WriteQueuedEvents();
+	}
+	NxCommitTransaction();
+}
+
+/*
+ * NxWakeDeployments is the wake fast path: start these deployments (woken
+ * by nx.wake, queued at commit) without a full converge pass, using the
+ * host setup the last pass checked.  Nothing else of a pass is needed: a
+ * wake changes only the deployment's asleep_since.  Without a last pass
+ * whose host setup was complete (or with nx.wake_fast_path off), it asks
+ * for a full pass instead; the periodic pass remains the safety net (I2).
+ */
+void
+NxWakeDeployments(const int64 *ids, int n)
+{
+	WakeArgs	a;
+
+	if (n == 0)
+		return;
+	if (!nx_wake_fast_path || !have_last_host || !last_host.ok)
+	{
+		NxRequestConverge();
+		return;
+	}
+	a.ids = ids;
+	a.n = n;
+	RunLoggingErrors(WakeStep, &a, "could not wake deployments");
 }
 
 /* FlushStep writes changed slots and queued events in one transaction. */

@@ -75,6 +75,7 @@ extern void NxRequestConverge(void);
 extern bool NxTakeConvergeRequest(void);
 extern char *NxJsonObject1(const char *key, const char *value);
 extern void NxConverge(bool periodic);
+extern void NxWakeDeployments(const int64 *ids, int n);
 extern void NxFlushRuntime(void);
 
 extern void NxSlotsWaitSetChanged(void);

@@ -119,6 +119,8 @@ NxSupervisorMain(Datum arg)
 	bool		converge_now = true;
 	uint64		wakeups_seen = 0;
 	TimestampTz stats_force_at = 0;	/* send pending statistics then */
+	int64		woken[NX_WAKE_QUEUE];	/* the wake fast path's deployments */
+	int			nwoken = 0;
 	MemoryContext loop_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -195,6 +197,14 @@ NxSupervisorMain(Datum arg)
 			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_naptime * 1000L);
 			converge_now = false;
 		}
+		else if (nwoken > 0)
+		{
+			/* only nx.wake commits: start those deployments, no full pass */
+			pgstat_report_activity(STATE_RUNNING, "wake");
+			NxWakeDeployments(woken, nwoken);
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+		nwoken = 0;
 		NxSlotsTick(GetCurrentTimestamp());
 		if (NxSlotsNeedFlush())
 			NxFlushRuntime();
@@ -238,6 +248,13 @@ NxSupervisorMain(Datum arg)
 					converge_now = true;
 				}
 				SpinLockRelease(&NxShared->mutex);
+				{
+					bool		overflow;
+
+					nwoken = NxTakeWakeQueue(woken, &overflow);
+					if (overflow)
+						converge_now = true;
+				}
 				break;
 			case NX_WAIT_POSTMASTER_DEATH:
 				NxRouterStop(SIGKILL);
