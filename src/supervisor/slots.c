@@ -1042,6 +1042,7 @@ NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg,
 	while ((slot = hash_seq_search(&seq)) != NULL)
 	{
 		NxRuntimeRow row;
+		bool		was_dirty = slot->dirty;
 
 		if (!slot->dirty && !all)
 			continue;
@@ -1056,12 +1057,14 @@ NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg,
 		row.exit_signal = slot->exit_signal;
 		row.last_error = slot->last_error;
 		/*
-		 * cgroup statistics are read on the periodic pass, and for a slot
-		 * that has none yet; in between, a row is written for what changed
-		 * in its state, with the statistics last read.
+		 * cgroup statistics are read for a slot whose state changed (its
+		 * row is written anyway) and for every running slot on the periodic
+		 * pass; a slot looked at only because a write was rolled back keeps
+		 * the ones last read, so that a failure does not turn into a write
+		 * of every row.
 		 */
 		if (slot->pid > 0 && have_host && current_host.cgroups.mode != NX_CGROUP_NONE &&
-			(refresh_stats || slot->memory_bytes < 0))
+			(refresh_stats || was_dirty || slot->memory_bytes < 0))
 			NxCgroupStats(&current_host.cgroups, slot->key, &slot->memory_bytes, &slot->cpu_usec);
 		row.memory_bytes = slot->pid > 0 ? slot->memory_bytes : -1;
 		row.cpu_usec = slot->pid > 0 ? slot->cpu_usec : -1;
