@@ -44,7 +44,7 @@ rm -rf "$RAW" && as_user mkdir -p "$RAW"
 
 EXTRA=${EXTRA:-0}
 NX_ROUTER=on NX_HTTP_PORT=$HTTP_PORT nx_up "nx.naptime = 10" "nx.listen_addresses = '127.0.0.1'" \
-	"nx.max_deployments_per_sandbox = $((EXTRA + 20))" "nx.max_deployments_per_owner = $((EXTRA + 100))"
+	"nx.max_deployments_per_sandbox = $((EXTRA + 20))" "nx.max_deployments_per_owner = $((EXTRA + 100))" "nx.default_preview_database = 'production'"
 sql "SELECT 1 FROM nx.create_sandbox('wk', idle_timeout => '1 day')" >/dev/null
 as_user cp "$WORK/hello" "$UWORK/hello"
 if [ "$EXTRA" -gt 0 ]; then
