@@ -821,7 +821,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 	if (!found)
 	{
 		snprintf(slot->key, sizeof(slot->key), "%s" INT64_FORMAT, NxKeyPrefix(), row->deployment);
-		snprintf(slot->name, sizeof(slot->name), "d" INT64_FORMAT, row->deployment);
+		NxDeploymentName(slot->name, sizeof(slot->name), (long long) row->deployment);
 		slot->pid = 0;
 		slot->output_fd = slot->status_fd = -1;
 		slot->log.fd = -1;
