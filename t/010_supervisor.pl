@@ -39,6 +39,8 @@ is($node->safe_psql('nx_app', 'SELECT deployment FROM starts'), $id,
 	'the app wrote its start into its own database');
 like($node->safe_psql('postgres', qq{SELECT string_agg(line, E'\\n') FROM nx.logs('app')}),
 	qr/dbapp: started as uid 1000, database nx_app, user nx_app/, 'nx.logs shows the app output');
+unlike($node->safe_psql('postgres', qq{SELECT string_agg(line, E'\n') FROM nx.logs('app')}),
+	qr/readiness probe: .*sock_diag/, 'nx-init saw readiness through sock_diag inside the sandbox (no fallback)');
 
 my $pid = nx_init_pid($node, $id);
 ok($pid > 0, 'nx.status reports the sandbox pid');

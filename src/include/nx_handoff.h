@@ -38,12 +38,24 @@
 #define NX_HANDOFF_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define NX_HANDOFF_MAGIC 0x6e78u	/* "nx" */
 #define NX_HANDOFF_VERSION 1
 
-/* the socket's name in a deployment's run directory $PGDATA/nx/run/d<id> */
+/*
+ * The run-directory layout, defined here once for the supervisor, the
+ * router and the tests: the run directory is $PGDATA/nx/NX_RUN_DIR_NAME
+ * (the router asks the cluster for data_directory || NX_RUN_DIR_SUFFIX);
+ * each deployment's is NX_DEPLOYMENT_NAME_FMT (its id) in it, and holds
+ * NX_RUN_SOCKET_NAME.  The deployment's name is also the stem of its log
+ * files ($PGDATA/nx/logs/d<id>.log).
+ */
+#define NX_RUN_DIR_NAME "run"
+#define NX_RUN_DIR_SUFFIX "/nx/" NX_RUN_DIR_NAME
+#define NX_DEPLOYMENT_NAME_FMT "d%lld"
 #define NX_RUN_SOCKET_NAME "init.sock"
+#define NX_RUN_SOCKET_PATH_FMT "%s/" NX_DEPLOYMENT_NAME_FMT "/" NX_RUN_SOCKET_NAME
 
 /* the fd nx-init reports readiness and exits on (inherited from the spawner) */
 #define NX_INIT_STATUS_FD 3
@@ -88,5 +100,31 @@ typedef struct NxInitReply
 	uint8_t		status;			/* NxInitStatus */
 	int32_t		err;			/* errno for NX_INIT_CONNECT_FAILED, else 0 */
 } NxInitReply;
+
+/*
+ * NxDeploymentName writes a deployment's name ("d<id>": its run directory,
+ * its log files' stem) into buf; its length, as snprintf.
+ */
+static inline int
+NxDeploymentName(char *buf, size_t len, long long id)
+{
+	return snprintf(buf, len, NX_DEPLOYMENT_NAME_FMT, id);
+}
+
+/*
+ * NxParseDeploymentName reads a deployment's name at the start of s: the
+ * id into *id, and a pointer just past the name (NULL if s does not start
+ * with one).
+ */
+static inline const char *
+NxParseDeploymentName(const char *s, long long *id)
+{
+	int			used = 0;
+
+	if (s[0] != 'd' || s[1] < '0' || s[1] > '9' ||
+		sscanf(s, NX_DEPLOYMENT_NAME_FMT "%n", id, &used) != 1 || used == 0)
+		return NULL;
+	return s + used;
+}
 
 #endif							/* NX_HANDOFF_H */

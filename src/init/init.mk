@@ -17,8 +17,8 @@ INIT_CFLAGS = $(INIT_WARN) -O2
 INIT_ASAN_CFLAGS = $(INIT_WARN) -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 
-INIT_SRC = src/init/nx_init.c src/init/probe.c src/init/handoff.c
-INIT_DEPS = $(INIT_SRC) src/init/nx_init.h src/include/nx_handoff.h
+INIT_SRC = src/init/nx_init.c src/init/probe.c src/init/listens.c src/init/handoff.c
+INIT_DEPS = $(INIT_SRC) src/init/nx_init.h src/init/nx_listens.h src/include/nx_handoff.h
 
 .PHONY: init-test init-test-asan
 

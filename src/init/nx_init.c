@@ -59,7 +59,7 @@ static const int handled_signals[] = {
 };
 
 /* command line */
-static const char *proc_net = "/proc/net";
+static const char *proc_net = NULL;	/* NULL: sock_diag, then /proc/net */
 static int	probe_interval_ms;	/* 0: probe.c's default schedule */
 static char **app_argv;
 static int	app_port;
@@ -101,7 +101,8 @@ usage(int status)
 			"  fd %d: the status pipe, optional\n"
 			"  --probe-interval-ms N    readiness probe interval (default 2 ms\n"
 			"                           for the first 100 ms, then 10 ms)\n"
-			"  --proc-net DIR           read DIR/tcp{,6} instead of /proc/net (tests)\n",
+			"  --proc-net DIR           probe by reading DIR/tcp{,6}, not through\n"
+			"                           sock_diag (tests)\n",
 			NX_INIT_LISTEN_FD, NX_INIT_STATUS_FD);
 	exit(status);
 }

@@ -985,17 +985,19 @@ test_orphans(void)
 
 /*
  * test_listen_only: readiness for an app listening on one address only,
- * seen through /proc/net/tcp6 (::1) or /proc/net/tcp (127.0.0.1).
+ * seen through sock_diag's IPv6 (::1) or IPv4 (127.0.0.1) dump, or, with
+ * via_proc, through /proc/net/tcp6 or /proc/net/tcp (the fallback).
  */
 static void
-test_listen_only(const char *addr)
+test_listen_only(const char *addr, bool via_proc)
 {
 	const char *app[] = {self_path, "--listen", addr, NULL};
+	InitOpts	proc_opts = {.opts = {"--proc-net", "/proc/net"}};
 	Init		in;
 	int			sock;
 
-	printf("== listen on %s only\n", addr);
-	start_init(&in, app, NULL);
+	printf("== listen on %s only (%s)\n", addr, via_proc ? "/proc/net" : "sock_diag");
+	start_init(&in, app, via_proc ? &proc_opts : NULL);
 	EXPECT_LINE(&in, "ready", READY_TIMEOUT_MS);
 	sock = client_connect(&in);
 	EXPECT_REPLY(sock, NX_INIT_OP_PING, NX_INIT_OK);
@@ -1283,8 +1285,10 @@ main(int argc, char **argv)
 	test_app_env();
 	test_no_exec();
 	test_orphans();
-	test_listen_only("::1");
-	test_listen_only("127.0.0.1");
+	test_listen_only("::1", false);
+	test_listen_only("127.0.0.1", false);
+	test_listen_only("::1", true);
+	test_listen_only("127.0.0.1", true);
 	test_connect_fallback();
 	test_no_status_fd();
 

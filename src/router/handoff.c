@@ -116,7 +116,7 @@ open_connection(Deployment *d, const char **why)
 		*why = "run directory not known yet";
 		return false;
 	}
-	if ((size_t) snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/d%lld/init.sock",
+	if ((size_t) snprintf(addr.sun_path, sizeof(addr.sun_path), NX_RUN_SOCKET_PATH_FMT,
 						  run_dir, (long long) d->id) >= sizeof(addr.sun_path))
 	{
 		*why = "run directory path too long";

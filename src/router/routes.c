@@ -27,6 +27,7 @@
  * reload, wakes, the report.
  */
 #include "router.h"
+#include "nx_handoff.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -332,7 +333,7 @@ send_load(bool after_connect)
 	snprintf(sql, sizeof(sql), "%s%s%s",
 			 after_connect ? "BEGIN; LISTEN nx_routes; COMMIT; " : "",
 			 after_connect && run_dir == NULL ?
-			 "SELECT pg_catalog.current_setting('data_directory') OPERATOR(pg_catalog.||) '/nx/run'; " : "",
+			 "SELECT pg_catalog.current_setting('data_directory') OPERATOR(pg_catalog.||) '" NX_RUN_DIR_SUFFIX "'; " : "",
 			 "SELECT host, deployment, desired_state FROM nx.router_routes()");
 	if (!PQsendQuery(pg, sql))
 	{

@@ -24,9 +24,13 @@ CREATE FUNCTION nx._check_disk_space(size bigint) RETURNS void
 	AS 'MODULE_PATHNAME', 'nx_check_disk_space' LANGUAGE C VOLATILE STRICT;
 
 -- The supervisor (src/supervisor/wake.c): wake it when this transaction
--- commits; its pid, 0 when none runs.
+-- commits; the pass the last _wake_supervisor call asked for is only to
+-- start this asleep deployment (nx.wake: the fast path, no full pass);
+-- its pid, 0 when none runs.
 CREATE FUNCTION nx._wake_supervisor() RETURNS void
 	AS 'MODULE_PATHNAME', 'nx_wake_supervisor' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION nx._wake_deployment(deployment bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'nx_wake_deployment' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 CREATE FUNCTION nx._supervisor_pid() RETURNS integer
 	AS 'MODULE_PATHNAME', 'nx_supervisor_pid' LANGUAGE C VOLATILE PARALLEL SAFE;
 

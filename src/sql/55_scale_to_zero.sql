@@ -104,6 +104,8 @@ BEGIN
 	SELECT s.owner INTO owner FROM nx.sandboxes s WHERE s.name = d.sandbox;
 	PERFORM nx._event('wake', d.sandbox, d.id, owner,
 		jsonb_build_object('asleep_since', d.asleep_since));
+	-- the supervisor starts just this deployment, without a full pass
+	PERFORM nx._wake_deployment(d.id);
 	PERFORM nx._routes_changed();
 	RETURN true;
 END

@@ -179,8 +179,11 @@ $$;
 -- database_ready: that database exists, owned by its role, the role is a
 -- member of nx_tenant (a role restored without the membership would not
 -- be confined: nothing starts until it is), and a branch's copy finished.
+-- only_deployment: that one deployment's row, if it is desired running
+-- (the wake fast path), instead of all.
 -- Only the supervisor calls this: it returns secrets.
-CREATE FUNCTION nx._desired_deployments(pg_socket_dir text, pg_port text)
+CREATE FUNCTION nx._desired_deployments(pg_socket_dir text, pg_port text,
+										only_deployment bigint DEFAULT NULL)
 RETURNS TABLE (deployment bigint, sandbox text, owner name, database_name name, role_name name,
 			   blob text, restart_generation integer, uid_offset integer,
 			   memory_limit bigint, pids_limit integer, open_files_limit integer,
@@ -222,6 +225,7 @@ AS $$
 		FROM nx.deployment_secrets q WHERE q.deployment = d.id AND d.database_mode <> 'production'
 	) c
 	WHERE d.desired_state = 'running' AND d.asleep_since IS NULL
+	  AND (only_deployment IS NULL OR d.id = only_deployment)
 	ORDER BY d.id
 $$;
 

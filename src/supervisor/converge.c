@@ -35,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "postmaster/postmaster.h"
@@ -148,87 +149,194 @@ WriteQueuedEvents(void)
 }
 
 /*
- * EmitRuntimeRow upserts one nx.runtime row (NxSlotsRuntimeRows callback)
- * and sets *(bool *) arg when its state is not the one the table held, so
- * that WriteRuntime can tell the router (contract C2).
+ * The nx.runtime rows of one write, column by column (a row is an index
+ * into every array), written by one statement: finished starts and other
+ * changes of a pass cost one round through the executor, not one each.
+ */
+#define NX_RUNTIME_COLS 11
+
+typedef struct NxRuntimeBatch
+{
+	int			n;
+	int			size;
+	Datum	   *values[NX_RUNTIME_COLS];
+	bool	   *nulls[NX_RUNTIME_COLS];
+} NxRuntimeBatch;
+
+/* nx.runtime's columns in the order of the batch's arrays, and their types */
+static const Oid runtime_elem_types[NX_RUNTIME_COLS] = {
+	INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	INT4OID, INT4OID, INT4OID, TEXTOID, INT8OID, INT8OID
+};
+static const Oid runtime_array_types[NX_RUNTIME_COLS] = {
+	INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID
+};
+
+/*
+ * Upsert the batch ($1..$11: one array per column), writing only rows whose
+ * values differ from the table's (a supervisor that restarted, or retries
+ * after a rolled-back write, finds most rows already right); count the rows
+ * whose state changed, so that the router can be told (contract C2).
+ * updated_at is when the values last changed.
+ */
+static const char *const runtime_upsert_sql =
+"WITH v AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+"             pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+"             pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+"             pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11)) "
+"           AS v(deployment, state, pid, started_at, ready_at, restarts, exit_code, "
+"                exit_signal, last_error, memory_bytes, cpu_usec)), "
+"prev AS (SELECT p.deployment, p.state FROM nx.runtime p "
+"         WHERE p.deployment OPERATOR(pg_catalog.=) ANY ($1)), "
+"up AS (INSERT INTO nx.runtime AS r (deployment, state, pid, started_at, ready_at, restarts, "
+"         exit_code, exit_signal, last_error, memory_bytes, cpu_usec, updated_at) "
+"       SELECT v.deployment, v.state, v.pid, v.started_at, v.ready_at, v.restarts, v.exit_code, "
+"              v.exit_signal, v.last_error, v.memory_bytes, v.cpu_usec, pg_catalog.now() "
+"       FROM v WHERE EXISTS (SELECT 1 FROM nx.deployments d "
+"                            WHERE d.id OPERATOR(pg_catalog.=) v.deployment) "
+"       ON CONFLICT (deployment) DO UPDATE SET state = excluded.state, pid = excluded.pid, "
+"         started_at = excluded.started_at, ready_at = excluded.ready_at, "
+"         restarts = excluded.restarts, exit_code = excluded.exit_code, "
+"         exit_signal = excluded.exit_signal, last_error = excluded.last_error, "
+"         memory_bytes = excluded.memory_bytes, cpu_usec = excluded.cpu_usec, "
+"         updated_at = excluded.updated_at "
+"       WHERE (r.state, r.pid, r.started_at, r.ready_at, r.restarts, r.exit_code, r.exit_signal, "
+"              r.last_error, r.memory_bytes, r.cpu_usec) IS DISTINCT FROM "
+"             (excluded.state, excluded.pid, excluded.started_at, excluded.ready_at, "
+"              excluded.restarts, excluded.exit_code, excluded.exit_signal, "
+"              excluded.last_error, excluded.memory_bytes, excluded.cpu_usec) "
+"       RETURNING r.deployment, r.state) "
+"SELECT pg_catalog.count(*) FROM up LEFT JOIN prev USING (deployment) "
+"WHERE up.state IS DISTINCT FROM prev.state";
+
+/* BatchSet puts one column value of the batch's next row. */
+static inline void
+BatchSet(NxRuntimeBatch *b, int col, Datum value, bool isnull)
+{
+	b->values[col][b->n] = value;
+	b->nulls[col][b->n] = isnull;
+}
+
+/*
+ * EmitRuntimeRow adds one changed row to the batch (NxSlotsRuntimeRows
+ * callback); the batch grows as needed, in the transaction's context.
  */
 static void
 EmitRuntimeRow(const NxRuntimeRow *row, void *arg)
 {
-	bool	   *state_changed = arg;
-	bool		isnull;
+	NxRuntimeBatch *b = arg;
 
-	Oid			types[11] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	INT4OID, INT4OID, INT4OID, TEXTOID, INT8OID, INT8OID};
-	Datum		values[11];
-	char		nulls[11];
+	if (b->n == b->size)
+	{
+		b->size = Max(16, b->size * 2);
+		for (int c = 0; c < NX_RUNTIME_COLS; c++)
+		{
+			b->values[c] = b->values[c] ? repalloc(b->values[c], b->size * sizeof(Datum)) :
+				palloc(b->size * sizeof(Datum));
+			b->nulls[c] = b->nulls[c] ? repalloc(b->nulls[c], b->size * sizeof(bool)) :
+				palloc(b->size * sizeof(bool));
+		}
+	}
+	BatchSet(b, 0, Int64GetDatum(row->deployment), false);
+	BatchSet(b, 1, CStringGetTextDatum(row->state), false);
+	BatchSet(b, 2, Int32GetDatum(row->pid), row->pid <= 0);
+	BatchSet(b, 3, TimestampTzGetDatum(row->started_at), row->started_at == 0);
+	BatchSet(b, 4, TimestampTzGetDatum(row->ready_at), row->ready_at == 0);
+	BatchSet(b, 5, Int32GetDatum(row->restarts), false);
+	BatchSet(b, 6, Int32GetDatum(row->exit_code), row->exit_code < 0);
+	BatchSet(b, 7, Int32GetDatum(row->exit_signal), row->exit_signal <= 0);
+	BatchSet(b, 8, CStringGetTextDatum(row->last_error), row->last_error[0] == '\0');
+	BatchSet(b, 9, Int64GetDatum(row->memory_bytes), row->memory_bytes < 0);
+	BatchSet(b, 10, Int64GetDatum(row->cpu_usec), row->cpu_usec < 0);
+	b->n++;
+}
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(row->deployment);
-	values[1] = CStringGetTextDatum(row->state);
-	values[2] = Int32GetDatum(row->pid);
-	nulls[2] = row->pid > 0 ? ' ' : 'n';
-	values[3] = TimestampTzGetDatum(row->started_at);
-	nulls[3] = row->started_at ? ' ' : 'n';
-	values[4] = TimestampTzGetDatum(row->ready_at);
-	nulls[4] = row->ready_at ? ' ' : 'n';
-	values[5] = Int32GetDatum(row->restarts);
-	values[6] = Int32GetDatum(row->exit_code);
-	nulls[6] = row->exit_code >= 0 ? ' ' : 'n';
-	values[7] = Int32GetDatum(row->exit_signal);
-	nulls[7] = row->exit_signal > 0 ? ' ' : 'n';
-	values[8] = CStringGetTextDatum(row->last_error);
-	nulls[8] = row->last_error[0] ? ' ' : 'n';
-	values[9] = Int64GetDatum(row->memory_bytes);
-	nulls[9] = row->memory_bytes >= 0 ? ' ' : 'n';
-	values[10] = Int64GetDatum(row->cpu_usec);
-	nulls[10] = row->cpu_usec >= 0 ? ' ' : 'n';
-	if (SPI_execute_with_args(
-							  "WITH prev AS (SELECT p.state FROM nx.runtime p WHERE p.deployment = $1) "
-							  "INSERT INTO nx.runtime AS r (deployment, state, pid, started_at, ready_at, restarts, "
-							  "  exit_code, exit_signal, last_error, memory_bytes, cpu_usec, updated_at) "
-							  "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.now() "
-							  "WHERE EXISTS (SELECT 1 FROM nx.deployments d WHERE d.id = $1) "
-							  "ON CONFLICT (deployment) DO UPDATE SET state = excluded.state, pid = excluded.pid, "
-							  "  started_at = excluded.started_at, ready_at = excluded.ready_at, "
-							  "  restarts = excluded.restarts, exit_code = excluded.exit_code, "
-							  "  exit_signal = excluded.exit_signal, last_error = excluded.last_error, "
-							  "  memory_bytes = excluded.memory_bytes, cpu_usec = excluded.cpu_usec, "
-							  "  updated_at = excluded.updated_at "
-							  "RETURNING r.state IS DISTINCT FROM (SELECT prev.state FROM prev)",
-							  11, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "nx supervisor: could not write nx.runtime");
-	if (SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		*state_changed = true;
+/* Int8Array makes an int8[] of n ids. */
+static Datum
+Int8Array(const int64 *ids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 }
 
 /*
- * WriteRuntime writes dirty slots (or all) and drops rows of no slot.  When
- * a row's state changed, or a row went, it sends NOTIFY nx_routes (empty
- * payload) in the same transaction (contract C2): the router reloads its
- * routes and answers for a crashloop, failed or stopped deployment at once.
+ * WriteRuntime writes the nx.runtime rows whose values changed (looking at
+ * the dirty slots, or at all of them on the periodic pass: see
+ * NxSlotsRuntimeRows), all in one statement, and deletes the rows of the
+ * slots forgotten since the last write (every row of no slot on the
+ * periodic pass, the safety net, I2).  When a row's state changed, or a
+ * row went, it sends NOTIFY nx_routes (empty payload) in the same
+ * transaction (contract C2): the router reloads its routes and answers for
+ * a crashloop, failed or stopped deployment at once.
  */
 static void
 WriteRuntime(bool all)
 {
-	List	   *ids = NxSlotsIds();
-	Datum	   *elems = palloc(sizeof(Datum) * (list_length(ids) + 1));
-	ListCell   *lc;
-	int			n = 0;
-	Datum		arg;
-	Oid			type = INT8ARRAYOID;
+	NxRuntimeBatch batch;
+	int64	   *gone;
+	int			ngone;
 	bool		state_changed = false;
+	bool		delete_all;
 
-	NxSlotsRuntimeRows(all, EmitRuntimeRow, &state_changed);
-	foreach(lc, ids)
-		elems[n++] = Int64GetDatum(*(int64 *) lfirst(lc));
-	arg = PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	if (SPI_execute_with_args("DELETE FROM nx.runtime WHERE deployment <> ALL ($1)",
-							  1, &type, &arg, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "nx supervisor: could not clean nx.runtime");
-	if (SPI_processed > 0)
-		state_changed = true;
+	memset(&batch, 0, sizeof(batch));
+	delete_all = NxSlotsRuntimeRows(all, EmitRuntimeRow, &batch, &gone, &ngone) || all;
+	if (batch.n > 0)
+	{
+		Datum		args[NX_RUNTIME_COLS];
+		bool		isnull;
+
+		for (int c = 0; c < NX_RUNTIME_COLS; c++)
+		{
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			int			dims[1] = {batch.n};
+			int			lbs[1] = {1};
+
+			get_typlenbyvalalign(runtime_elem_types[c], &typlen, &typbyval, &typalign);
+			args[c] = PointerGetDatum(construct_md_array(batch.values[c], batch.nulls[c], 1, dims, lbs,
+														 runtime_elem_types[c], typlen, typbyval, typalign));
+		}
+		if (SPI_execute_with_args(runtime_upsert_sql, NX_RUNTIME_COLS,
+								  (Oid *) runtime_array_types, args, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "nx supervisor: could not write nx.runtime");
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+			state_changed = true;
+	}
+	if (delete_all)
+	{
+		List	   *ids = NxSlotsIds();
+		int64	   *idv = palloc(sizeof(int64) * (list_length(ids) + 1));
+		ListCell   *lc;
+		int			n = 0;
+		Datum		arg;
+		Oid			type = INT8ARRAYOID;
+
+		foreach(lc, ids)
+			idv[n++] = *(int64 *) lfirst(lc);
+		arg = Int8Array(idv, n);
+		if (SPI_execute_with_args("DELETE FROM nx.runtime WHERE deployment OPERATOR(pg_catalog.<>) ALL ($1)",
+								  1, &type, &arg, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "nx supervisor: could not clean nx.runtime");
+		if (SPI_processed > 0)
+			state_changed = true;
+	}
+	else if (ngone > 0)
+	{
+		Datum		arg = Int8Array(gone, ngone);
+		Oid			type = INT8ARRAYOID;
+
+		if (SPI_execute_with_args("DELETE FROM nx.runtime WHERE deployment OPERATOR(pg_catalog.=) ANY ($1)",
+								  1, &type, &arg, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "nx supervisor: could not clean nx.runtime");
+		if (SPI_processed > 0)
+			state_changed = true;
+	}
 	if (state_changed &&
 		SPI_execute("SELECT pg_catalog.pg_notify('nx_routes', '')", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not notify nx_routes");
@@ -272,14 +380,19 @@ static const char *const deployments_sql =
 "SELECT deployment, sandbox, owner, database_name, role_name, blob, restart_generation, "
 "       uid_offset, memory_limit, pids_limit, open_files_limit, cpu_weight, tmp_size, "
 "       argv, envp, database_ready, binary_name "
-"FROM nx._desired_deployments($1, $2)";
+"FROM nx._desired_deployments($1, $2, $3)";
 
-/* ConvergeDeployments walks the desired-running deployments (step 4). */
+/*
+ * WantDeployments hands every desired-running deployment (only: that one,
+ * if it is; 0: all) to the slots (NxSlotWant), which start what is not
+ * running.
+ */
 static void
-ConvergeDeployments(const NxHostSetup *host)
+WantDeployments(const NxHostSetup *host, int64 only)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', only > 0 ? ' ' : 'n'};
 	SPITupleTable *rows;
 	uint64		n;
 	MemoryContext pass_context = AllocSetContextCreate(CurrentMemoryContext, "nx deployments",
@@ -287,12 +400,12 @@ ConvergeDeployments(const NxHostSetup *host)
 
 	values[0] = CStringGetTextDatum(host->pg_socket_dir);
 	values[1] = CStringGetTextDatum(psprintf("%d", PostPortNumber));
-	if (SPI_execute_with_args(deployments_sql, 2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	values[2] = Int64GetDatum(only);
+	if (SPI_execute_with_args(deployments_sql, 3, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read deployments");
 	rows = SPI_tuptable;
 	n = SPI_processed;
 
-	NxSlotsBeginPass();
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	t = rows->vals[i];
@@ -323,8 +436,16 @@ ConvergeDeployments(const NxHostSetup *host)
 		NxSlotWant(&row, host, DatumGetBool(SPI_getbinval(t, td, 16, &isnull)));
 		MemoryContextReset(pass_context);
 	}
-	NxSlotsEndPass();
 	MemoryContextDelete(pass_context);
+}
+
+/* ConvergeDeployments walks the desired-running deployments (step 4). */
+static void
+ConvergeDeployments(const NxHostSetup *host)
+{
+	NxSlotsBeginPass();
+	WantDeployments(host, 0);
+	NxSlotsEndPass();
 }
 
 /*
@@ -373,9 +494,12 @@ CheckHba(NxHostSetup *host)
 	}
 }
 
-/* ConvergeOnce does steps 1-5; errors propagate to NxConverge. */
+/*
+ * ConvergeOnce does steps 1-7; errors propagate to NxConverge.  periodic:
+ * the nx.naptime pass, which also looks at every runtime row.
+ */
 static void
-ConvergeOnce(MemoryContext pass_context)
+ConvergeOnce(MemoryContext pass_context, bool periodic)
 {
 	NxHostSetup host;
 	NxDatabasePlan plan;
@@ -427,7 +551,7 @@ ConvergeOnce(MemoryContext pass_context)
 	NxDropUnwantedRoles();
 	ConvergeDeployments(&host);
 	NxRetiredOffsetsSweep(&host);
-	WriteRuntime(true);
+	WriteRuntime(periodic);
 	CompletePromotions();
 	WriteQueuedEvents();
 	{
@@ -497,16 +621,27 @@ NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
 		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
 					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
 		FreeErrorData(edata);
+		/* what the slots remember writing may have been rolled back */
+		NxSlotsRuntimeUnknown();
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(caller);
 }
 
+/* what ConvergeStep passes on to ConvergeOnce */
+typedef struct ConvergeArgs
+{
+	MemoryContext pass_context;
+	bool		periodic;
+} ConvergeArgs;
+
 /* ConvergeStep adapts ConvergeOnce to NxRunLoggingErrors. */
 static void
-ConvergeStep(void *pass_context)
+ConvergeStep(void *arg)
 {
-	ConvergeOnce((MemoryContext) pass_context);
+	ConvergeArgs *a = arg;
+
+	ConvergeOnce(a->pass_context, a->periodic);
 }
 
 /* RouterStep starts the router if it should run and does not. */
@@ -518,19 +653,74 @@ RouterStep(void *arg)
 }
 
 /*
- * NxConverge runs one pass, then makes sure the router runs, each logging
+ * NxConverge runs one pass (periodic: the nx.naptime one, see
+ * ConvergeOnce), then makes sure the router runs, each logging
  * (not raising) its errors: a router that cannot start never stops the
  * sandboxes from converging.
  */
 void
-NxConverge(void)
+NxConverge(bool periodic)
 {
-	MemoryContext pass_context = AllocSetContextCreate(TopMemoryContext, "nx converge",
-													   ALLOCSET_DEFAULT_SIZES);
+	ConvergeArgs a;
 
-	NxRunLoggingErrors(ConvergeStep, pass_context, "converge pass failed");
-	MemoryContextDelete(pass_context);
+	a.pass_context = AllocSetContextCreate(TopMemoryContext, "nx converge",
+										   ALLOCSET_DEFAULT_SIZES);
+	a.periodic = periodic;
+	NxRunLoggingErrors(ConvergeStep, &a, "converge pass failed");
+	MemoryContextDelete(a.pass_context);
 	NxRunLoggingErrors(RouterStep, NULL, "could not start the router");
+}
+
+/* what WakeStep is to start */
+typedef struct WakeArgs
+{
+	const int64 *ids;
+	int			n;
+} WakeArgs;
+
+/*
+ * WakeStep starts the woken deployments, each read alone, and writes
+ * their runtime rows and queued events, in one transaction.
+ */
+static void
+WakeStep(void *arg)
+{
+	WakeArgs   *a = arg;
+
+	NxBeginTransaction("nx: wake");
+	if (ExtensionInstalled())
+	{
+		for (int i = 0; i < a->n; i++)
+			WantDeployments(&last_host, a->ids[i]);
+		WriteRuntime(false);
+		WriteQueuedEvents();
+	}
+	NxCommitTransaction();
+}
+
+/*
+ * NxWakeDeployments is the wake fast path: start these deployments (woken
+ * by nx.wake, queued at commit) without a full converge pass, using the
+ * host setup the last pass checked.  Nothing else of a pass is needed: a
+ * wake changes only the deployment's asleep_since.  Without a last pass
+ * whose host setup was complete (or with nx.wake_fast_path off), it asks
+ * for a full pass instead; the periodic pass remains the safety net (I2).
+ */
+void
+NxWakeDeployments(const int64 *ids, int n)
+{
+	WakeArgs	a;
+
+	if (n == 0)
+		return;
+	if (!nx_wake_fast_path || !have_last_host || !last_host.ok)
+	{
+		NxRequestConverge();
+		return;
+	}
+	a.ids = ids;
+	a.n = n;
+	NxRunLoggingErrors(WakeStep, &a, "could not wake deployments");
 }
 
 /* FlushStep writes changed slots and queued events in one transaction. */

@@ -10,6 +10,7 @@
  * next pass cannot rebuild except old log lines.
  */
 #include "slots.h"
+#include "nx_handoff.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -36,7 +37,7 @@ NxStateDirPath(char *path, const char *sub, const char *name)
 void
 NxEnsureStateDirs(void)
 {
-	static const char *const subs[] = {"blobs", "run", "logs"};
+	static const char *const subs[] = {"blobs", NX_RUN_DIR_NAME, "logs"};
 	char		path[MAXPGPATH];
 
 	snprintf(path, sizeof(path), "%s/nx", DataDir);
@@ -257,11 +258,10 @@ static bool
 LogWanted(const char *name, void *arg)
 {
 	long long	id;
-	char		rest[16];
+	const char *rest = NxParseDeploymentName(name, &id);
 	ListCell   *lc;
 
-	if (sscanf(name, "d%lld.%15s", &id, rest) != 2 ||
-		(strcmp(rest, "log") != 0 && strcmp(rest, "log.1") != 0))
+	if (rest == NULL || (strcmp(rest, ".log") != 0 && strcmp(rest, ".log.1") != 0))
 		return true;
 	foreach(lc, (List *) arg)
 	{

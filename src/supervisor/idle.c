@@ -100,7 +100,7 @@ StartAsk(int64 deployment)
 	{
 		if (asks[i].fd >= 0)
 			continue;
-		snprintf(name, sizeof(name), "d" INT64_FORMAT, deployment);
+		NxDeploymentName(name, sizeof(name), (long long) deployment);
 		fd = NxRunDirConnect(name);
 		if (fd < 0)
 			return false;

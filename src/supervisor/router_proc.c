@@ -12,6 +12,7 @@
  * environment (never on a command line).  Its stderr is the server's.
  */
 #include "router_proc.h"
+#include "nx_handoff.h"
 #include "nx_sandbox.h"
 #include "slots.h"
 #include "sql_exec.h"
@@ -98,7 +99,7 @@ SpawnRouter(const NxHostSetup *host)
 		return 0;
 	}
 	warned_missing = false;
-	NxStateDirPath(run_dir, "run", NULL);
+	NxStateDirPath(run_dir, NX_RUN_DIR_NAME, NULL);
 	RandomPassword(password);
 	SetRouterPassword(password);
 

@@ -37,7 +37,7 @@ SocketPath(struct sockaddr_un *addr, const char *name)
 {
 	char		dir[MAXPGPATH];
 
-	NxStateDirPath(dir, "run", name);
+	NxStateDirPath(dir, NX_RUN_DIR_NAME, name);
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
 	return (size_t) snprintf(addr->sun_path, sizeof(addr->sun_path), "%s/%s",
@@ -78,7 +78,7 @@ NxRunDirListen(const char *name, char *err, size_t errlen)
 	struct sockaddr_un addr;
 	int			fd;
 
-	NxStateDirPath(dir, "run", name);
+	NxStateDirPath(dir, NX_RUN_DIR_NAME, name);
 	if (!SocketPath(&addr, name))
 	{
 		snprintf(err, errlen, "hand-off socket path %s/%s is longer than a unix socket path may be (%zu bytes): use a shorter data directory path",
@@ -110,7 +110,7 @@ NxRunDirRemove(const char *name)
 {
 	char		dir[MAXPGPATH];
 
-	NxStateDirPath(dir, "run", name);
+	NxStateDirPath(dir, NX_RUN_DIR_NAME, name);
 	RemoveTree(dir);
 }
 
@@ -141,7 +141,7 @@ NxRunDirConnect(const char *name)
 				fd,
 				save;
 
-	NxStateDirPath(dir, "run", name);
+	NxStateDirPath(dir, NX_RUN_DIR_NAME, name);
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0)
 		return -1;
@@ -195,19 +195,20 @@ NxRunDirsRemoveUnwanted(void)
 	DIR		   *d;
 	struct dirent *e;
 
-	NxStateDirPath(run, "run", NULL);
+	NxStateDirPath(run, NX_RUN_DIR_NAME, NULL);
 	d = opendir(run);
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL)
 	{
 		long long	id;
-		char		rest;
+		const char *end;
 
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		/* "d<id>" of a slot stays; anything else here is ours to remove */
-		if (sscanf(e->d_name, "d%lld%c", &id, &rest) == 1)
+		end = NxParseDeploymentName(e->d_name, &id);
+		if (end != NULL && *end == '\0')
 		{
 			snprintf(key, sizeof(key), "%s%lld", NxKeyPrefix(), id);
 			if (NxSlotsHasKey(key))

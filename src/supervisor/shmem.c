@@ -1,8 +1,9 @@
 /*
  * src/supervisor/shmem.c
  *	  The little shared memory nx_sandbox needs: where the supervisor's
- *	  latch is, so that a committing backend can wake it; and the tenant
- *	  limits' struct (src/tenant/tenant_shmem.c).
+ *	  latch is, so that a committing backend can wake it, the queue of
+ *	  deployments woken by nx.wake (the wake fast path, wake.c), and the
+ *	  tenant limits' struct (src/tenant/tenant_shmem.c).
  *
  * Only present when the library is in shared_preload_libraries; without
  * it NxShared stays NULL and waking is a no-op (there is no supervisor).
@@ -47,6 +48,8 @@ NxShmemStartup(void)
 		NxShared->supervisor_latch = NULL;
 		NxShared->supervisor_pid = 0;
 		NxShared->wakeups = 0;
+		NxShared->wake_count = 0;
+		NxShared->wake_overflow = false;
 	}
 	NxTenantShmemAttach(found);
 	LWLockRelease(AddinShmemInitLock);

@@ -7,7 +7,11 @@
  *
  * Slots live in a hash table in TopMemoryContext, keyed by deployment id.
  * Each state change marks the slot dirty; converge.c writes dirty slots to
- * nx.runtime.
+ * nx.runtime.  Each slot remembers the row it last wrote (`written`), so a
+ * row whose values did not change is not written again: with a thousand
+ * deployments, a pass costs the rows that changed, not a thousand updates.
+ * When a write is rolled back (NxSlotsRuntimeUnknown) every slot forgets
+ * what it wrote and the next write looks at all of them.
  *
  * Reading a sandbox's pipes costs the supervisor CPU the sandbox's own
  * limits do not cover, and a tenant decides how much it writes (its
@@ -106,6 +110,11 @@ typedef struct NxSlot
 	int			exit_signal;
 	char		last_error[256];
 	NxLogFile	log;
+	int64		memory_bytes;	/* cgroup statistics as last read; -1 none */
+	int64		cpu_usec;
+	bool		row_written;	/* `written` is what nx.runtime holds */
+	NxRuntimeRow written;		/* its last_error points to written_error */
+	char		written_error[256];
 } NxSlot;
 
 static HTAB *slots = NULL;
@@ -113,6 +122,10 @@ static int	starting_count = 0;	/* slots in NX_SLOT_STARTING */
 static bool starts_deferred = false;	/* a wanted slot waits for a start slot */
 static int	max_starts = 8;		/* MaxConcurrentStarts(), read once per pass */
 static bool flush_needed = false;
+static bool runtime_unknown = false;	/* a write was rolled back */
+static int64 *gone_ids = NULL;	/* slots forgotten since the last write */
+static int	gone_count = 0;
+static int	gone_size = 0;
 static bool wait_set_dirty = true;
 static WaitEventSet *wait_set = NULL;
 
@@ -230,6 +243,7 @@ SlotReleased(NxSlot *slot)
 	slot->pid = 0;
 	slot->status_len = 0;
 	slot->pipes_paused = false;
+	slot->memory_bytes = slot->cpu_usec = -1;
 }
 
 /* MakePipe creates a pipe whose read end we keep (non-blocking, close-on-exec). */
@@ -831,7 +845,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 	if (!found)
 	{
 		snprintf(slot->key, sizeof(slot->key), "%s" INT64_FORMAT, NxKeyPrefix(), row->deployment);
-		snprintf(slot->name, sizeof(slot->name), "d" INT64_FORMAT, row->deployment);
+		NxDeploymentName(slot->name, sizeof(slot->name), (long long) row->deployment);
 		slot->pid = 0;
 		slot->output_fd = slot->status_fd = slot->userns_rx = -1;
 		slot->log.fd = -1;
@@ -848,6 +862,8 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		slot->last_error[0] = '\0';
 		slot->generation = row->generation;
 		slot->restart_pending = false;
+		slot->row_written = false;
+		slot->memory_bytes = slot->cpu_usec = -1;
 		slot->state = NX_SLOT_PENDING;
 		slot->dirty = flush_needed = true;
 	}
@@ -902,6 +918,23 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 }
 
 /*
+ * RememberGone notes that a slot was forgotten, so that the next write
+ * deletes its nx.runtime row (and only its).
+ */
+static void
+RememberGone(int64 deployment)
+{
+	if (gone_count == gone_size)
+	{
+		gone_size = Max(64, gone_size * 2);
+		gone_ids = gone_ids == NULL ?
+			MemoryContextAlloc(TopMemoryContext, gone_size * sizeof(int64)) :
+			repalloc(gone_ids, gone_size * sizeof(int64));
+	}
+	gone_ids[gone_count++] = deployment;
+}
+
+/*
  * NxSlotsEndPass stops what no row wants any more, and forgets slots that
  * are neither wanted nor running.
  */
@@ -922,6 +955,7 @@ NxSlotsEndPass(void)
 		{
 			SlotReleased(slot);
 			NxLogClose(&slot->log);
+			RememberGone(slot->deployment);
 			hash_search(slots, &slot->deployment, HASH_REMOVE, NULL);
 			flush_needed = true;
 		}
@@ -995,23 +1029,48 @@ NxSlotsStopAllGracefully(void)
 	(void) ReapUntil(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 2000));
 }
 
+/* RowEquals: does row hold the same values as the slot's written row? */
+static bool
+RowEquals(const NxRuntimeRow *row, const NxRuntimeRow *w)
+{
+	return row->state == w->state && row->pid == w->pid &&
+		row->started_at == w->started_at && row->ready_at == w->ready_at &&
+		row->restarts == w->restarts && row->exit_code == w->exit_code &&
+		row->exit_signal == w->exit_signal &&
+		row->memory_bytes == w->memory_bytes && row->cpu_usec == w->cpu_usec &&
+		strcmp(row->last_error, w->last_error) == 0;
+}
+
 /*
- * NxSlotsRuntimeRows calls emit for every slot whose nx.runtime row must be
- * rewritten (all of them when all is true), then clears the dirty marks.
+ * NxSlotsRuntimeRows calls emit for every slot whose nx.runtime row has
+ * values other than the ones it last wrote: among the dirty slots, or
+ * among all of them when `all` is true (the periodic pass, which also
+ * refreshes the cgroup statistics of every running slot) or after a
+ * rolled-back write.  Then it clears the dirty marks.  *gone and *ngone
+ * get the ids of the slots forgotten since the last call (their rows are
+ * to be deleted); the return value says whether the caller must instead
+ * delete every row of no slot (after a rolled-back write).
  */
-void
-NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg)
+bool
+NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg,
+				   int64 **gone, int *ngone)
 {
 	HASH_SEQ_STATUS seq;
 	NxSlot	   *slot;
+	bool		unknown = runtime_unknown;
+	bool		refresh_stats = all;
 
+	if (unknown)
+		all = true;
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
 	{
 		NxRuntimeRow row;
+		bool		was_dirty = slot->dirty;
 
 		if (!slot->dirty && !all)
 			continue;
+		slot->dirty = false;
 		row.deployment = slot->deployment;
 		row.state = state_names[slot->state];
 		row.pid = slot->pid > 0 ? SlotInitPid(slot) : 0;
@@ -1021,13 +1080,54 @@ NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg)
 		row.exit_code = slot->exit_code;
 		row.exit_signal = slot->exit_signal;
 		row.last_error = slot->last_error;
-		row.memory_bytes = row.cpu_usec = -1;
-		if (slot->pid > 0 && have_host && current_host.cgroups.mode != NX_CGROUP_NONE)
-			NxCgroupStats(&current_host.cgroups, slot->key, &row.memory_bytes, &row.cpu_usec);
+		/*
+		 * cgroup statistics are read for a slot whose state changed (its
+		 * row is written anyway) and for every running slot on the periodic
+		 * pass; a slot looked at only because a write was rolled back keeps
+		 * the ones last read, so that a failure does not turn into a write
+		 * of every row.
+		 */
+		if (slot->pid > 0 && have_host && current_host.cgroups.mode != NX_CGROUP_NONE &&
+			(refresh_stats || was_dirty || slot->memory_bytes < 0))
+			NxCgroupStats(&current_host.cgroups, slot->key, &slot->memory_bytes, &slot->cpu_usec);
+		row.memory_bytes = slot->pid > 0 ? slot->memory_bytes : -1;
+		row.cpu_usec = slot->pid > 0 ? slot->cpu_usec : -1;
+		if (slot->row_written && RowEquals(&row, &slot->written))
+			continue;
 		emit(&row, arg);
-		slot->dirty = false;
+		slot->written = row;
+		strlcpy(slot->written_error, row.last_error, sizeof(slot->written_error));
+		slot->written.last_error = slot->written_error;
+		slot->row_written = true;
 	}
 	flush_needed = false;
+	runtime_unknown = false;
+	*gone = palloc(sizeof(int64) * Max(gone_count, 1));
+	memcpy(*gone, gone_ids, sizeof(int64) * gone_count);
+	*ngone = gone_count;
+	gone_count = 0;
+	return unknown;
+}
+
+/*
+ * NxSlotsRuntimeUnknown: a transaction that wrote nx.runtime was rolled
+ * back, so what each slot remembers writing may not be there.  The next
+ * write (the next pass, or the next change of a slot: not at once, so that
+ * a write that keeps failing, e.g. on a lock, is not retried in a busy
+ * loop) looks at every slot and every row.
+ */
+void
+NxSlotsRuntimeUnknown(void)
+{
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	if (slots == NULL)
+		return;
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		slot->row_written = false;
+	runtime_unknown = true;
 }
 
 /*

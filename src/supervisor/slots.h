@@ -61,7 +61,9 @@ typedef struct NxRuntimeRow
 } NxRuntimeRow;
 
 typedef void (*NxRuntimeEmit) (const NxRuntimeRow *row, void *arg);
-extern void NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg);
+extern bool NxSlotsRuntimeRows(bool all, NxRuntimeEmit emit, void *arg,
+							   int64 **gone, int *ngone);
+extern void NxSlotsRuntimeUnknown(void);
 extern List *NxSlotsIds(void);
 extern bool NxSlotsRunOffset(int uid_offset);
 extern bool NxSlotsHasKey(const char *key);
@@ -72,7 +74,8 @@ extern bool NxKeyIsOurs(const char *key, int64 *deployment);
 extern void NxRequestConverge(void);
 extern bool NxTakeConvergeRequest(void);
 extern char *NxJsonObject1(const char *key, const char *value);
-extern void NxConverge(void);
+extern void NxConverge(bool periodic);
+extern void NxWakeDeployments(const int64 *ids, int n);
 extern void NxFlushRuntime(void);
 extern void NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
 

@@ -43,6 +43,10 @@ extern char *nx_listen_addresses;
 extern char *nx_subgid_file;
 extern int	nx_uid_slice_size;	/* uids per cluster on a host */
 extern char *nx_uid_slice_registry;
+extern bool nx_wake_fast_path;
+
+/* deployments a commit may queue for the wake fast path (wake.c) */
+#define NX_WAKE_QUEUE 64
 
 /* Shared state between backends and the supervisor (shmem.c). */
 typedef struct NxSharedState
@@ -51,6 +55,10 @@ typedef struct NxSharedState
 	Latch	   *supervisor_latch;	/* NULL while no supervisor runs */
 	pid_t		supervisor_pid;
 	uint64		wakeups;		/* commits that asked for a pass */
+	/* deployments woken (nx.wake) by commits that asked for nothing else */
+	int			wake_count;
+	bool		wake_overflow;	/* more than NX_WAKE_QUEUE: do a full pass */
+	int64		wake_ids[NX_WAKE_QUEUE];
 } NxSharedState;
 
 extern NxSharedState *NxShared;
@@ -61,6 +69,7 @@ extern void NxShmemInit(void);
 /* wake.c */
 extern void NxWakeInit(void);
 extern void NxWakeSupervisor(void);
+extern int	NxTakeWakeQueue(int64 *ids, bool *overflow);
 
 /* worker.c */
 extern void NxSupervisorRegister(void);

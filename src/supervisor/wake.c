@@ -6,6 +6,14 @@
  * nx._wake_supervisor() marks the current transaction; the transaction
  * callback sets the supervisor's latch once, at commit.  An aborted
  * transaction wakes nobody.
+ *
+ * The wake fast path: nx.wake also calls nx._wake_deployment(id), which
+ * takes back the pass its event asked for and names the deployment
+ * instead.  A commit that asked for nothing else puts the ids into a small
+ * queue in shared memory beside the latch (no pass counted); the
+ * supervisor then starts just those deployments (NxWakeDeployments).  A
+ * queue that overflows, or any other request in the same transaction, is
+ * a full pass, which starts them too.
  */
 #include "supervisor.h"
 
@@ -13,11 +21,46 @@
 #include "fmgr.h"
 
 PG_FUNCTION_INFO_V1(nx_wake_supervisor);
+PG_FUNCTION_INFO_V1(nx_wake_deployment);
 
-static bool wake_at_commit = false;
+#define NX_LOCAL_WAKES 16		/* woken deployments one transaction keeps */
+
+static int	full_wakes = 0;		/* passes this transaction asked for */
+static int	local_wake_count = 0;	/* deployments it woke (nx.wake) */
+static int64 local_wake_ids[NX_LOCAL_WAKES];
 static bool callback_registered = false;
 
-/* NxXactCallback sets the supervisor's latch after a marked commit. */
+/*
+ * QueueWakes puts the deployments this transaction woke into the
+ * supervisor's wake queue (or marks it overflowed) and sets its latch.
+ */
+static void
+QueueWakes(void)
+{
+	Latch	   *latch;
+
+	if (NxShared == NULL)
+		return;
+	SpinLockAcquire(&NxShared->mutex);
+	latch = NxShared->supervisor_latch;
+	if (local_wake_count > NX_LOCAL_WAKES ||
+		NxShared->wake_count + local_wake_count > NX_WAKE_QUEUE)
+		NxShared->wake_overflow = true;
+	else
+	{
+		for (int i = 0; i < local_wake_count; i++)
+			NxShared->wake_ids[NxShared->wake_count++] = local_wake_ids[i];
+	}
+	SpinLockRelease(&NxShared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
+ * NxXactCallback wakes the supervisor after a commit that asked for it: a
+ * full pass if anything in the transaction asked for one, else only the
+ * deployments it woke (the fast path).
+ */
 static void
 NxXactCallback(XactEvent event, void *arg)
 {
@@ -25,13 +68,17 @@ NxXactCallback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_at_commit)
+			if (full_wakes > 0)
 				NxWakeSupervisor();
-			wake_at_commit = false;
+			else if (local_wake_count > 0)
+				QueueWakes();
+			full_wakes = 0;
+			local_wake_count = 0;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			wake_at_commit = false;
+			full_wakes = 0;
+			local_wake_count = 0;
 			break;
 		default:
 			break;
@@ -66,6 +113,26 @@ NxWakeSupervisor(void)
 }
 
 /*
+ * NxTakeWakeQueue (the supervisor) moves the queued woken deployments into
+ * ids (room for NX_WAKE_QUEUE) and returns how many; *overflow says some
+ * were not queued, so that only a full pass is sure to start them.
+ */
+int
+NxTakeWakeQueue(int64 *ids, bool *overflow)
+{
+	int			n;
+
+	SpinLockAcquire(&NxShared->mutex);
+	n = NxShared->wake_count;
+	memcpy(ids, NxShared->wake_ids, sizeof(int64) * n);
+	*overflow = NxShared->wake_overflow;
+	NxShared->wake_count = 0;
+	NxShared->wake_overflow = false;
+	SpinLockRelease(&NxShared->mutex);
+	return n;
+}
+
+/*
  * nx_wake_supervisor: ask for a supervisor pass when the current
  * transaction commits.  Called by every API function that changes rows.
  */
@@ -73,7 +140,25 @@ Datum
 nx_wake_supervisor(PG_FUNCTION_ARGS)
 {
 	NxWakeInit();
-	wake_at_commit = true;
+	full_wakes++;
+	PG_RETURN_VOID();
+}
+
+/*
+ * nx_wake_deployment(id): the pass the caller asked for last (nx._event's)
+ * is only for starting this one asleep deployment again (nx.wake): at
+ * commit, unless something else in the transaction asked for a pass, the
+ * supervisor starts just this deployment, without a full converge pass.
+ */
+Datum
+nx_wake_deployment(PG_FUNCTION_ARGS)
+{
+	NxWakeInit();
+	if (full_wakes > 0)
+		full_wakes--;
+	if (local_wake_count < NX_LOCAL_WAKES)
+		local_wake_ids[local_wake_count] = PG_GETARG_INT64(0);
+	local_wake_count++;			/* past NX_LOCAL_WAKES: overflow at commit */
 	PG_RETURN_VOID();
 }
 

@@ -122,6 +122,9 @@ NxSupervisorMain(Datum arg)
 	TimestampTz next_pass = 0;
 	bool		converge_now = true;
 	uint64		wakeups_seen = 0;
+	TimestampTz stats_force_at = 0;	/* send pending statistics then */
+	int64		woken[NX_WAKE_QUEUE];	/* the wake fast path's deployments */
+	int			nwoken = 0;
 	MemoryContext loop_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -193,11 +196,19 @@ NxSupervisorMain(Datum arg)
 		if (converge_now || now >= next_pass)
 		{
 			pgstat_report_activity(STATE_RUNNING, "converge");
-			NxConverge();
+			NxConverge(now >= next_pass);
 			pgstat_report_activity(STATE_IDLE, NULL);
 			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_naptime * 1000L);
 			converge_now = false;
 		}
+		else if (nwoken > 0)
+		{
+			/* only nx.wake commits: start those deployments, no full pass */
+			pgstat_report_activity(STATE_RUNNING, "wake");
+			NxWakeDeployments(woken, nwoken);
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+		nwoken = 0;
 		NxSlotsTick(GetCurrentTimestamp());
 		NxQuotaTick(GetCurrentTimestamp());
 		NxDbSetupStep();
@@ -205,10 +216,29 @@ NxSupervisorMain(Datum arg)
 		if (NxSlotsNeedFlush())
 			NxFlushRuntime();
 
+		/*
+		 * A background worker reports its table statistics itself: without
+		 * this, what the supervisor writes (nx.runtime, nx.events) would
+		 * reach pg_stat_user_tables, and autovacuum, only when it exits.
+		 * pgstat_report_stat(false) sends at most once a second; what it
+		 * keeps back is sent with force a second later, as a backend's
+		 * idle timeout does (without a new transaction, a call without
+		 * force would keep comparing against the last one's stop time).
+		 */
 		now = GetCurrentTimestamp();
+		if (stats_force_at != 0 && now >= stats_force_at)
+		{
+			pgstat_report_stat(true);
+			stats_force_at = 0;
+		}
+		else if (pgstat_report_stat(false) > 0 && stats_force_at == 0)
+			stats_force_at = TimestampTzPlusMilliseconds(now, 1000);
+
 		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
 								Min(Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now)),
 									Min(NxQuotaNextDeadlineMs(now), NxBranchesNextDeadlineMs(now)))));
+		if (stats_force_at != 0)
+			timeout_ms = Min(timeout_ms, Max(0, TimestampDifferenceMilliseconds(now, stats_force_at)));
 		if (NxTakeConvergeRequest())
 		{
 			/* requested during this iteration: only poll, then act on it */
@@ -226,6 +256,13 @@ NxSupervisorMain(Datum arg)
 					converge_now = true;
 				}
 				SpinLockRelease(&NxShared->mutex);
+				{
+					bool		overflow;
+
+					nwoken = NxTakeWakeQueue(woken, &overflow);
+					if (overflow)
+						converge_now = true;
+				}
 				break;
 			case NX_WAIT_POSTMASTER_DEATH:
 				NxRouterStop(SIGKILL);
