@@ -206,6 +206,7 @@ $$;
 CREATE FUNCTION nx.approve_domain(domain text, sandbox text) RETURNS nx.domain_info
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '1s'
 AS $$
 DECLARE
 	host text := lower(rtrim(btrim(approve_domain.domain), '.'));
@@ -221,6 +222,11 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				HINT = 'Its owner claims it first with nx.add_domain(sandbox, domain).';
 	END IF;
+	-- the claim itself, locked: the supervisor's DNS check holds it for a
+	-- moment while it records a result (and _verify_domain skips a row
+	-- another transaction holds); 1 s at most (lock_timeout above)
+	PERFORM 1 FROM nx.domains m WHERE m.domain = host AND m.sandbox = approve_domain.sandbox
+	FOR NO KEY UPDATE;
 	IF NOT nx._verify_domain(host, approve_domain.sandbox, 'admin:' || nx._caller())
 	   AND NOT EXISTS (SELECT 1 FROM nx.domains m WHERE m.domain = host
 					   AND m.sandbox = approve_domain.sandbox AND m.verified_at IS NOT NULL) THEN
