@@ -556,12 +556,15 @@ build_spawn_argv(const NxSandboxSpec *s, Argv *a)
 	}
 	argv_add(a, "--rlimit");
 	argv_add(a, "core=0");
-	if (s->limits.pids > 0)
-	{
-		/* per-uid backstop to pids.max: + bwrap's own process */
-		argv_add(a, "--rlimit");
-		argv_addf(a, "nproc=%d", s->limits.pids + 1);
-	}
+
+	/*
+	 * No RLIMIT_NPROC: the kernel counts it per user namespace and checks
+	 * every ancestor namespace against the limit its creator had, so with
+	 * one user namespace per sandbox (userns.c) an nproc of pids + 1 set
+	 * here would cap the processes of all the sandbox's deployments
+	 * together (found with 200 deployments of one sandbox: fork failed
+	 * with EAGAIN).  The deployment's cgroup pids.max is the limit.
+	 */
 	argv_add(a, "--uid");
 	argv_addf(a, "%lu", (unsigned long) s->tenant_uid);
 	argv_add(a, "--gid");
