@@ -6,7 +6,8 @@
 #   reports as any backend does), not by a counter of the supervisor's.
 #   nx.naptime is an hour, so only the passes the push causes run; the
 #   periodic pass (the safety net, which refreshes every running row's
-#   cgroup statistics) stays out of the count.
+#   cgroup statistics) stays out of the count.  1,000 deployments: 200
+#   running and 800 stopped (NX_TEST_WRITES_N, NX_TEST_WRITES_STOPPED).
 use strict;
 use warnings FATAL => 'all';
 
@@ -19,10 +20,11 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 my $n = $ENV{NX_TEST_WRITES_N} // 200;
+my $stopped = $ENV{NX_TEST_WRITES_STOPPED} // 800;
 
 my $node = nx_node('writes', qq{
 nx.naptime = 3600
-nx.max_deployments_per_sandbox = 1000
+nx.max_deployments_per_sandbox = 2000
 });
 nx_require_host_setup($node);
 my $hello = nx_build_app($node, 'hello_app');
@@ -50,6 +52,9 @@ sub writes
 }
 
 sql(q{SELECT nx.create_sandbox('many')});
+# the stopped ones first: pushed and stopped in one transaction, never run
+sql(qq{SELECT count(nx.stop(d.deployment)) FROM generate_series(1, $stopped) g,
+	   (SELECT pg_read_binary_file('$hello') AS b) f, LATERAL nx.push('many', f.b, label => 's' || g) d}) if $stopped > 0;
 sql(qq{SELECT count(nx.push('many', b)) FROM generate_series(1, $n),
 	   (SELECT pg_read_binary_file('$hello') AS b) f});
 my $t0 = time;
@@ -57,6 +62,8 @@ ok( $node->poll_query_until('postgres',
 		q{SELECT count(*) FILTER (WHERE state = 'ready') FROM nx.status WHERE sandbox = 'many'}, $n),
 	"all $n deployments are ready");
 note(sprintf('%d deployments ready %.1f s after the push', $n, time - $t0));
+is(sql(q{SELECT count(*) FROM nx.status WHERE sandbox = 'many' AND state = 'stopped'}), $stopped,
+	"and $stopped more are stopped");
 
 my $before = writes();
 my $t_before = sql('SELECT clock_timestamp()');
@@ -67,8 +74,8 @@ my $d = sql(qq{SELECT deployment FROM nx.push('many', pg_read_binary_file('$hell
 nx_wait_state($node, $d, 'ready', 'one more deployment becomes ready');
 my $after = writes();
 my $delta = $after - $before;
-note("nx.runtime row writes caused by one push with $n deployments running: $delta");
-ok($delta <= 6, "one push writes O(1) nx.runtime rows, not O($n): $delta")
+note("nx.runtime row writes caused by one push with $n deployments running and $stopped stopped: $delta");
+ok($delta <= 6, "one push writes O(1) nx.runtime rows, not O(" . ($n + $stopped) . "): $delta")
   or diag(sql(qq{SELECT string_agg(format('%s %s pid %s restarts %s mem %s cpu %s at %s', deployment, state,
 		pid, restarts, memory_bytes, cpu_usec, updated_at), E'\n' ORDER BY updated_at)
 	FROM nx.runtime WHERE updated_at > '$t_before'}));
