@@ -214,17 +214,17 @@ for my $a (@attacks)
 		'chunked request body with an extension and a trailer reaches the app whole');
 
 	print $s "GET /chunked HTTP/1.1\r\nHost: tb.localhost\r\n\r\n";
-	like(read_response($s), qr{Transfer-Encoding: chunked\r\n.*\r\n\r\n5\r\nhello\r\n7;ext=1\r\n from $id{tb}\r\n0\r\nX-Trailer: yes\r\n\r\n\z}s,
+	like(read_response($s), qr{Transfer-Encoding: chunked\r\n(?:.*\r\n)?\r\n5\r\nhello\r\n7;ext=1\r\n from $id{tb}\r\n0\r\nX-Trailer: yes\r\n\r\n\z}s,
 		'chunked response with an extension and a trailer passes untouched');
 
 	print $s "HEAD /h HTTP/1.1\r\nHost: ta.localhost\r\n\r\n";
 	my $h = read_response($s, 1);
-	like($h, qr{^HTTP/1\.1 200 .*Content-Length: \d+\r\n.*\r\n\r\n\z}s, 'HEAD: the length, no body');
+	like($h, qr{^HTTP/1\.1 200 .*Content-Length: \d+\r\n(?:.*\r\n)?\r\n\z}s, 'HEAD: the length, no body');
 
 	print $s "GET /204 HTTP/1.1\r\nHost: ta.localhost\r\n\r\n";
-	like(read_response($s), qr{^HTTP/1\.1 204 .*X-D: $id{ta}\r\n}s, '204');
+	like(read_response($s), qr{^HTTP/1\.1 204 .*X-D: $id{ta}\r\n}s, 'a 204 response');
 	print $s "GET /304 HTTP/1.1\r\nHost: tb.localhost\r\n\r\n";
-	like(read_response($s), qr{^HTTP/1\.1 304 .*\r\n\r\n\z}s, '304 (its Content-Length frames nothing)');
+	like(read_response($s), qr{^HTTP/1\.1 304 .*\r\n\r\n\z}s, 'a 304 response (its Content-Length frames nothing)');
 
 	# Expect: 100-continue: the interim 100 comes before the body is sent
 	print $s "PUT /e HTTP/1.1\r\nHost: tb.localhost\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
