@@ -90,13 +90,25 @@ include $(PGXS)
 # so that no object keeps an old struct layout after a header change
 $(OBJS): $(wildcard src/*.h src/*/*.h src/include/*.h)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
-	cat $^ > $@
+# Both scripts end with nx._sql_build(): which build of the SQL the
+# database holds (a hash of every source part).  A development build of
+# the same version cannot be updated in place; scripts/quickstart.sh
+# compares this with the installed script to notice one.
+SQL_BUILD = $(shell cat $(SQL_PARTS) src/sql/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).sql | md5sum | cut -c1-16)
+SQL_BUILD_FUNCTION = printf '%s\n' \
+	"-- the build of this SQL (see the Makefile)" \
+	"CREATE FUNCTION nx._sql_build() RETURNS text LANGUAGE sql IMMUTABLE AS \$$build\$$ SELECT '$(SQL_BUILD)'::text \$$build\$$;" \
+	"REVOKE ALL ON FUNCTION nx._sql_build() FROM PUBLIC;"
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) src/sql/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).sql
+	cat $(SQL_PARTS) > $@
+	$(SQL_BUILD_FUNCTION) >> $@
 
 $(EXTENSION)--$(UPGRADE_FROM)--$(EXTVERSION).sql: src/sql/00_roles.sql \
 		src/sql/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).sql \
 		$(filter-out src/sql/00_roles.sql src/sql/10_tables.sql,$(SQL_PARTS))
 	cat $^ > $@
+	$(SQL_BUILD_FUNCTION) >> $@
 
 # programs outside the server: nx-init (inside each sandbox, static) and
 # nx-spawn (the containment steps before bwrap); installed next to the

@@ -77,6 +77,27 @@ if [ "$(psql_nx -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'nx'
 fi
 psql_nx -d nx -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION IF NOT EXISTS nx_sandbox'
 psql_nx -d nx -c 'ALTER EXTENSION nx_sandbox UPDATE' 2>/dev/null || true
+# A development build of the same version (a second run after a git pull
+# before a release) cannot be updated in place: the cluster's SQL objects
+# are from another build than the library.  Move that cluster aside,
+# stopped and whole (nothing is deleted), and start over with a new one.
+version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" nx_sandbox.control)
+want=$(sed -n "s/^CREATE FUNCTION nx._sql_build() .* SELECT '\([0-9a-f]*\)'::text .*/\1/p" \
+	"$(pg_config --sharedir)/extension/nx_sandbox--$version.sql")
+have=$(psql_nx -d nx -Atc 'SELECT nx._sql_build()' 2>/dev/null || echo "none (an earlier build)")
+if [ -n "$want" ] && [ "$have" != "$want" ] && [ -z "${NX_QUICKSTART_AGAIN:-}" ]; then
+	aside="${CLUSTER}_$(date +%Y%m%d%H%M%S)"
+	port=$NX_PORT
+	while pg_lsclusters -h | awk '{print $3}' | grep -qx "$port"; do port=$((port + 1)); done
+	echo "cluster $PG_VERSION/$CLUSTER holds nx_sandbox $version from another build of its SQL"
+	echo "($have; the installed files are $want), which cannot be updated in place."
+	echo "Moving it aside as $PG_VERSION/$aside (stopped, port $port, nothing deleted) and starting over."
+	pg_ctlcluster "$PG_VERSION" "$CLUSTER" stop
+	pg_renamecluster "$PG_VERSION" "$CLUSTER" "$aside"
+	pg_conftool "$PG_VERSION" "$aside" set port "$port"
+	echo manual > "/etc/postgresql/$PG_VERSION/$aside/start.conf"
+	NX_QUICKSTART_AGAIN=1 exec "$0" "$@"
+fi
 
 say "example app: examples/hello"
 mkdir -p build
