@@ -14,7 +14,7 @@
 # (NX_TEST_SMALL_FS), unmounted on exit.
 #
 # Suites: the ELF reader's and the HTTP head parser's unit tests and short
-# fuzz runs (ELF, ld.so.cache, HTTP), the quickstart (as root: twice, on cluster 15/nxci, removed
+# fuzz runs (ELF, ld.so.cache, HTTP heads, HTTP framing), the quickstart (as root: twice, on cluster 15/nxci, removed
 # afterwards), nx-init's test,
 # the sandbox runtime's test, pg_regress (sql/, expected/) and TAP
 # (t/*.pl).  Exits non-zero on any failure and prints regression.diffs and
@@ -82,6 +82,7 @@ step "ELF reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-elf 
 step "ld.so.cache reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-ldcache FUZZ_SECONDS="$FUZZ_SECONDS"
 step "HTTP head parser unit test" make -s -C "$WORK" router-unit-test
 step "HTTP head parser fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-http-head FUZZ_SECONDS="$FUZZ_SECONDS"
+step "HTTP framing fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-http-frame FUZZ_SECONDS="$FUZZ_SECONDS"
 step "nx-init test" as_user make -s -C "$WORK" init-test
 step "sandbox runtime test" as_user make -s -C "$WORK" runtime-test
 if [ "$(id -u)" = 0 ]; then
