@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,9 +42,6 @@
 #define LINGER_MS			2000	/* to drain the client after it */
 #define LINGER_MAX_BYTES	(256 * 1024)
 #define DONE_TIMEOUT_MS		10000	/* client still open after the app finished */
-#define RESP_HEAD			0	/* resp_phase: reading the response head */
-#define RESP_BODY			1	/* ... its body */
-#define RESP_DONE			2	/* ... all of it read */
 #define RETRY_FAST_MS		2		/* ask nx-init this often at first ... */
 #define RETRY_FAST_PERIOD_MS 500	/* ... for this long (a wake takes ~20 ms) */
 #define RETRY_MAX_DELAY_MS	200		/* then back off up to this */
@@ -69,114 +65,20 @@ buf_alloc(Buf *b, size_t cap)
 	return b->data != NULL;
 }
 
-/*
- * buf_compact makes the free space of `b` contiguous at its end; *fwd (an
- * offset into b between start and end) moves with the bytes.
- */
+/* buf_compact makes the free space of `b` contiguous at its end. */
 static void
-buf_compact(Buf *b, size_t *fwd)
+buf_compact(Buf *b)
 {
 	if (b->start == b->end)
-	{
 		b->start = b->end = 0;
-		*fwd = 0;
-	}
 	else if (b->end == b->cap && b->start > 0)
 	{
 		memmove(b->data, b->data + b->start, b->end - b->start);
 		b->end -= b->start;
-		*fwd -= b->start;
 		b->start = 0;
 	}
 }
 
-/* set_interest tells epoll what each side of `conn` waits for now. */
-static void
-set_interest(Conn *conn)
-{
-	uint32_t	client = 0,
-				app = 0;
-
-	switch (conn->state)
-	{
-		case CONN_HEAD:
-			client = EPOLLIN;
-			app = EPOLLIN;		/* an idle app that closes or talks is dropped */
-			break;
-		case CONN_LINGER:
-			client = EPOLLIN;
-			break;
-		case CONN_REPLY:
-			client = EPOLLOUT;
-			break;
-		case CONN_RELAY:
-			/* read a side only while the buffer after it has room */
-			if (!conn->client_eof && conn->up.end - conn->up.start < conn->up.cap)
-				client |= EPOLLIN;
-			if (conn->down_fwd > conn->down.start)
-				client |= EPOLLOUT;
-			if (conn->up_fwd > conn->up.start && !conn->up_broken)
-				app |= EPOLLOUT;
-			if (!conn->app_eof && conn->down.end - conn->down.start < conn->down.cap &&
-				conn->resp_phase != RESP_DONE)
-				app |= EPOLLIN;
-			break;
-		case CONN_HANDOFF:
-		case CONN_CLOSED:
-			break;
-	}
-	EpollSet(conn->client_fd, &conn->client_tag, client, &conn->client_events);
-	if (conn->app_fd >= 0)
-		EpollSet(conn->app_fd, &conn->app_tag, app, &conn->app_events);
-}
-
-/*
- * app_detach stops using the app connection of `conn`: it is closed (a
- * pool keeps reusable ones: see pool.c) and no longer counted as open for
- * its deployment.
- */
-static void
-app_detach(Conn *conn, bool reusable)
-{
-	if (conn->app_fd < 0)
-		return;
-	if (conn->activity)
-	{
-		ActivityClosed(conn->activity);
-		conn->activity = NULL;
-	}
-	EpollDel(conn->app_fd, &conn->app_events);
-	if (!reusable || !PoolPut(conn->app_deployment, conn->app_fd))
-		close(conn->app_fd);
-	conn->app_fd = -1;
-	conn->app_deployment = -1;
-}
-
-/*
- * app_attach makes `fd` the app connection of `conn` for its current
- * deployment and counts it as open there (an idle client connection
- * holding it keeps the deployment awake, as before pooling).
- */
-static void
-app_attach(Conn *conn, int fd, bool reused, bool registered)
-{
-	int			one = 1;
-
-	conn->app_fd = fd;
-	conn->app_deployment = conn->deployment;
-	conn->app_reused = reused;
-	/* registered by the pool: the next EpollSet moves it to our tag */
-	conn->app_events = registered ? EPOLL_REGISTERED : 0;
-	if (!reused)
-	{
-		/* nx-init makes it non-blocking; never trust that a blocking one is not */
-		SetNonBlocking(fd);
-		(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	conn->activity = ActivityGet(conn->deployment);
-	if (conn->activity)
-		ActivityOpened(conn->activity, 0);
-}
 /* status_text returns the reason phrase of the statuses we send. */
 static const char *
 status_text(int status)
@@ -258,8 +160,6 @@ ConnAccept(int listen_fd)
 		conn->client_tag = (Tag) {TAG_CLIENT, conn};
 		conn->app_tag = (Tag) {TAG_APP, conn};
 		conn->deployment = -1;
-		conn->app_deployment = -1;
-		conn->trusted = RouterPeerTrusted(&ss);
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, conn->peer, sizeof(conn->peer));
 		else if (ss.ss_family == AF_INET6)
@@ -284,6 +184,53 @@ ConnAccept(int listen_fd)
 	}
 }
 
+/* set_interest tells epoll what each side of `conn` waits for now. */
+static void
+set_interest(Conn *conn)
+{
+	uint32_t	client = 0,
+				app = 0;
+
+	switch (conn->state)
+	{
+		case CONN_HEAD:
+		case CONN_LINGER:
+			client = EPOLLIN;
+			break;
+		case CONN_REPLY:
+			client = EPOLLOUT;
+			break;
+		case CONN_RELAY:
+			/* read a side only while the buffer after it has room */
+			if (!conn->client_eof && conn->up.end - conn->up.start < conn->up.cap)
+				client |= EPOLLIN;
+			if (conn->down.end > conn->down.start)
+				client |= EPOLLOUT;
+			if (conn->up.end > conn->up.start)
+				app |= EPOLLOUT;
+			if (!conn->app_eof && conn->down.end - conn->down.start < conn->down.cap)
+				app |= EPOLLIN;
+			break;
+		case CONN_HANDOFF:
+		case CONN_CLOSED:
+			break;
+	}
+	EpollSet(conn->client_fd, &conn->client_tag, client, &conn->client_events);
+	if (conn->app_fd >= 0)
+		EpollSet(conn->app_fd, &conn->app_tag, app, &conn->app_events);
+}
+
+/* release_activity stops counting `conn` as open for its deployment. */
+static void
+release_activity(Conn *conn)
+{
+	if (conn->activity)
+	{
+		ActivityClosed(conn->activity);
+		conn->activity = NULL;
+	}
+}
+
 /* conn_close closes both sockets; the struct is freed after this loop pass. */
 static void
 conn_close(Conn *conn)
@@ -291,6 +238,7 @@ conn_close(Conn *conn)
 	if (conn->state == CONN_CLOSED)
 		return;
 	HandoffCancel(conn);
+	release_activity(conn);
 	/*
 	 * no EPOLL_CTL_DEL for the client socket: we accepted it and hold its
 	 * only reference, so close() unregisters it (the app socket came from
@@ -298,8 +246,12 @@ conn_close(Conn *conn)
 	 */
 	conn->client_events = 0;
 	close(conn->client_fd);
-	/* an app connection idle between requests goes back to the pool */
-	app_detach(conn, conn->state == CONN_HEAD && conn->app_reusable);
+	if (conn->app_fd >= 0)
+	{
+		EpollDel(conn->app_fd, &conn->app_events);
+		close(conn->app_fd);
+		conn->app_fd = -1;
+	}
 	conn->state = CONN_CLOSED;
 	if (conn->prev)
 		conn->prev->next = conn->next;
@@ -323,7 +275,6 @@ ConnFreeClosed(void)
 		closed = conn->next;
 		free(conn->up.data);
 		free(conn->down.data);
-		free(conn->retry_head);
 		free(conn);
 	}
 }
@@ -342,7 +293,12 @@ conn_reply(Conn *conn, int status, const char *why)
 	RouterLog("%d %s (client %s, host \"%s\")", status, why, conn->peer,
 			  conn->head.has_host ? conn->head.host : "");
 	HandoffCancel(conn);
-	app_detach(conn, false);
+	if (conn->app_fd >= 0)
+	{
+		EpollDel(conn->app_fd, &conn->app_events);
+		close(conn->app_fd);
+		conn->app_fd = -1;
+	}
 	free(conn->down.data);
 	if (!buf_alloc(&conn->down, 512))
 	{
@@ -457,443 +413,19 @@ ask_domain(Conn *conn)
 	return true;
 }
 
-/* method_is says whether the current request's method is `m`. */
-static bool
-method_is(Conn *conn, const char *m)
-{
-	size_t		len = strlen(m);
-
-	return conn->head.method.len == len &&
-		memcmp(conn->up.data + conn->up.start + conn->head.method.off, m, len) == 0;
-}
-
 /*
- * is_idempotent: may the request be sent again when a reused app
- * connection closed before answering?  (RFC 9110 section 9.2.2; only
- * requests without a body are kept for that.)
- */
-static bool
-is_idempotent(Conn *conn)
-{
-	return method_is(conn, "GET") || method_is(conn, "HEAD") || method_is(conn, "OPTIONS") ||
-		method_is(conn, "TRACE") || method_is(conn, "PUT") || method_is(conn, "DELETE");
-}
-
-/* is_hop_field: a hop-by-hop field the router sets itself on each hop. */
-static bool
-is_hop_field(const char *name, size_t len)
-{
-	return (len == 10 && strncasecmp(name, "connection", 10) == 0) ||
-		(len == 10 && strncasecmp(name, "keep-alive", 10) == 0) ||
-		(len == 16 && strncasecmp(name, "proxy-connection", 16) == 0);
-}
-
-/*
- * rewrite_head builds what the app receives for the current request: the
- * request line, the client's fields except forwarded ones (kept from a
- * trusted proxy) and hop-by-hop ones (kept for an upgrade), our
- * X-Forwarded-* and Connection fields, the empty line, then whatever the
- * client sent after the head.  Sets up_fwd to the end of the new head.
- * Returns false when out of memory.
- */
-static bool
-rewrite_head(Conn *conn)
-{
-	const HttpHead *h = &conn->head;
-	const char *in = conn->up.data + conn->up.start;
-	size_t		avail = conn->up.end - conn->up.start;
-	size_t		extra = 256 + strlen(conn->peer) + h->host_raw.len;
-	size_t		need = avail + h->head_len + extra;
-	bool		keep_hop = conn->upgrade_request;
-	Buf			out;
-	size_t		p;
-	size_t		xff_off = 0,
-				xff_len = 0;
-	bool		sent_proto = false,
-				sent_host = false;
-	char	   *xff = NULL;
-
-	if (need < router_settings.buffer_size)
-		need = router_settings.buffer_size;
-	if (!buf_alloc(&out, need))
-		return false;
-	if (conn->trusted && h->has_forwarded && (xff = malloc(h->head_len + 1)) == NULL)
-	{
-		free(out.data);
-		return false;
-	}
-	memcpy(out.data, in + h->start, h->line_end - h->start);
-	out.end = h->line_end - h->start;
-	/* the fields; the head was validated: every line ends with CRLF */
-	for (p = h->line_end; p < h->head_len - 2;)
-	{
-		const char *nl = memchr(in + p, '\n', h->head_len - p);
-		const char *colon = memchr(in + p, ':', nl - (in + p));
-		size_t		line_len = nl + 1 - (in + p);
-		size_t		name_len = colon - (in + p);
-		bool		keep = true;
-
-		if (HttpIsForwardedField(in + p, name_len))
-		{
-			keep = conn->trusted;
-			if (keep && name_len == 15 && strncasecmp(in + p, "x-forwarded-for", 15) == 0)
-			{
-				/* collected, sent once below with the peer appended */
-				const char *v = colon + 1;
-				const char *e = nl - 1;
-
-				while (v < e && (*v == ' ' || *v == '\t'))
-					v++;
-				while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-					e--;
-				if (e > v)
-				{
-					if (xff_len > 0)
-					{
-						memcpy(xff + xff_len, ", ", 2);
-						xff_len += 2;
-					}
-					memcpy(xff + xff_len, v, e - v);
-					xff_len += e - v;
-				}
-				keep = false;
-			}
-			else if (keep && name_len == 17 && strncasecmp(in + p, "x-forwarded-proto", 17) == 0)
-				sent_proto = true;
-			else if (keep && name_len == 16 && strncasecmp(in + p, "x-forwarded-host", 16) == 0)
-				sent_host = true;
-		}
-		else if (!keep_hop && is_hop_field(in + p, name_len))
-			keep = false;
-		if (keep)
-		{
-			memcpy(out.data + out.end, in + p, line_len);
-			out.end += line_len;
-		}
-		p += line_len;
-	}
-	(void) xff_off;
-	if (xff_len > 0)
-		out.end += snprintf(out.data + out.end, out.cap - out.end,
-							"X-Forwarded-For: %.*s, %s\r\n", (int) xff_len, xff, conn->peer);
-	else
-		out.end += snprintf(out.data + out.end, out.cap - out.end,
-							"X-Forwarded-For: %s\r\n", conn->peer);
-	free(xff);
-	if (!sent_proto)
-		out.end += snprintf(out.data + out.end, out.cap - out.end, "X-Forwarded-Proto: http\r\n");
-	if (!sent_host)
-		out.end += snprintf(out.data + out.end, out.cap - out.end, "X-Forwarded-Host: %.*s\r\n",
-							(int) h->host_raw.len, in + h->host_raw.off);
-	if (!keep_hop && h->version_minor == 0)
-		out.end += snprintf(out.data + out.end, out.cap - out.end, "Connection: keep-alive\r\n");
-	memcpy(out.data + out.end, in + h->head_len - 2, avail - (h->head_len - 2));
-	out.end += avail - (h->head_len - 2);
-	free(conn->up.data);
-	conn->up = out;
-	conn->up_fwd = out.end - (avail - h->head_len);
-	return true;
-}
-
-/*
- * rewrite_response_head replaces the response head at down_fwd (resp
- * parsed it) by one without the app's hop-by-hop fields and with our own
- * Connection field, and moves down_fwd past it.  Returns false when out
- * of memory.
- */
-static bool
-rewrite_response_head(Conn *conn)
-{
-	const HttpHead *h = &conn->resp;
-	char	   *in = conn->down.data + conn->down_fwd;
-	char	   *out = malloc(h->head_len + 64);
-	size_t		n,
-				p;
-	size_t		rest = conn->down.end - conn->down_fwd - h->head_len;
-
-	if (out == NULL)
-		return false;
-	memcpy(out, in, h->line_end);
-	n = h->line_end;
-	for (p = h->line_end; p < h->head_len - 2;)
-	{
-		const char *nl = memchr(in + p, '\n', h->head_len - p);
-		const char *colon = memchr(in + p, ':', nl - (in + p));
-		size_t		line_len = nl + 1 - (in + p);
-
-		if (!is_hop_field(in + p, colon - (in + p)))
-		{
-			memcpy(out + n, in + p, line_len);
-			n += line_len;
-		}
-		p += line_len;
-	}
-	if (conn->client_close)
-		n += sprintf(out + n, "Connection: close\r\n");
-	else if (conn->head.version_minor == 0)
-		n += sprintf(out + n, "Connection: keep-alive\r\n");
-	memcpy(out + n, "\r\n", 2);
-	n += 2;
-	if (conn->down_fwd + n + rest > conn->down.cap)
-	{
-		size_t		cap = conn->down_fwd + n + rest;
-		char	   *bigger = realloc(conn->down.data, cap);
-
-		if (bigger == NULL)
-		{
-			free(out);
-			return false;
-		}
-		conn->down.data = bigger;
-		conn->down.cap = cap;
-		in = conn->down.data + conn->down_fwd;
-	}
-	memmove(in + n, in + h->head_len, rest);
-	memcpy(in, out, n);
-	free(out);
-	conn->down.end = conn->down_fwd + n + rest;
-	conn->down_fwd += n;
-	return true;
-}
-
-/*
- * bad_response handles an app answer that cannot be framed: 502 to the
- * client if nothing of the response reached it yet, else the connection is
- * cut; either way the app connection is closed, never reused.
+ * route_head is called when the first head is complete: it picks the
+ * deployment from the Host and asks for the app, or answers 404/503.
  */
 static void
-bad_response(Conn *conn, const char *why)
-{
-	char		msg[160];
-
-	snprintf(msg, sizeof(msg), "%s from the app of deployment %lld", why,
-			 (long long) conn->app_deployment);
-	conn->app_reusable = false;
-	if (!conn->interim_sent)
-		conn_reply(conn, 502, msg);
-	else
-	{
-		RouterLog("%s (client %s)", msg, conn->peer);
-		conn_close(conn);
-	}
-}
-
-/*
- * frame_up finds how much of what the client sent belongs to the current
- * request (its body, by its framing); the rest is the next request and
- * waits.  Returns false when the connection was answered or closed.
- */
-static bool
-frame_up(Conn *conn)
-{
-	size_t		used;
-	HttpFrameResult r;
-
-	if (conn->tunnel)
-	{
-		conn->up_fwd = conn->up.end;
-		return true;
-	}
-	if (conn->req_done || conn->up_fwd == conn->up.end)
-		return true;
-	r = HttpBodyFeed(&conn->req_body, conn->up.data + conn->up_fwd,
-					 conn->up.end - conn->up_fwd, &used);
-	conn->up_fwd += used;
-	if (r == HTTP_FRAME_ERROR)
-	{
-		conn->app_reusable = false;
-		conn_reply(conn, 400, "malformed chunked request body");
-		return false;
-	}
-	if (r == HTTP_FRAME_DONE)
-		conn->req_done = true;
-	return true;
-}
-
-/*
- * frame_down parses what the app sent for the current request: interim
- * 1xx heads (passed on), the final head (rewritten), its body by its
- * framing; a 101 to an upgrade request starts the tunnel.  Bytes the app
- * sends past the end of its response are dropped and the app connection
- * is not reused.  Returns false when the connection was answered or
- * closed.
- */
-static bool
-frame_down(Conn *conn)
-{
-	for (;;)
-	{
-		HttpHeadResult hr;
-		HttpFrameResult fr;
-		HttpBodyKind kind;
-		uint64_t	len;
-		size_t		used;
-
-		if (conn->tunnel)
-		{
-			conn->down_fwd = conn->down.end;
-			return true;
-		}
-		if (conn->resp_phase == RESP_DONE)
-		{
-			if (conn->down.end > conn->down_fwd)
-			{
-				conn->app_reusable = false;
-				conn->down.end = conn->down_fwd;
-			}
-			return true;
-		}
-		if (conn->resp_phase == RESP_BODY)
-		{
-			fr = HttpBodyFeed(&conn->resp_body, conn->down.data + conn->down_fwd,
-							  conn->down.end - conn->down_fwd, &used);
-			conn->down_fwd += used;
-			if (fr == HTTP_FRAME_ERROR)
-			{
-				RouterLog("malformed chunked response from the app of deployment %lld (client %s)",
-						  (long long) conn->app_deployment, conn->peer);
-				conn_close(conn);
-				return false;
-			}
-			if (fr == HTTP_FRAME_DONE)
-			{
-				conn->resp_phase = RESP_DONE;
-				continue;
-			}
-			if (conn->resp_body.kind == HTTP_BODY_CLOSE && conn->app_eof)
-				conn->resp_phase = RESP_DONE;
-			return true;
-		}
-
-		/* RESP_HEAD */
-		if (conn->down.end == conn->down_fwd)
-			return true;
-		hr = HttpHeadParse(&conn->resp, conn->down.data + conn->down_fwd,
-						   conn->down.end - conn->down_fwd);
-		if (hr == HTTP_HEAD_NEED_MORE)
-			return true;
-		if (hr != HTTP_HEAD_COMPLETE)
-		{
-			bad_response(conn, hr == HTTP_HEAD_ERROR_431 ? "response head too large" :
-						 "malformed response");
-			return false;
-		}
-		if (conn->resp.status == 101)
-		{
-			if (!conn->upgrade_request)
-			{
-				bad_response(conn, "101 to a request without Upgrade");
-				return false;
-			}
-			conn->tunnel = true;
-			conn->app_reusable = false;
-			conn->client_close = true;
-			continue;
-		}
-		if (conn->resp.status < 200)
-		{
-			/* interim: passed on as it is, except to HTTP/1.0 clients */
-			if (conn->head.version_minor == 0)
-			{
-				memmove(conn->down.data + conn->down_fwd,
-						conn->down.data + conn->down_fwd + conn->resp.head_len,
-						conn->down.end - conn->down_fwd - conn->resp.head_len);
-				conn->down.end -= conn->resp.head_len;
-			}
-			else
-			{
-				conn->down_fwd += conn->resp.head_len;
-				conn->interim_sent = true;
-			}
-			HttpHeadInitResponse(&conn->resp, router_settings.head_limit);
-			continue;
-		}
-		kind = HttpResponseFraming(&conn->resp, conn->head_request, &len);
-		if (conn->resp.conn_close || (conn->resp.version_minor == 0 && !conn->resp.conn_keep_alive) ||
-			kind == HTTP_BODY_CLOSE)
-			conn->app_reusable = false;
-		if (kind == HTTP_BODY_CLOSE)
-			conn->client_close = true;
-		if (!conn->req_done)
-		{
-			/* answered before the request was all sent: its rest is lost */
-			conn->client_close = true;
-			conn->app_reusable = false;
-		}
-		if (!rewrite_response_head(conn))
-		{
-			conn_close(conn);
-			return false;
-		}
-		HttpBodyInit(&conn->resp_body, kind, len);
-		conn->resp_phase = RESP_BODY;
-	}
-}
-
-/*
- * begin_forward starts forwarding the current request on app_fd: rewrite
- * its head, frame what of the body is already here, and expect a response.
- */
-static void
-begin_forward(Conn *conn)
-{
-	uint64_t	len;
-	HttpBodyKind kind = HttpRequestFraming(&conn->head, &len);
-	bool		keep = conn->app_reused && kind == HTTP_BODY_NONE && is_idempotent(conn) &&
-		!conn->upgrade_request;
-
-	free(conn->retry_head);
-	conn->retry_head = NULL;
-	if (!rewrite_head(conn) ||
-		(conn->down.data == NULL && !buf_alloc(&conn->down, router_settings.buffer_size)))
-	{
-		conn_reply(conn, 503, "out of memory");
-		return;
-	}
-	if (keep && (conn->retry_head = malloc(conn->up_fwd)) != NULL)
-	{
-		memcpy(conn->retry_head, conn->up.data, conn->up_fwd);
-		conn->retry_len = conn->up_fwd;
-	}
-	HttpBodyInit(&conn->req_body, kind, len);
-	conn->req_done = conn->req_body.done;
-	HttpHeadInitResponse(&conn->resp, router_settings.head_limit);
-	conn->resp_phase = RESP_HEAD;
-	conn->down.start = conn->down.end = 0;
-	conn->down_fwd = 0;
-	conn->down_bytes = 0;
-	conn->app_reusable = true;
-	conn->up_broken = false;
-	conn->interim_sent = false;
-	conn->state = CONN_RELAY;
-	conn->retry_at = 0;
-	conn->deadline = 0;
-	ActivityMoved(conn->activity, conn->up_fwd, 0);
-	conn_relay(conn, false, false);
-}
-
-/*
- * route_request is called when a request head is complete: it picks the
- * deployment from the Host and forwards the request on the app connection
- * the previous request used (same deployment), an idle pooled one, or a
- * new one asked from nx-init; or answers 400/404/503.
- */
-static void
-route_request(Conn *conn)
+route_head(Conn *conn)
 {
 	int64_t		deployment;
 	RouteState	state;
-	int			fd;
-	bool		registered;
 
 	if (!RoutesLoaded())
 	{
 		conn_reply(conn, 503, "routes not loaded yet");
-		return;
-	}
-	if (method_is(conn, "CONNECT"))
-	{
-		conn_reply(conn, 400, "CONNECT is not supported");
 		return;
 	}
 	if (!conn->head.has_host)
@@ -912,26 +444,9 @@ route_request(Conn *conn)
 		conn_reply(conn, 503, "not running");
 		return;
 	}
-	conn->deployment = deployment;
-	conn->head_request = method_is(conn, "HEAD");
-	conn->upgrade_request = conn->head.has_upgrade && conn->head.conn_upgrade;
-	conn->client_close = conn->head.conn_close ||
-		(conn->head.version_minor == 0 && !conn->head.conn_keep_alive);
-	if (conn->app_fd >= 0 && conn->app_deployment != deployment)
-		app_detach(conn, conn->app_reusable);
-	if (conn->app_fd >= 0)
-	{
-		begin_forward(conn);
-		return;
-	}
-	if (state == ROUTE_RUNNING && (fd = PoolGet(deployment, &registered)) >= 0)
-	{
-		app_attach(conn, fd, true, registered);
-		begin_forward(conn);
-		return;
-	}
 	if (state == ROUTE_ASLEEP)
 		RoutesWake(deployment); /* and hold the request until it is up */
+	conn->deployment = deployment;
 	conn->state = CONN_HANDOFF;
 	conn->deadline = 0;
 	conn->handoff_started = NowMs();
@@ -941,128 +456,100 @@ route_request(Conn *conn)
 	HandoffRequest(conn);
 }
 
-/*
- * parse_head looks at the bytes already read for a complete request head
- * (pipelined requests are already there); returns true when it acted
- * (routed or answered), false when more bytes are needed.
- */
-static bool
-parse_head(Conn *conn)
-{
-	HttpHeadResult r;
-
-	if (conn->up.end == conn->up.start)
-		return false;
-	r = HttpHeadParse(&conn->head, conn->up.data + conn->up.start, conn->up.end - conn->up.start);
-	if (r == HTTP_HEAD_NEED_MORE)
-		return false;
-	if (r == HTTP_HEAD_ERROR_400)
-		conn_reply(conn, 400, "malformed request");
-	else if (r == HTTP_HEAD_ERROR_431)
-		conn_reply(conn, 431, "request head too large");
-	else
-		route_request(conn);
-	return true;
-}
-
-/* read_head reads from the client until a request head is complete. */
+/* read_head reads from the client until its first head is complete. */
 static void
 read_head(Conn *conn)
 {
 	for (;;)
 	{
 		ssize_t		n;
+		HttpHeadResult r;
 
 		if (conn->up.end == conn->up.cap)
 		{
 			size_t		cap = conn->up.cap * 2;
 			char	   *bigger;
 
-			buf_compact(&conn->up, &conn->up_fwd);
-			if (conn->up.end == conn->up.cap)
+			if (cap > conn->head.limit)
+				cap = conn->head.limit;
+			if (cap <= conn->up.cap || (bigger = realloc(conn->up.data, cap)) == NULL)
 			{
-				if (cap > conn->head.limit)
-					cap = conn->head.limit;
-				if (cap <= conn->up.cap || (bigger = realloc(conn->up.data, cap)) == NULL)
-				{
-					conn_reply(conn, 431, "request head too large");
-					return;
-				}
-				conn->up.data = bigger;
-				conn->up.cap = cap;
+				conn_reply(conn, 431, "request head too large");
+				return;
 			}
+			conn->up.data = bigger;
+			conn->up.cap = cap;
 		}
 		n = read(conn->client_fd, conn->up.data + conn->up.end, conn->up.cap - conn->up.end);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0)
 		{
-			conn_close(conn);	/* gone before asking anything more */
+			conn_close(conn);	/* gone before asking anything */
 			return;
 		}
 		conn->up.end += n;
-		if (conn->deadline_is_idle)
-		{
-			/* the next head started: it must come within the head timeout */
-			conn->deadline_is_idle = false;
-			conn->deadline = loop_now + router_settings.head_timeout_ms;
-		}
-		if (parse_head(conn))
-			return;
-	}
-}
-
-/*
- * app_idle_event: the app connection kept for the next request became
- * readable while no request was on it: it closed, or it talks out of turn;
- * either way it is dropped.
- */
-static void
-app_idle_event(Conn *conn)
-{
-	app_detach(conn, false);
-	set_interest(conn);
-}
-
-/*
- * finish_request is called once the response has been forwarded
- * completely: the app connection is kept for the next request if it can
- * be, and the next head is parsed (or the connection closed).
- */
-static void
-finish_request(Conn *conn)
-{
-	bool		reusable = conn->app_reusable && conn->req_done && !conn->app_eof &&
-		conn->up.start == conn->up_fwd && !conn->up_broken && conn->down.end == conn->down_fwd;
-
-	conn->requests++;
-	if (!reusable)
-		app_detach(conn, false);
-	if (conn->client_close || conn->client_eof)
-	{
-		conn_close(conn);
+		r = HttpHeadParse(&conn->head, conn->up.data, conn->up.end);
+		if (r == HTTP_HEAD_NEED_MORE)
+			continue;
+		if (r == HTTP_HEAD_ERROR_400)
+			conn_reply(conn, 400, "malformed request");
+		else if (r == HTTP_HEAD_ERROR_431)
+			conn_reply(conn, 431, "request head too large");
+		else
+			route_head(conn);
 		return;
 	}
-	HttpHeadInit(&conn->head, router_settings.head_limit);
-	conn->state = CONN_HEAD;
-	conn->app_eof = false;
-	conn->deadline = loop_now + router_settings.keepalive_timeout_ms;
-	conn->deadline_is_idle = true;
-	free(conn->retry_head);
-	conn->retry_head = NULL;
-	if (conn->up.end > conn->up.start)
+}
+
+/*
+ * rewrite_head builds what the app receives first: the request line,
+ * our X-Forwarded-* fields, the client's fields except forwarded ones, the
+ * empty line, then whatever the client sent after the head.  Returns false
+ * when out of memory.
+ */
+static bool
+rewrite_head(Conn *conn)
+{
+	const HttpHead *h = &conn->head;
+	const char *in = conn->up.data;
+	size_t		extra = 128 + strlen(conn->peer) + h->host_raw.len;
+	size_t		need = conn->up.end - h->start + extra;
+	Buf			out;
+	size_t		p;
+
+	if (!buf_alloc(&out, need > router_settings.buffer_size ? need : router_settings.buffer_size))
+		return false;
+	memcpy(out.data, in + h->start, h->line_end - h->start);
+	out.end = h->line_end - h->start;
+	out.end += snprintf(out.data + out.end, out.cap - out.end,
+						"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n"
+						"X-Forwarded-Host: %.*s\r\n",
+						conn->peer, (int) h->host_raw.len, in + h->host_raw.off);
+	/* the fields; the head was validated: every line ends with CRLF */
+	for (p = h->line_end; p < h->head_len - 2;)
 	{
-		conn->deadline_is_idle = false;
-		conn->deadline = loop_now + router_settings.head_timeout_ms;
-		if (parse_head(conn))
-			return;
+		const char *nl = memchr(in + p, '\n', h->head_len - p);
+		const char *colon = memchr(in + p, ':', nl - (in + p));
+		size_t		line_len = nl + 1 - (in + p);
+
+		if (!HttpIsForwardedField(in + p, colon - (in + p)))
+		{
+			memcpy(out.data + out.end, in + p, line_len);
+			out.end += line_len;
+		}
+		p += line_len;
 	}
-	set_interest(conn);
+	memcpy(out.data + out.end, in + h->head_len - 2, conn->up.end - (h->head_len - 2));
+	out.end += conn->up.end - (h->head_len - 2);
+	free(conn->up.data);
+	conn->up = out;
+	return true;
 }
 
 /*
  * ConnGotApp is called by the hand-off with the app socket for `conn`
- * (connected or still connecting): forwarding starts at once.  On loopback
+ * (connected or still connecting): relaying starts at once.  On loopback
  * the connection is nearly always established by now; if not, sending the
  * head fails with EAGAIN and epoll reports when it can go (a failed
  * connection shows up as an error on that send or the next read).
@@ -1070,18 +557,25 @@ finish_request(Conn *conn)
 void
 ConnGotApp(Conn *conn, int app_fd)
 {
-	app_attach(conn, app_fd, false, false);
-	if (conn->retrying)
+	int			one = 1;
+
+	conn->app_fd = app_fd;
+	/* nx-init makes it non-blocking; never trust that a blocking one is not */
+	SetNonBlocking(app_fd);
+	(void) setsockopt(app_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!rewrite_head(conn) || !buf_alloc(&conn->down, router_settings.buffer_size))
 	{
-		conn->retrying = false;
-		/* a retried request: its head is already rewritten */
-		conn->state = CONN_RELAY;
-		conn->retry_at = 0;
-		conn_relay(conn, false, false);
+		conn_reply(conn, 503, "out of memory");
 		return;
 	}
-	begin_forward(conn);
+	conn->state = CONN_RELAY;
+	conn->retry_at = 0;
+	conn->activity = ActivityGet(conn->deployment);
+	if (conn->activity)
+		ActivityOpened(conn->activity, conn->up.end - conn->up.start);
+	conn_relay(conn, false, false);
 }
+
 /* ConnHandoffFailed answers `conn` with `status` when no app can be had. */
 void
 ConnHandoffFailed(Conn *conn, int status, const char *why)
@@ -1122,62 +616,18 @@ ConnRetryHandoff(Conn *conn, const char *why)
 }
 
 /*
- * retry_request sends the current request again on a new app connection
- * from nx-init, after a reused one closed before answering (the app may
- * close an idle connection just as the router reuses it).  Only requests
- * kept for that (idempotent, no body: begin_forward) are retried, once.
- */
-static bool
-retry_request(Conn *conn)
-{
-	Buf			b;
-	size_t		rest = conn->up.end - conn->up_fwd;
-
-	if (conn->retry_head == NULL || !conn->app_reused || conn->down_bytes > 0)
-		return false;
-	if (!buf_alloc(&b, conn->retry_len + rest > router_settings.buffer_size ?
-				   conn->retry_len + rest : router_settings.buffer_size))
-		return false;
-	memcpy(b.data, conn->retry_head, conn->retry_len);
-	memcpy(b.data + conn->retry_len, conn->up.data + conn->up_fwd, rest);
-	b.end = conn->retry_len + rest;
-	free(conn->up.data);
-	conn->up = b;
-	conn->up_fwd = conn->retry_len;
-	app_detach(conn, false);
-	conn->app_eof = false;
-	conn->up_broken = false;
-	conn->app_reusable = true;
-	HttpHeadInitResponse(&conn->resp, router_settings.head_limit);
-	conn->resp_phase = RESP_HEAD;
-	conn->down.start = conn->down.end = conn->down_fwd = 0;
-	conn->state = CONN_HANDOFF;
-	conn->retrying = true;
-	conn->handoff_started = NowMs();
-	conn->ready_deadline = conn->handoff_started + router_settings.ready_timeout_ms;
-	conn->retry_delay_ms = RETRY_FAST_MS;
-	set_interest(conn);
-	HandoffRequest(conn);
-	return true;
-}
-
-/*
  * app_failed handles an app socket that failed or closed before the app
- * said anything: a request on a reused connection is sent again on a new
- * one when it may be; else the client gets a 502; once the app has
- * answered something, the connection just closes.
+ * said anything: the client gets a 502; afterwards it just closes.
  */
 static void
 app_failed(Conn *conn, int err)
 {
 	char		why[128];
 
-	if (conn->down_bytes == 0 && !conn->tunnel && retry_request(conn))
-		return;
-	if (conn->down_bytes == 0 && !conn->client_shut && !conn->interim_sent)
+	if (conn->down_bytes == 0 && !conn->client_shut)
 	{
 		snprintf(why, sizeof(why), "the app of deployment %lld closed the connection%s%s",
-				 (long long) conn->app_deployment, err ? ": " : "", err ? strerror(err) : "");
+				 (long long) conn->deployment, err ? ": " : "", err ? strerror(err) : "");
 		conn_reply(conn, 502, why);
 	}
 	else
@@ -1185,11 +635,11 @@ app_failed(Conn *conn, int err)
 }
 
 /*
- * conn_relay moves whatever bytes can move now in both directions for the
- * current request (or tunnel), and finishes the request once its response
- * has been forwarded.  Only the side epoll reported is read (read_client,
- * read_app): reading the other one would mostly cost a syscall to learn
- * EAGAIN; its turn comes with its own event.
+ * conn_relay moves whatever bytes can move now in both directions, passes
+ * FINs on, and closes the connection when both directions are finished.
+ * Only the side epoll reported is read (read_client, read_app): reading
+ * the other one would mostly cost a syscall to learn EAGAIN; its turn
+ * comes with its own event.
  */
 static void
 conn_relay(Conn *conn, bool read_client, bool read_app)
@@ -1197,7 +647,7 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 	ssize_t		n;
 
 	/* client -> app */
-	buf_compact(&conn->up, &conn->up_fwd);
+	buf_compact(&conn->up);
 	if (read_client && !conn->client_eof && conn->up.end < conn->up.cap)
 	{
 		n = read(conn->client_fd, conn->up.data + conn->up.end, conn->up.cap - conn->up.end);
@@ -1214,54 +664,33 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 			return;
 		}
 	}
-	if (!frame_up(conn))
-		return;
-	if (conn->up_fwd > conn->up.start && !conn->up_broken)
+	if (conn->up.end > conn->up.start)
 	{
-		n = send(conn->app_fd, conn->up.data + conn->up.start, conn->up_fwd - conn->up.start,
+		n = send(conn->app_fd, conn->up.data + conn->up.start, conn->up.end - conn->up.start,
 				 MSG_NOSIGNAL);
 		if (n > 0)
 			conn->up.start += n;
 		else if (n < 0 && errno != EAGAIN && errno != EINTR)
 		{
-			if (conn->tunnel)
-			{
-				conn_close(conn);
-				return;
-			}
-			/* the app stopped reading: its answer may still be there */
-			conn->up_broken = true;
-			conn->app_reusable = false;
-			conn->client_close = true;
-		}
-	}
-	if (conn->client_eof && conn->up.start == conn->up_fwd)
-	{
-		if (conn->tunnel)
-		{
-			if (conn->client_shut)
-			{
-				/* both directions done: close() sends the FIN */
-				conn_close(conn);
-				return;
-			}
-			if (!conn->app_shut)
-			{
-				shutdown(conn->app_fd, SHUT_WR);
-				conn->app_shut = true;
-			}
-		}
-		else if (!conn->req_done)
-		{
-			conn_close(conn);	/* the client gave up in the middle of a request */
+			app_failed(conn, errno);
 			return;
 		}
 	}
+	if (conn->client_eof && conn->up.start == conn->up.end && !conn->app_shut)
+	{
+		if (conn->client_shut)
+		{
+			/* both directions done: close() sends the FIN */
+			conn_close(conn);
+			return;
+		}
+		shutdown(conn->app_fd, SHUT_WR);
+		conn->app_shut = true;
+	}
 
 	/* app -> client */
-	buf_compact(&conn->down, &conn->down_fwd);
-	if (read_app && !conn->app_eof && conn->down.end < conn->down.cap &&
-		conn->resp_phase != RESP_DONE)
+	buf_compact(&conn->down);
+	if (read_app && !conn->app_eof && conn->down.end < conn->down.cap)
 	{
 		n = read(conn->app_fd, conn->down.data + conn->down.end, conn->down.cap - conn->down.end);
 		if (n > 0)
@@ -1278,12 +707,10 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 			return;
 		}
 	}
-	if (!frame_down(conn))
-		return;
-	if (conn->down_fwd > conn->down.start)
+	if (conn->down.end > conn->down.start)
 	{
 		n = send(conn->client_fd, conn->down.data + conn->down.start,
-				 conn->down_fwd - conn->down.start, MSG_NOSIGNAL);
+				 conn->down.end - conn->down.start, MSG_NOSIGNAL);
 		if (n > 0)
 			conn->down.start += n;
 		else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -1292,43 +719,22 @@ conn_relay(Conn *conn, bool read_client, bool read_app)
 			return;
 		}
 	}
-	if (conn->tunnel)
-	{
-		if (conn->app_eof && conn->down.start == conn->down.end && !conn->client_shut)
-		{
-			if (conn->app_shut)
-			{
-				/* both directions done: close() sends the FIN */
-				conn_close(conn);
-				return;
-			}
-			shutdown(conn->client_fd, SHUT_WR);
-			conn->client_shut = true;
-			conn->deadline = NowMs() + DONE_TIMEOUT_MS;
-		}
-	}
-	else if (conn->app_eof && conn->resp_phase != RESP_DONE)
+	if (conn->app_eof && conn->down.start == conn->down.end && !conn->client_shut)
 	{
 		if (conn->down_bytes == 0)
 		{
 			app_failed(conn, 0);
 			return;
 		}
-		if (conn->resp_phase == RESP_HEAD)
+		if (conn->app_shut)
 		{
-			bad_response(conn, "incomplete response head");
+			/* both directions done: close() sends the FIN */
+			conn_close(conn);
 			return;
 		}
-		/* cut short: the client must not take it for a whole response */
-		RouterLog("the app of deployment %lld closed in the middle of a response (client %s)",
-				  (long long) conn->app_deployment, conn->peer);
-		conn_close(conn);
-		return;
-	}
-	else if (conn->resp_phase == RESP_DONE && conn->down.start == conn->down_fwd)
-	{
-		finish_request(conn);
-		return;
+		shutdown(conn->client_fd, SHUT_WR);
+		conn->client_shut = true;
+		conn->deadline = NowMs() + DONE_TIMEOUT_MS;
 	}
 	conn->last_active = loop_now;
 	set_interest(conn);
@@ -1344,10 +750,7 @@ ConnEvent(Tag *tag, uint32_t events)
 	switch (conn->state)
 	{
 		case CONN_HEAD:
-			if (tag->kind == TAG_APP)
-				app_idle_event(conn);
-			else
-				read_head(conn);
+			read_head(conn);
 			break;
 		case CONN_RELAY:
 			conn_relay(conn, tag->kind == TAG_CLIENT && readable,
@@ -1403,9 +806,9 @@ ConnTimers(int64_t now, int64_t *next)
 		}
 		if (conn->deadline == 0 || now < conn->deadline)
 			continue;
-		if (conn->state == CONN_HEAD && !conn->deadline_is_idle)
+		if (conn->state == CONN_HEAD)
 			conn_reply(conn, 408, "request head not received in time");
 		else
-			conn_close(conn);	/* idle keep-alive connections end quietly */
+			conn_close(conn);
 	}
 }

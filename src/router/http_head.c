@@ -4,9 +4,7 @@
  *
  * Strict on purpose: the router forwards the head to an app that parses it
  * again, so anything two parsers could read differently is refused with
- * 400 rather than guessed at (request smuggling lives in such differences:
- * Content-Length with Transfer-Encoding, two Content-Lengths, a coding
- * other than one final "chunked", all refused).  Lines end with CRLF only (a bare CR or LF is
+ * 400 rather than guessed at.  Lines end with CRLF only (a bare CR or LF is
  * an error), control characters other than HTAB are errors, obsolete line
  * folding is an error, a second Host field is an error.  Empty lines before
  * the request line are skipped (RFC 9112 section 2.2 asks for that).
@@ -85,119 +83,6 @@ HttpHeadInit(HttpHead *head, size_t limit)
 {
 	memset(head, 0, sizeof(*head));
 	head->limit = limit ? limit : HTTP_HEAD_DEFAULT_LIMIT;
-	head->content_length = -1;
-}
-
-/* HttpHeadInitResponse prepares `head` for a response head from an app. */
-void
-HttpHeadInitResponse(HttpHead *head, size_t limit)
-{
-	HttpHeadInit(head, limit);
-	head->response = true;
-}
-
-/*
- * for_each_token calls fn for each comma-separated token of a field value
- * (OWS trimmed, empty elements skipped, RFC 9110 section 5.6.1); stops and
- * returns false as soon as fn does.
- */
-static bool
-for_each_token(HttpHead *head, const char *v, size_t len,
-			   bool (*fn) (HttpHead *head, const char *tok, size_t len))
-{
-	size_t		p = 0;
-
-	while (p < len)
-	{
-		size_t		s,
-					e;
-
-		while (p < len && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
-			p++;
-		s = p;
-		while (p < len && v[p] != ',')
-			p++;
-		e = p;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e > s && !fn(head, v + s, e - s))
-			return false;
-	}
-	return true;
-}
-
-/* connection_token records one token of a Connection field. */
-static bool
-connection_token(HttpHead *head, const char *tok, size_t len)
-{
-	if (name_is(tok, len, "close"))
-		head->conn_close = true;
-	else if (name_is(tok, len, "keep-alive"))
-		head->conn_keep_alive = true;
-	else if (name_is(tok, len, "upgrade"))
-		head->conn_upgrade = true;
-	return true;
-}
-
-/*
- * te_token records one transfer coding: only a single "chunked" is
- * accepted (anything else an app might decode differently from us).
- */
-static bool
-te_token(HttpHead *head, const char *tok, size_t len)
-{
-	if (head->chunked || !name_is(tok, len, "chunked"))
-		return false;
-	head->chunked = true;
-	return true;
-}
-
-/*
- * framing_field looks at the fields that frame the message; returns false
- * for a value (or a repetition) that makes the framing ambiguous.  v is
- * trimmed of OWS.
- */
-static bool
-framing_field(HttpHead *head, const char *name, size_t name_len,
-			  const char *v, size_t len, bool *seen_te)
-{
-	size_t		i;
-
-	if (name_is(name, name_len, "content-length"))
-	{
-		long long	n = 0;
-
-		/* a second one, even equal, or a list "5, 5": refused */
-		if (head->content_length >= 0 || len == 0 || len > 15)
-			return false;
-		for (i = 0; i < len; i++)
-		{
-			if (v[i] < '0' || v[i] > '9')
-				return false;
-			n = n * 10 + (v[i] - '0');
-		}
-		head->content_length = n;
-	}
-	else if (name_is(name, name_len, "transfer-encoding"))
-	{
-		if (*seen_te)
-			return false;
-		*seen_te = true;
-		if (!for_each_token(head, v, len, te_token) || !head->chunked)
-			return false;
-	}
-	else if (name_is(name, name_len, "connection"))
-		for_each_token(head, v, len, connection_token);
-	else if (name_is(name, name_len, "upgrade"))
-		head->has_upgrade = true;
-	else if (name_is(name, name_len, "expect"))
-	{
-		if (name_is(v, len, "100-continue"))
-			head->expect_continue = true;
-	}
-	else if (HttpIsForwardedField(name, name_len))
-		head->has_forwarded = true;
-	return true;
 }
 
 /*
@@ -303,38 +188,14 @@ parse_request_line(HttpHead *head, const char *buf, size_t p, size_t end)
 }
 
 /*
- * parse_status_line parses "HTTP/1.x SP 3DIGIT SP [reason] CRLF" starting
- * at `p`.  Returns the offset just after the CRLF, or 0 when malformed.
- */
-static size_t
-parse_status_line(HttpHead *head, const char *buf, size_t p, size_t end)
-{
-	if (end - p < 14 || memcmp(buf + p, "HTTP/1.", 7) != 0 ||
-		(buf[p + 7] != '0' && buf[p + 7] != '1') || buf[p + 8] != ' ' ||
-		buf[p + 9] < '1' || buf[p + 9] > '5' ||
-		buf[p + 10] < '0' || buf[p + 10] > '9' ||
-		buf[p + 11] < '0' || buf[p + 11] > '9' || buf[p + 12] != ' ')
-		return 0;
-	head->version_minor = buf[p + 7] - '0';
-	head->status = (buf[p + 9] - '0') * 100 + (buf[p + 10] - '0') * 10 + (buf[p + 11] - '0');
-	p += 13;
-	while (p < end && is_field_byte((unsigned char) buf[p]))
-		p++;
-	if (end - p < 2 || buf[p] != '\r' || buf[p + 1] != '\n')
-		return 0;
-	return p + 2;
-}
-
-/*
  * parse_fields parses the header lines from `p` up to `end` (which is just
- * after the final empty line), picks out Host and the framing fields.
- * Returns false when malformed.
+ * after the final empty line) and picks out Host.  Returns false when
+ * malformed.
  */
 static bool
 parse_fields(HttpHead *head, const char *buf, size_t p, size_t end)
 {
 	bool		seen_host = false;
-	bool		seen_te = false;
 
 	for (;;)
 	{
@@ -363,18 +224,7 @@ parse_fields(HttpHead *head, const char *buf, size_t p, size_t end)
 			return false;
 		v_end = p;
 		p += 2;
-		{
-			size_t		tv = v,
-						te = v_end;
-
-			while (tv < te && (buf[tv] == ' ' || buf[tv] == '\t'))
-				tv++;
-			while (te > tv && (buf[te - 1] == ' ' || buf[te - 1] == '\t'))
-				te--;
-			if (!framing_field(head, buf + name, name_len, buf + tv, te - tv, &seen_te))
-				return false;
-		}
-		if (!head->response && name_is(buf + name, name_len, "host"))
+		if (name_is(buf + name, name_len, "host"))
 		{
 			if (seen_host)
 				return false;
@@ -453,18 +303,10 @@ HttpHeadParse(HttpHead *head, const char *buf, size_t len)
 	head->scanned = end;
 
 	/* the whole head is there: parse it once */
-	head->line_end = head->response ?
-		parse_status_line(head, buf, head->start, end) :
-		parse_request_line(head, buf, head->start, end);
+	head->line_end = parse_request_line(head, buf, head->start, end);
 	if (head->line_end == 0)
 		return HTTP_HEAD_ERROR_400;
 	if (!parse_fields(head, buf, head->line_end, end))
-		return HTTP_HEAD_ERROR_400;
-	/* both framings at once is the classic smuggling vector */
-	if (head->chunked && head->content_length >= 0)
-		return HTTP_HEAD_ERROR_400;
-	/* HTTP/1.0 has no chunked coding: an app would read it differently */
-	if (head->chunked && head->version_minor == 0)
 		return HTTP_HEAD_ERROR_400;
 	head->head_len = end;
 	return HTTP_HEAD_COMPLETE;

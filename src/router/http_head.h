@@ -2,11 +2,8 @@
  * src/router/http_head.h
  *	  Incremental parser of the head of one HTTP/1.x request (request line
  *	  and header fields, up to and including the empty line), from bytes a
- *	  stranger sent, or of one response head from an app (status line
- *	  instead of request line).  Besides the Host it reports the fields that
- *	  frame the body (Content-Length, Transfer-Encoding) and the connection
- *	  (Connection, Upgrade, Expect); the body itself is framed by
- *	  http_frame.c.
+ *	  stranger sent.  It is the only code of the router that interprets the
+ *	  client's bytes; everything after the head is relayed untouched.
  *
  * Glossary:
  *	  head		the request line, the header lines and the empty line that
@@ -59,35 +56,16 @@ typedef struct HttpHead
 	/* results, valid after HTTP_HEAD_COMPLETE */
 	size_t		head_len;		/* bytes of the head, empty line included */
 	size_t		line_end;		/* offset just after the request line's CRLF */
-	HttpSpan	method;			/* requests */
-	HttpSpan	target;			/* requests */
-	int			status;			/* responses: the status code, 100-599 */
+	HttpSpan	method;
+	HttpSpan	target;
 	int			version_minor;	/* HTTP/1.<version_minor> (0 or 1) */
 	bool		has_host;		/* a non-empty Host field was present */
 	HttpSpan	host_raw;		/* the Host value as sent (port included) */
 	char		host[HTTP_HOST_MAX + 1];	/* normalised, NUL-terminated */
 	size_t		host_len;
-
-	/*
-	 * what frames the body and the connection (RFC 9112 sections 6, 9.3);
-	 * a head whose framing two parsers could read differently (Content-Length
-	 * and Transfer-Encoding, two Content-Lengths, a coding other than one
-	 * "chunked") is malformed, so these are unambiguous
-	 */
-	long long	content_length; /* -1: no Content-Length field */
-	bool		chunked;		/* Transfer-Encoding: chunked */
-	bool		conn_close;		/* Connection: close */
-	bool		conn_keep_alive;	/* Connection: keep-alive */
-	bool		conn_upgrade;	/* Connection: upgrade */
-	bool		has_upgrade;	/* an Upgrade field */
-	bool		expect_continue;	/* Expect: 100-continue */
-	bool		has_forwarded;	/* X-Forwarded-* or Forwarded fields */
-
-	bool		response;		/* set by HttpHeadInitResponse */
 } HttpHead;
 
 extern void HttpHeadInit(HttpHead *head, size_t limit);
-extern void HttpHeadInitResponse(HttpHead *head, size_t limit);
 extern HttpHeadResult HttpHeadParse(HttpHead *head, const char *buf, size_t len);
 extern bool HttpIsForwardedField(const char *name, size_t len);
 

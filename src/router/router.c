@@ -12,8 +12,6 @@
  * Usage: nx-router [-d CONNINFO] [--listen ADDR:PORT]... [--run-dir DIR]
  *		  [--ready-timeout SEC] [--head-timeout SEC] [--idle-timeout SEC]
  *		  [--max-connections N] [--max-head-size BYTES] [--drain-timeout SEC]
- *		  [--keepalive-timeout SEC] [--pool-size N] [--pool-idle-timeout SEC]
- *		  [--trusted-proxies CIDR,...]
  *
  * SIGTERM or SIGINT drain it: the listening sockets close at once (a new
  * router can take the port), open connections finish, and it exits when
@@ -49,9 +47,6 @@ RouterSettings router_settings = {
 	.head_limit = HTTP_HEAD_DEFAULT_LIMIT,
 	.buffer_size = 64 * 1024,
 	.drain_timeout_ms = 10000,
-	.keepalive_timeout_ms = 60000,
-	.pool_size = 64,
-	.pool_idle_ms = 2000,
 	.jail = true,
 };
 
@@ -81,12 +76,6 @@ usage(FILE *out)
 			"  --max-head-size=BYTES      longer request heads get 431 (65536)\n"
 			"  --drain-timeout=SEC        on SIGTERM, let open connections finish for up\n"
 			"                             to this long (10; 0: exit at once)\n"
-			"  --keepalive-timeout=SEC    close a client connection idle this long between\n"
-			"                             requests (60; a response still streaming is never cut)\n"
-			"  --pool-size=N              idle app connections kept per deployment (64; 0: none)\n"
-			"  --pool-idle-timeout=SEC    close an idle app connection after this (2)\n"
-			"  --trusted-proxies=CIDR,... keep the X-Forwarded-* fields these peers send\n"
-			"                             (default: none: replaced on every request)\n"
 			"  --no-jail                  do not apply the seccomp filter (debugging)\n"
 			"  --help                     this help\n");
 }
@@ -219,10 +208,6 @@ main(int argc, char **argv)
 		{"exit-with-parent", no_argument, NULL, 'P'},
 		{"drain-timeout", required_argument, NULL, 'D'},
 		{"no-jail", no_argument, NULL, 'J'},
-		{"keepalive-timeout", required_argument, NULL, 'K'},
-		{"pool-size", required_argument, NULL, 'p'},
-		{"pool-idle-timeout", required_argument, NULL, 'i'},
-		{"trusted-proxies", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -273,23 +258,6 @@ main(int argc, char **argv)
 				break;
 			case 'J':
 				router_settings.jail = false;
-				break;
-			case 'K':
-				router_settings.keepalive_timeout_ms = parse_seconds("--keepalive-timeout", optarg, false);
-				break;
-			case 'p':
-				router_settings.pool_size = strcmp(optarg, "0") == 0 ? 0 :
-					(int) parse_count("--pool-size", optarg, 100000);
-				break;
-			case 'i':
-				router_settings.pool_idle_ms = parse_seconds("--pool-idle-timeout", optarg, false);
-				break;
-			case 't':
-				if (!RouterSetTrustedProxies(optarg))
-				{
-					fprintf(stderr, "nx-router: error: --trusted-proxies wants CIDR blocks separated by commas, not \"%s\"\n", optarg);
-					return 2;
-				}
 				break;
 			case 'D':
 				router_settings.drain_timeout_ms = parse_seconds("--drain-timeout", optarg, true);
@@ -400,9 +368,6 @@ main(int argc, char **argv)
 				case TAG_APP:
 					ConnEvent(tag, events[i].events);
 					break;
-				case TAG_POOL:
-					PoolEvent(tag, events[i].events);
-					break;
 			}
 		}
 		now = NowMs();
@@ -410,7 +375,6 @@ main(int argc, char **argv)
 		{
 			next_tick = now + TIMER_TICK_MS;
 			ConnTimers(now, &next_tick);
-			PoolTimers(now);
 			RoutesTimers(now, &next_tick);
 		}
 		ConnFreeClosed();

@@ -5,11 +5,8 @@
  *	  points.
  *
  * Glossary:
- *	  conn		one client connection, from accept to close; each request on
- *				it is routed on its own Host, one request at a time
- *	  request	one request and its response, framed exactly (http_frame.c);
- *				the next request head is read only once the response has
- *				been forwarded completely
+ *	  conn		one client connection, from accept to close; after its first
+ *				request head it is tied to one app socket for good
  *	  app		the TCP socket to the app inside a sandbox, handed over by
  *				the sandbox's nx-init (src/include/nx_handoff.h)
  *	  tag		what an epoll registration points to: its first member says
@@ -25,7 +22,6 @@
 #ifndef NX_ROUTER_H
 #define NX_ROUTER_H
 
-#include "http_frame.h"
 #include "http_head.h"
 
 #include <stdbool.h>
@@ -44,9 +40,6 @@ typedef struct RouterSettings
 	size_t		head_limit;		/* --max-head-size */
 	size_t		buffer_size;	/* relay buffer per direction */
 	int64_t		drain_timeout_ms;	/* --drain-timeout */
-	int64_t		keepalive_timeout_ms;	/* --keepalive-timeout */
-	int			pool_size;		/* --pool-size: idle app connections kept per deployment */
-	int64_t		pool_idle_ms;	/* --pool-idle-timeout */
 	bool		jail;			/* not --no-jail */
 } RouterSettings;
 
@@ -60,8 +53,7 @@ typedef enum TagKind
 	TAG_PG,
 	TAG_HANDOFF,
 	TAG_CLIENT,
-	TAG_APP,
-	TAG_POOL
+	TAG_APP
 } TagKind;
 
 typedef struct Tag
@@ -95,10 +87,9 @@ typedef struct Activity
 
 typedef enum ConnState
 {
-	CONN_HEAD,					/* reading a request head */
+	CONN_HEAD,					/* reading the first request head */
 	CONN_HANDOFF,				/* waiting for nx-init to hand over the app */
-	CONN_RELAY,					/* forwarding a request and its response, or
-								 * a tunnel after 101 */
+	CONN_RELAY,					/* moving bytes both ways */
 	CONN_REPLY,					/* writing our own response, then close */
 	CONN_LINGER,				/* response sent: drain the client briefly */
 	CONN_CLOSED					/* to be freed after this loop pass */
@@ -115,37 +106,14 @@ typedef struct Conn
 	uint32_t	app_events;
 	char		peer[64];		/* client address, for X-Forwarded-For and logs */
 
-	HttpHead	head;			/* the current request's head */
-	HttpHead	resp;			/* the current response head */
-	HttpBody	req_body;		/* framing of the request body */
-	HttpBody	resp_body;		/* framing of the response body */
+	HttpHead	head;
 	Buf			up;				/* client -> app (starts as the head buffer) */
 	Buf			down;			/* app -> client, or our response */
-	size_t		up_fwd;			/* up: bytes before this belong to the request */
-	size_t		down_fwd;		/* down: bytes before this go to the client */
-	int			resp_phase;		/* RESP_HEAD, RESP_BODY, RESP_DONE (conn.c) */
-	bool		req_done;		/* the request body has been framed to its end */
-	bool		head_request;	/* method HEAD: the response has no body */
-	bool		upgrade_request;	/* Upgrade + Connection: upgrade */
-	bool		client_close;	/* close the client after this response */
-	bool		app_reusable;	/* the app may get another request after this */
-	bool		up_broken;		/* the app stopped taking the request */
-	bool		interim_sent;	/* a 1xx went to the client for this request */
-	bool		tunnel;			/* after 101: bytes both ways, untouched */
-	bool		trusted;		/* the peer is one of --trusted-proxies */
-	unsigned	requests;		/* requests answered on this connection */
-	int64_t		app_deployment; /* whose app app_fd is */
-	bool		app_reused;		/* app_fd served a request before this one */
-	char	   *retry_head;		/* the rewritten head, kept to send it again */
-	size_t		retry_len;
-	bool		deadline_is_idle;	/* deadline: keep-alive wait, not a head */
-	bool		retrying;		/* waiting for a new app to send retry_head */
 	bool		client_eof;		/* client sent FIN */
 	bool		app_eof;		/* app sent FIN */
 	bool		app_shut;		/* we sent FIN to the app */
 	bool		client_shut;	/* we sent FIN to the client */
-	uint64_t	down_bytes;		/* bytes the app sent for this request: 0
-								 * means we may still answer */
+	uint64_t	down_bytes;		/* bytes the app sent: 0 means we may still answer */
 
 	/* hand-off */
 	int64_t		deployment;
@@ -155,15 +123,13 @@ typedef struct Conn
 	int64_t		retry_at;		/* when to ask nx-init again (0: not waiting) */
 	int			retry_delay_ms;
 
-	Activity   *activity;		/* app_deployment's counters, while app_fd is set */
+	Activity   *activity;		/* its deployment's counters, while relaying */
 
 	int64_t		deadline;		/* head, reply and linger timeouts (0: none) */
 	int64_t		last_active;	/* last time bytes moved (relay) */
 	struct Conn *prev,
 			   *next;			/* all connections */
 } Conn;
-
-#define EPOLL_REGISTERED (1u << 27)	/* marker bit in *current, not an event */
 
 /* util.c */
 extern int64_t NowMs(void);
@@ -191,17 +157,6 @@ typedef enum RouteState
 	ROUTE_ASLEEP,				/* stopped for being idle: wake it, then hand over */
 	ROUTE_STOPPED				/* stopped on purpose: 503 */
 } RouteState;
-
-/* pool.c */
-extern int	PoolGet(int64_t deployment, bool *registered);
-extern bool PoolPut(int64_t deployment, int fd);
-extern void PoolEvent(Tag *tag, uint32_t events);
-extern void PoolTimers(int64_t now);
-
-/* trust.c */
-extern bool RouterSetTrustedProxies(const char *spec);
-struct sockaddr_storage;
-extern bool RouterPeerTrusted(const struct sockaddr_storage *ss);
 
 /* jail.c */
 extern int	RouterJail(void);

@@ -7,8 +7,6 @@
 #   make fuzz-http-head        fuzz the head parser for $(FUZZ_SECONDS) s
 #                              (default 600)
 #   make fuzz-http-head-smoke  the same for 30 s
-#   make fuzz-http-frame       fuzz heads + body framing of requests and
-#                              responses for $(FUZZ_SECONDS) s
 #   make build/nx-router-asan  the router with ASan+UBSan (for the TAP test)
 #
 # Neither PGXS nor the server is involved: the router is a libpq client.
@@ -23,16 +21,15 @@ ROUTER_TEST_FLAGS = -std=gnu99 -g -O1 -Wall -Wextra -Werror \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 
 ROUTER_SRC = src/router/router.c src/router/conn.c src/router/routes.c \
-	src/router/handoff.c src/router/activity.c src/router/jail.c src/router/http_head.c src/router/http_frame.c src/router/pool.c \
-	src/router/trust.c src/router/util.c
-ROUTER_HDR = src/router/router.h src/router/http_head.h src/router/http_frame.h src/include/nx_handoff.h
+	src/router/handoff.c src/router/activity.c src/router/jail.c src/router/http_head.c src/router/util.c
+ROUTER_HDR = src/router/router.h src/router/http_head.h src/include/nx_handoff.h
 
 ROUTER_FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 600
 ROUTER_FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 ROUTER_FUZZ_CORPUS = build/fuzz-http-head-corpus
 
-.PHONY: router-unit-test fuzz-http-head fuzz-http-head-smoke fuzz-http-frame fuzz-http-frame-smoke
+.PHONY: router-unit-test fuzz-http-head fuzz-http-head-smoke
 
 all: build/nx-router
 
@@ -46,15 +43,8 @@ build/test_http_head: src/router/test_http_head.c src/router/http_head.c src/rou
 	$(ROUTER_CC) $(ROUTER_TEST_FLAGS) -Isrc/router src/router/test_http_head.c \
 		src/router/http_head.c -o $@
 
-build/test_http_frame: src/router/test_http_frame.c src/router/http_frame.c src/router/http_frame.h \
-		src/router/http_head.c src/router/http_head.h
-	@mkdir -p build
-	$(ROUTER_CC) $(ROUTER_TEST_FLAGS) -Isrc/router src/router/test_http_frame.c \
-		src/router/http_frame.c src/router/http_head.c -o $@
-
-router-unit-test: build/test_http_head build/test_http_frame
+router-unit-test: build/test_http_head
 	build/test_http_head
-	build/test_http_frame
 
 build/fuzz_http_head: src/router/fuzz_http_head.c src/router/http_head.c src/router/http_head.h
 	@mkdir -p build
@@ -77,28 +67,6 @@ fuzz-http-head: build/fuzz_http_head $(ROUTER_FUZZ_CORPUS)
 
 fuzz-http-head-smoke:
 	$(MAKE) -f src/router/router.mk fuzz-http-head FUZZ_SECONDS=30
-
-build/fuzz_http_frame: src/router/fuzz_http_frame.c src/router/http_frame.c src/router/http_frame.h \
-		src/router/http_head.c src/router/http_head.h
-	@mkdir -p build
-	$(ROUTER_FUZZ_CC) $(ROUTER_FUZZ_FLAGS) -Isrc/router src/router/fuzz_http_frame.c \
-		src/router/http_frame.c src/router/http_head.c -o $@
-
-ROUTER_FRAME_CORPUS = build/fuzz-http-frame-corpus
-$(ROUTER_FRAME_CORPUS):
-	@mkdir -p $@
-	printf '\000\003POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\n\r\n' > $@/seed-chunked
-	printf '\000\001POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n' > $@/seed-length
-	printf '\001\002HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n' > $@/seed-resp-chunked
-	printf '\003\005HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 x\r\n\r\n' > $@/seed-resp-head
-	printf '\001\001HTTP/1.0 200 OK\r\n\r\nuntil close' > $@/seed-resp-close
-
-fuzz-http-frame: build/fuzz_http_frame $(ROUTER_FRAME_CORPUS)
-	build/fuzz_http_frame -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
-		-artifact_prefix=build/ -print_final_stats=1 $(ROUTER_FRAME_CORPUS)
-
-fuzz-http-frame-smoke:
-	$(MAKE) -f src/router/router.mk fuzz-http-frame FUZZ_SECONDS=30
 
 # the router under AddressSanitizer + UndefinedBehaviorSanitizer, for the
 # TAP test: NX_ROUTER=build/nx-router-asan make installcheck ...

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#define EPOLL_REGISTERED (1u << 27)	/* marker bit in *current, not an event */
 
 int			router_epfd = -1;
 int64_t		loop_now;

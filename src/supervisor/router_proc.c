@@ -104,7 +104,7 @@ SpawnRouter(const NxHostSetup *host)
 	SetRouterPassword(password);
 
 	argv[argc++] = program;
-	for (char *a = strtok_r(addresses, ", ", &save); a && argc < 20; a = strtok_r(NULL, ", ", &save))
+	for (char *a = strtok_r(addresses, ", ", &save); a && argc < 28; a = strtok_r(NULL, ", ", &save))
 	{
 		argv[argc++] = "--listen";
 		argv[argc++] = strchr(a, ':') ? psprintf("[%s]:%d", a, nx_http_port)
@@ -113,11 +113,6 @@ SpawnRouter(const NxHostSetup *host)
 	argv[argc++] = "--run-dir";
 	argv[argc++] = run_dir;
 	argv[argc++] = "--exit-with-parent";
-	if (nx_trusted_proxies && nx_trusted_proxies[0])
-	{
-		argv[argc++] = "--trusted-proxies";
-		argv[argc++] = nx_trusted_proxies;
-	}
 	argv[argc] = NULL;
 
 	envp[envc++] = "PATH=/usr/bin:/bin";

@@ -40,7 +40,6 @@ extern bool nx_supervisor_enabled;
 extern char *nx_subuid_file;
 extern bool nx_router_enabled;
 extern char *nx_listen_addresses;
-extern char *nx_trusted_proxies;
 extern char *nx_subgid_file;
 extern int	nx_uid_slice_size;	/* uids per cluster on a host */
 extern char *nx_uid_slice_registry;

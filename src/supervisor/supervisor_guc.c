@@ -6,7 +6,6 @@
  */
 #include "supervisor.h"
 
-#include <ctype.h>
 #include <limits.h>
 
 #include "nx_sandbox.h"
@@ -29,28 +28,9 @@ char	   *nx_subuid_file = NULL;
 bool		nx_router_enabled = true;
 bool		nx_wake_fast_path = true;
 char	   *nx_listen_addresses = NULL;
-char	   *nx_trusted_proxies = NULL;
 char	   *nx_subgid_file = NULL;
 int			nx_uid_slice_size = 4096;
 char	   *nx_uid_slice_registry = NULL;
-
-/*
- * check_trusted_proxies accepts what looks like a list of CIDR blocks; the
- * router parses it exactly (and refuses to start on a bad one, logged).
- */
-static bool
-check_trusted_proxies(char **newval, void **extra, GucSource source)
-{
-	const char *p;
-
-	for (p = *newval ? *newval : ""; *p; p++)
-		if (!(isxdigit((unsigned char) *p) || strchr(":./, ", *p) != NULL))
-		{
-			GUC_check_errdetail("nx.trusted_proxies wants CIDR blocks separated by commas, e.g. \"127.0.0.1/32, ::1\".");
-			return false;
-		}
-	return true;
-}
 
 /*
  * NxSupervisorGucInit defines the supervisor's settings.
@@ -121,11 +101,6 @@ NxSupervisorGucInit(void)
 							   "Addresses the router listens on (comma-separated), on nx.http_port.",
 							   NULL, &nx_listen_addresses, "127.0.0.1", postmaster, 0,
 							   NULL, NULL, NULL);
-	DefineCustomStringVariable("nx.trusted_proxies",
-							   "Proxies (CIDR blocks, comma-separated) whose X-Forwarded-* fields the router keeps.",
-							   "From any other peer the router replaces X-Forwarded-For/-Proto/-Host on every request.",
-							   &nx_trusted_proxies, "", postmaster, 0,
-							   check_trusted_proxies, NULL, NULL);
 	DefineCustomStringVariable("nx.subuid_file",
 							   "File listing subordinate uid ranges (see subuid(5)).",
 							   "Each sandbox runs as its own uid from the cluster user's range.",
