@@ -52,7 +52,9 @@ ok($up, 'the router serves the production host') or diag(slurp_file($router_log)
 like(get('sleepy.localhost'), qr{200 OK.*deployment $d\n}s, 'answered by the deployment');
 
 # a custom domain reaches production; the TLS proxy's question is answered
+# (claimed, then verified: here by an administrator, not by DNS)
 sql(q{SELECT nx.add_domain('sleepy', 'Shop.Example.com')});
+sql(q{SELECT nx.approve_domain('shop.example.com', 'sleepy')});
 ok($node->poll_query_until('postgres',
 		q{SELECT count(*) FROM nx.router_routes() WHERE host = 'shop.example.com'}, '1'), 'the domain is routed');
 my $got;
