@@ -7,7 +7,12 @@
 #   router's X-Forwarded-For is right on every request (the client the
 #   trusted proxy named, then the proxy), the trusted proxy's
 #   X-Forwarded-Proto reaches the app while an untrusted client's does
-#   not, and the apps see few connections (the router pools them).
+#   not, and the apps see few connections (the router pools them).  Then
+#   10 s of wrk (8 connections) alternating the hosts through each proxy:
+#   0 wrong answers, 0 non-2xx, and the router accepted no more
+#   connections than the proxy pools (a router that closed the connection
+#   at each host switch would accept one per request) and asked nx-init
+#   for few app connections (its own pool).
 #   The proxies are required: the test fails, never skips, without them.
 use strict;
 use warnings FATAL => 'all';
@@ -42,20 +47,59 @@ for my $t (qw(ta tb))
 nx_wait_state($node, $dep{$_}, 'ready', "$_ is ready") for qw(ta tb);
 sql(qq{SELECT nx.promote('$_', $dep{$_})}) for qw(ta tb);
 
-# the router trusts the proxies (all on 127.0.0.1), nobody else
-my $rport = PostgreSQL::Test::Cluster::get_free_port();
-my ($router, $router_log) = nx_start_router($node, $rport, '--trusted-proxies', '127.0.0.1/32');
-my $up = 0;
-for (1 .. 300)
+# start_router(): a router that trusts the proxies (all on 127.0.0.1),
+# nobody else; waits until it serves both tenants
+my ($router, $router_log, $rport);
+my $probes;    # connections the test itself made to the router
+sub start_router
 {
-	if (nx_http_get($rport, 'ta.localhost') =~ /200 OK/ && nx_http_get($rport, 'tb.localhost') =~ /200 OK/)
+	$rport = PostgreSQL::Test::Cluster::get_free_port();
+	($router, $router_log) = nx_start_router($node, $rport, '--trusted-proxies', '127.0.0.1/32');
+	$probes = 0;
+	for (1 .. 300)
 	{
-		$up = 1;
-		last;
+		$probes += 2;
+		return 1
+		  if nx_http_get($rport, 'ta.localhost') =~ /200 OK/ && nx_http_get($rport, 'tb.localhost') =~ /200 OK/;
+		usleep(100_000);
 	}
-	usleep(100_000);
+	diag(slurp_file($router_log));
+	return 0;
 }
-ok($up, 'the router serves both tenants') or diag(slurp_file($router_log));
+
+# stop_router(): SIGTERM; returns the figures of its last line
+sub stop_router
+{
+	$router->signal('TERM');
+	$router->finish;
+	my ($req, $acc, $hand, $reused) = slurp_file($router_log)
+	  =~ /served (\d+) requests on (\d+) client connections; (\d+) app connections handed over, (\d+) requests on pooled/;
+	return ($req // -1, $acc // -1, $hand // -1, $reused // -1);
+}
+
+# the wrk script: requests alternate the hosts, each asks for the tenant
+# it expects in its path; an answer from another tenant counts as wrong
+my $lua = $node->basedir . '/alternate.lua';
+open my $lfh, '>', $lua or die;
+print $lfh <<'EOL';
+local i = 0
+request = function()
+	i = i + 1
+	local t = (i % 2 == 0) and "ta" or "tb"
+	return wrk.format("GET", "/expect-" .. t, {["Host"] = t .. ".localhost"})
+end
+wrong = 0
+response = function(status, headers, body)
+	local got, want = string.match(body or "", "sandbox (%w+) .* GET /expect%-(%w+) ")
+	if got == nil or got ~= want then wrong = wrong + 1 end
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function done(summary, latency, requests)
+	for _, t in ipairs(threads) do io.write(string.format("wrong %d\n", t:get("wrong"))) end
+end
+EOL
+close $lfh;
 
 my $dir = $node->basedir . '/proxies';
 mkdir $dir;
@@ -88,11 +132,12 @@ sub start_proxy
 	return $h;
 }
 
-# run_load(NAME, PORT, XFP): 240 requests alternating the tenants, from 40
-# client addresses; checks who answered and what the app saw
+# run_load(NAME, PORT, XFP, POOL): 240 requests alternating the tenants,
+# from 40 client addresses, then 10 s of wrk; checks who answered, what
+# the app saw, and how many connections the router took
 sub run_load
 {
-	my ($name, $port, $xfp) = @_;
+	my ($name, $port, $xfp, $pool) = @_;
 	my ($ok, $wrong, $failed, $bad_xff, $bad_xfp) = (0, 0, 0, 0, 0);
 	my %conns;
 	for my $i (1 .. 240)
@@ -118,10 +163,34 @@ sub run_load
 	my $app_conns = scalar(keys %conns);
 	ok($app_conns >= 2 && $app_conns <= 8, "$name: the apps saw $app_conns connections for 240 requests (pooled)")
 	  or diag(join(' ', map { "$_:$conns{$_}" } sort keys %conns));
+
+	my $out = `wrk -t1 -c8 -d10s -s $lua http://127.0.0.1:$port/ 2>&1`;
+	my ($requests) = $out =~ /(\d+) requests in /;
+	my ($non2xx) = $out =~ /Non-2xx or 3xx responses: (\d+)/;
+	my ($wrong_wrk) = $out =~ /^wrong (\d+)$/m;
+	my ($e1, $e2, $e3, $e4) = $out =~ /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/;
+	ok(($requests // 0) > 1000, "$name: wrk made " . ($requests // 0) . " requests in 10 s") or diag($out);
+	is($wrong_wrk // -1, 0, "$name: wrk: 0 answers from the wrong tenant");
+	is($non2xx // 0, 0, "$name: wrk: 0 non-2xx");
+	is(($e1 // 0) + ($e2 // 0) + ($e3 // 0) + ($e4 // 0), 0, "$name: wrk: no socket error") or diag($out);
+	return $requests // 0;
+}
+
+# check_router(NAME, REQUESTS, POOL): the router's own figures after a proxy's run
+sub check_router
+{
+	my ($name, $wrk_requests, $pool) = @_;
+	my ($req, $acc, $hand, $reused) = stop_router();
+	diag("$name: router: $req requests on $acc client connections, $hand hand-offs, $reused on pooled app connections");
+	ok($req >= $wrk_requests, "$name: the router served every request");
+	ok($acc - $probes >= 1 && $acc - $probes <= $pool,
+		"$name: the router accepted " . ($acc - $probes) . " client connections from the proxy, no more than it pools ($pool)");
+	ok($hand >= 2 && $hand <= 2 * 8 + 4, "$name: nx-init handed over $hand app connections (pooled by the router)");
 }
 
 # --- nginx with upstream keepalive
 {
+	ok(start_router(), 'nginx: the router serves both tenants');
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	mkdir "$dir/nginx";
 	open my $fh, '>', "$dir/nginx.conf" or die;
@@ -139,7 +208,7 @@ http {
 	fastcgi_temp_path $dir/tmp/fastcgi;
 	uwsgi_temp_path $dir/tmp/uwsgi;
 	scgi_temp_path $dir/tmp/scgi;
-	upstream router { server 127.0.0.1:$rport; keepalive 8; }
+	upstream router { server 127.0.0.1:$rport; keepalive 16; }
 	server {
 		listen 127.0.0.1:$port;
 		location / {
@@ -156,13 +225,15 @@ EOC
 	close $fh;
 	my $h = start_proxy('nginx', $port, $bin{nginx}, '-p', "$dir/nginx", '-c', "$dir/nginx.conf", '-e',
 		"$dir/nginx_error.log");
-	run_load('nginx', $port, 'https');
+	my $n = run_load('nginx', $port, 'https');
 	$h->signal('QUIT');
 	$h->finish;
+	check_router('nginx', $n, 16);
 }
 
 # --- HAProxy with http-reuse always
 {
+	ok(start_router(), 'haproxy: the router serves both tenants');
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	open my $fh, '>', "$dir/haproxy.cfg" or die;
 	print $fh <<"EOC";
@@ -182,13 +253,15 @@ backend be
 EOC
 	close $fh;
 	my $h = start_proxy('haproxy', $port, $bin{haproxy}, '-f', "$dir/haproxy.cfg", '-db');
-	run_load('haproxy', $port, 'https');
+	my $n = run_load('haproxy', $port, 'https');
 	$h->signal('TERM');
 	$h->finish;
+	check_router('haproxy', $n, 16);
 }
 
 # --- Caddy's reverse_proxy with its default transport (pooled)
 {
+	ok(start_router(), 'caddy: the router serves both tenants');
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	open my $fh, '>', "$dir/Caddyfile" or die;
 	print $fh <<"EOC";
@@ -209,13 +282,15 @@ EOC
 	local $ENV{XDG_DATA_HOME} = "$dir/caddy";
 	local $ENV{XDG_CONFIG_HOME} = "$dir/caddy";
 	my $h = start_proxy('caddy', $port, $bin{caddy}, 'run', '--config', "$dir/Caddyfile", '--adapter', 'caddyfile');
-	run_load('caddy', $port, 'https');
+	my $n = run_load('caddy', $port, 'https');
 	$h->signal('TERM');
 	$h->finish;
+	check_router('caddy', $n, 16);
 }
 
 # --- an untrusted client's X-Forwarded-* are replaced
 {
+	ok(start_router(), 'the router serves both tenants');
 	my $r = request($rport, 'ta.localhost', '/direct', 7,
 		"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n");
 	like($r, qr{ xff=127\.0\.0\.7 xfp=http xfh=ta\.localhost$}m,
@@ -225,7 +300,6 @@ EOC
 		'a trusted proxy: its X-Forwarded-For is kept (the proxy appended), its X-Forwarded-Proto too');
 }
 
-$router->signal('TERM');
-$router->finish;
+stop_router();
 is($router->full_result(0), 0, 'SIGTERM: the router exits with status 0');
 done_testing();

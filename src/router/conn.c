@@ -240,6 +240,7 @@ ConnAccept(int listen_fd)
 			conns->prev = conn;
 		conns = conn;
 		conn_count++;
+		router_stats.accepted++;
 		EpollSet(fd, &conn->client_tag, EPOLLIN, &conn->client_events);
 	}
 }
@@ -823,8 +824,10 @@ route_request(Conn *conn)
 		return;
 	}
 	conn->holds_slot = true;
+	router_stats.requests++;
 	if (got == 1)
 	{
+		router_stats.reused++;
 		conn->app_fd = fd;
 		start_exchange(conn, true);
 		return;
@@ -934,6 +937,7 @@ void
 ConnGotApp(Conn *conn, int app_fd)
 {
 	conn->app_fd = app_fd;
+	router_stats.handoffs++;
 	ActivityHandedOff(conn->activity);
 	start_exchange(conn, false);
 }

@@ -58,10 +58,26 @@ RouterSettings router_settings = {
 	.jail = true,
 };
 
+RouterStats router_stats;
+
 static int	listeners[MAX_LISTENERS];
 static uint32_t listener_events[MAX_LISTENERS];
 static Tag	listener_tags[MAX_LISTENERS];
 static int	n_listeners;
+
+/*
+ * RouterLogStats logs what the router did since it started, when it stops
+ * (the tests read it: client connections against requests show pooling
+ * in front, hand-offs against requests pooling behind).
+ */
+void
+RouterLogStats(void)
+{
+	RouterLog("served %llu requests on %llu client connections; %llu app connections handed over, "
+			  "%llu requests on pooled ones",
+			  (unsigned long long) router_stats.requests, (unsigned long long) router_stats.accepted,
+			  (unsigned long long) router_stats.handoffs, (unsigned long long) router_stats.reused);
+}
 
 /* usage prints the command line help to `out`. */
 static void
@@ -399,6 +415,7 @@ main(int argc, char **argv)
 					if (draining || router_settings.drain_timeout_ms == 0)
 					{
 						RouterLog("stopping (signal), %d connections dropped", conn_count);
+						RouterLogStats();
 						return 0;
 					}
 					for (c = 0; c < n_listeners; c++)
@@ -439,6 +456,7 @@ main(int argc, char **argv)
 				RouterLog("stopping: every connection finished");
 			else
 				RouterLog("stopping: --drain-timeout passed, %d connections dropped", conn_count);
+			RouterLogStats();
 			return 0;
 		}
 	}

@@ -176,6 +176,18 @@ extern void EpollSet(int fd, Tag *tag, uint32_t events, uint32_t *current);
 extern void EpollDel(int fd, uint32_t *current);
 extern int	router_epfd;
 
+/* what the router did since it started (logged when it stops) */
+typedef struct RouterStats
+{
+	uint64_t	accepted;		/* client connections */
+	uint64_t	requests;		/* routed to an app */
+	uint64_t	handoffs;		/* app connections nx-init handed over */
+	uint64_t	reused;			/* requests sent on a pooled app connection */
+} RouterStats;
+
+extern RouterStats router_stats;
+extern void RouterLogStats(void);
+
 /* conn.c */
 extern int	conn_count;
 extern void ConnAccept(int listen_fd);
