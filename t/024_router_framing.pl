@@ -10,7 +10,9 @@
 #   Connection: close is honoured (that socket is not reused); idle app
 #   connections are pooled and reused across client connections (the
 #   app counts the connections it accepted); X-Forwarded-For is right on
-#   every request of a connection.
+#   every request of a connection; a promote takes effect on the next
+#   request of an open connection; --max-client-connections and
+#   --max-app-connections answer 503 over their caps, others unharmed.
 use strict;
 use warnings FATAL => 'all';
 
@@ -320,6 +322,57 @@ for my $t (qw(ta tb))
 	}
 	ok($switched, 'after the promote: the next request on the same connection reaches the new deployment');
 	close $s;
+}
+
+# --- caps: per client address, per deployment (a second router)
+{
+	my $port2 = PostgreSQL::Test::Cluster::get_free_port();
+	my ($r2, $log2) = nx_start_router($node, $port2, '--max-app-connections', '2',
+		'--max-client-connections', '3');
+	my $ok = 0;
+	for (1 .. 100)
+	{
+		if (nx_http_get($port2, 'tb.localhost') =~ /200 OK/) { $ok = 1; last; }
+		usleep(100_000);
+	}
+	ok($ok, 'a router with caps serves');
+	my $from = sub {
+		my ($addr) = @_;
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port2, LocalAddr => $addr,
+			Proto => 'tcp');
+		$s->autoflush(1) if $s;
+		return $s;
+	};
+	my @held = map { $from->('127.0.0.9') } 1 .. 3;
+	usleep(200_000);
+	my $fourth = $from->('127.0.0.9');
+	like(nx_read_all($fourth, 5), qr{^HTTP/1.1 503 .*too many connections}s,
+		'--max-client-connections: the 4th connection of one address gets 503');
+	my $other = $from->('127.0.0.10');
+	print $other "GET /other HTTP/1.1\r\nHost: tb.localhost\r\nConnection: close\r\n\r\n";
+	like(nx_read_all($other), qr{200 OK}, 'another address is served meanwhile');
+	close $_ for @held, $fourth, $other;
+
+	# two requests whose bodies never finish hold both app connections of ta
+	my @slow = map {
+		my $s = $from->("127.0.0.1$_");
+		print $s "POST /slow HTTP/1.1\r\nHost: ta.localhost\r\nContent-Length: 100\r\n\r\nx";
+		$s;
+	} 1 .. 2;
+	usleep(300_000);
+	like(nx_http_get($port2, 'ta.localhost', '/third'), qr{^HTTP/1.1 503 .*too many connections to this app}s,
+		'--max-app-connections: a third request for the same app gets 503');
+	like(nx_http_get($port2, 'tb.localhost', '/b'), qr{200 OK}, 'another app is served meanwhile');
+	close $_ for @slow;
+	my $again = 0;
+	for (1 .. 50)
+	{
+		if (nx_http_get($port2, 'ta.localhost', '/again') =~ /200 OK/) { $again = 1; last; }
+		usleep(100_000);
+	}
+	ok($again, 'once they are gone the app is served again');
+	$r2->signal('TERM');
+	$r2->finish;
 }
 
 like(get('tb.localhost', '/end'), qr{200 OK}, 'the router still serves at the end');
