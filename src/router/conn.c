@@ -67,6 +67,7 @@ static void exchange(Conn *conn, bool read_client, bool read_app);
 static void tunnel(Conn *conn, bool read_client, bool read_app);
 static void read_head(Conn *conn);
 static void next_request(Conn *conn);
+static void release_idle_app(Conn *conn);
 
 /* buf_alloc gives `b` an empty buffer of `cap` bytes; false when out of memory. */
 static bool
@@ -265,6 +266,8 @@ set_interest(Conn *conn)
 		case CONN_HEAD:
 			/* a head not complete with a full buffer was answered 431 */
 			client = EPOLLIN;
+			/* an app socket kept for the next request: noticed if it closes */
+			app = EPOLLIN | EPOLLRDHUP;
 			break;
 		case CONN_LINGER:
 			client = EPOLLIN;
@@ -398,6 +401,7 @@ conn_reply(Conn *conn, int status, const char *why)
 	RouterLog("%d %s (client %s, host \"%s\")", status, why, conn->peer,
 			  conn->head.has_host ? conn->head.host : "");
 	HandoffCancel(conn);
+	release_idle_app(conn);
 	release_app(conn, false);
 	free(conn->rout.data);
 	if (!buf_alloc(&conn->rout, 512))
@@ -814,6 +818,15 @@ route_request(Conn *conn)
 			ActivityOpened(conn->activity);
 	}
 	ActivityMoved(conn->activity, h->head_len, 0);
+	router_stats.requests++;
+	if (conn->app_fd >= 0 && conn->deployment == deployment)
+	{
+		/* the app socket of the previous request, kept: same deployment */
+		router_stats.reused++;
+		start_exchange(conn, true);
+		return;
+	}
+	release_idle_app(conn);
 	conn->deployment = deployment;
 	if (state == ROUTE_ASLEEP)
 		RoutesWake(deployment); /* and hold the request until it is up */
@@ -824,7 +837,6 @@ route_request(Conn *conn)
 		return;
 	}
 	conn->holds_slot = true;
-	router_stats.requests++;
 	if (got == 1)
 	{
 		router_stats.reused++;
@@ -899,6 +911,7 @@ read_head(Conn *conn)
 			return;
 		if (n <= 0)
 		{
+			release_idle_app(conn);
 			conn_close(conn);	/* gone between requests, or before asking */
 			return;
 		}
@@ -1039,21 +1052,41 @@ bad_response(Conn *conn, const char *why)
 		conn_reply(conn, 502, msg);
 }
 
-/* finish_exchange: the response went out whole; the app socket goes back. */
+/*
+ * finish_exchange: the response went out whole.  A reusable app socket
+ * stays with the client connection for its next request (most go to the
+ * same deployment: no pool round trip, and no churn of the pool when more
+ * clients are busy than it holds); it goes to the pool when the next
+ * request is for another deployment or the client goes away.  Any other
+ * app socket is closed.
+ */
 static void
 finish_exchange(Conn *conn)
 {
 	bool		reuse = conn->app_reusable && request_sent(conn) && !conn->app_eof &&
 		conn->ain.start == conn->ain.end;
 
-	release_app(conn, reuse);
 	conn->requests++;
 	if (!conn->keep_client)
 	{
+		release_app(conn, reuse);
 		linger(conn);
 		return;
 	}
+	if (!reuse)
+		release_app(conn, false);
 	next_request(conn);
+}
+
+/*
+ * release_idle_app gives the app socket a client connection kept between
+ * requests (clean: its last response was read whole) to the pool.
+ */
+static void
+release_idle_app(Conn *conn)
+{
+	if (conn->state == CONN_HEAD && conn->app_fd >= 0)
+		release_app(conn, true);
 }
 
 /*
@@ -1445,7 +1478,14 @@ ConnEvent(Tag *tag, uint32_t events)
 	switch (conn->state)
 	{
 		case CONN_HEAD:
-			read_head(conn);
+			if (tag->kind == TAG_APP)
+			{
+				/* the kept app socket closed (or said something unasked) */
+				release_app(conn, false);
+				set_interest(conn);
+			}
+			else
+				read_head(conn);
 			break;
 		case CONN_EXCHANGE:
 			exchange(conn, tag->kind == TAG_CLIENT && readable,
@@ -1531,6 +1571,9 @@ ConnTimers(int64_t now, int64_t *next)
 		if (conn->state == CONN_HEAD && !conn->idle_wait)
 			conn_reply(conn, 408, "request head not received in time");
 		else
+		{
+			release_idle_app(conn);
 			conn_close(conn);
+		}
 	}
 }
