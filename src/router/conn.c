@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define ACCEPTS_PER_WAKEUP	64
@@ -246,6 +247,44 @@ ConnAccept(int listen_fd)
 	}
 }
 
+/*
+ * send_two sends what is left of `head`, then up to `len` bytes of `body`,
+ * in one system call; `head` is advanced, and the number of body bytes
+ * sent is returned (-1 with errno on error; EAGAIN leaves both as they
+ * were).
+ */
+static ssize_t
+send_two(int fd, Buf *head, const char *body, size_t len)
+{
+	struct iovec iov[2];
+	struct msghdr msg = {.msg_iov = iov};
+	size_t		head_left = head->end - head->start;
+	ssize_t		n;
+
+	if (head_left > 0)
+	{
+		iov[msg.msg_iovlen].iov_base = head->data + head->start;
+		iov[msg.msg_iovlen++].iov_len = head_left;
+	}
+	if (len > 0)
+	{
+		iov[msg.msg_iovlen].iov_base = (void *) body;
+		iov[msg.msg_iovlen++].iov_len = len;
+	}
+	if (msg.msg_iovlen == 0)
+		return 0;
+	n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+	if ((size_t) n <= head_left)
+	{
+		head->start += n;
+		return 0;
+	}
+	head->start = head->end;
+	return n - head_left;
+}
+
 /* request_sent: the whole request (head and body) went to the app. */
 static bool
 request_sent(const Conn *conn)
@@ -276,16 +315,26 @@ set_interest(Conn *conn)
 			client = EPOLLOUT;
 			break;
 		case CONN_EXCHANGE:
-			/* the client's body while it has room; the next request waits */
+
+			/*
+			 * the client's body while it has room; the next request waits.
+			 * Not wanting to read is not told to epoll until the client
+			 * actually sends something (client_muted): in the usual
+			 * exchange it sends nothing, and each request saves two
+			 * epoll_ctl calls.
+			 */
 			if (!conn->client_eof && conn->req_frame.state != FRAME_DONE &&
 				conn->in.end - conn->in.start < conn->in.cap)
 				client |= EPOLLIN;
+			else if (!conn->client_muted && !conn->client_eof)
+				client |= conn->client_events & EPOLLIN;
 			if (conn->rout.end > conn->rout.start || conn->resp_pass > 0)
 				client |= EPOLLOUT;
 			if (conn->hout.end > conn->hout.start || conn->req_pass > 0)
 				app |= EPOLLOUT;
+			/* EPOLLRDHUP as between requests: no epoll_ctl per request */
 			if (!conn->app_eof && conn->ain.end - conn->ain.start < conn->ain.cap)
-				app |= EPOLLIN;
+				app |= EPOLLIN | EPOLLRDHUP;
 			break;
 		case CONN_TUNNEL:
 			/* read a side only while the buffer after it has room */
@@ -929,6 +978,7 @@ static void
 next_request(Conn *conn)
 {
 	conn->state = CONN_HEAD;
+	conn->client_muted = false;
 	HttpHeadInit(&conn->head, router_settings.head_limit);
 	if (conn->in.start == conn->in.end)
 		conn->in.start = conn->in.end = 0;
@@ -1203,31 +1253,17 @@ exchange(Conn *conn, bool read_client, bool read_app)
 			return;
 		}
 	}
-	if (conn->hout.start < conn->hout.end)
+	/* the head and what there is of the body, in one call */
+	if (conn->hout.start < conn->hout.end || conn->req_pass > 0)
 	{
-		n = send(conn->app_fd, conn->hout.data + conn->hout.start, conn->hout.end - conn->hout.start,
-				 MSG_NOSIGNAL);
-		if (n > 0)
-			conn->hout.start += n;
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+		n = send_two(conn->app_fd, &conn->hout, conn->in.data + conn->in.start, conn->req_pass);
+		if (n < 0)
 		{
 			app_failed(conn, errno);
 			return;
 		}
-	}
-	if (conn->hout.start == conn->hout.end && conn->req_pass > 0)
-	{
-		n = send(conn->app_fd, conn->in.data + conn->in.start, conn->req_pass, MSG_NOSIGNAL);
-		if (n > 0)
-		{
-			conn->in.start += n;
-			conn->req_pass -= n;
-		}
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
-		{
-			app_failed(conn, errno);
-			return;
-		}
+		conn->in.start += n;
+		conn->req_pass -= n;
 	}
 
 	/* app -> client */
@@ -1308,32 +1344,17 @@ exchange(Conn *conn, bool read_client, bool read_app)
 		}
 	}
 
-	/* to the client: the head, then the body */
-	if (conn->rout.start < conn->rout.end)
+	/* to the client: the head and what there is of the body, in one call */
+	if (conn->rout.start < conn->rout.end || conn->resp_pass > 0)
 	{
-		n = send(conn->client_fd, conn->rout.data + conn->rout.start,
-				 conn->rout.end - conn->rout.start, MSG_NOSIGNAL);
-		if (n > 0)
-			conn->rout.start += n;
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+		n = send_two(conn->client_fd, &conn->rout, conn->ain.data + conn->ain.start, conn->resp_pass);
+		if (n < 0)
 		{
 			conn_close(conn);
 			return;
 		}
-	}
-	if (conn->rout.start == conn->rout.end && conn->resp_pass > 0)
-	{
-		n = send(conn->client_fd, conn->ain.data + conn->ain.start, conn->resp_pass, MSG_NOSIGNAL);
-		if (n > 0)
-		{
-			conn->ain.start += n;
-			conn->resp_pass -= n;
-		}
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
-		{
-			conn_close(conn);
-			return;
-		}
+		conn->ain.start += n;
+		conn->resp_pass -= n;
 	}
 	conn->last_active = loop_now;
 	if (conn->resp_final && conn->resp_frame.state == FRAME_DONE &&
@@ -1488,6 +1509,8 @@ ConnEvent(Tag *tag, uint32_t events)
 				read_head(conn);
 			break;
 		case CONN_EXCHANGE:
+			if (tag->kind == TAG_CLIENT && readable && conn->req_frame.state == FRAME_DONE)
+				conn->client_muted = true;	/* pipelined, or gone: read later */
 			exchange(conn, tag->kind == TAG_CLIENT && readable,
 					 tag->kind == TAG_APP && readable);
 			break;

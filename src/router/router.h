@@ -148,6 +148,7 @@ typedef struct Conn
 	bool		app_eof;		/* app sent FIN */
 	bool		app_shut;		/* we sent FIN to the app (tunnel) */
 	bool		client_shut;	/* we sent FIN to the client (tunnel) */
+	bool		client_muted;	/* the client spoke while not listened to */
 	uint64_t	down_bytes;		/* bytes the app sent for this exchange */
 
 	/* the app socket and hand-off */
