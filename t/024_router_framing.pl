@@ -12,7 +12,8 @@
 #   app counts the connections it accepted); X-Forwarded-For is right on
 #   every request of a connection; a promote takes effect on the next
 #   request of an open connection; --max-client-connections and
-#   --max-app-connections answer 503 over their caps, others unharmed.
+#   --max-app-connections answer 503 over their caps, others unharmed; a
+#   descriptor from nx-init that is not a TCP socket is refused (502).
 use strict;
 use warnings FATAL => 'all';
 
@@ -20,6 +21,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use NxTest;
 use IO::Socket::INET;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -373,6 +375,28 @@ for my $t (qw(ta tb))
 	ok($again, 'once they are gone the app is served again');
 	$r2->signal('TERM');
 	$r2->finish;
+}
+
+# --- a hand-off socket that is not TCP (a subverted nx-init) is refused
+{
+	my $fake = nx_build_app($node, 'fake_init');
+	my $run = $node->basedir . '/fake_run';
+	mkdir $run;
+	mkdir "$run/d$dep{tb}";
+	my $fh = IPC::Run::start([ $fake, "$run/d$dep{tb}/init.sock" ], '<', '/dev/null', '>', '/dev/null', '2>&1');
+	my $port3 = PostgreSQL::Test::Cluster::get_free_port();
+	my ($r3, $log3) = nx_start_router($node, $port3, '--run-dir', $run, '--ready-timeout', '2');
+	my $r = '';
+	for (1 .. 100)
+	{
+		$r = nx_http_get($port3, 'tb.localhost', '/fake');
+		last if $r =~ /^HTTP\/1.1 502/;
+		usleep(100_000);
+	}
+	like($r, qr{^HTTP/1.1 502 .*not TCP}s, 'a descriptor from nx-init that is not a TCP socket: 502');
+	$r3->signal('TERM');
+	$r3->finish;
+	$fh->kill_kill;
 }
 
 like(get('tb.localhost', '/end'), qr{200 OK}, 'the router still serves at the end');
