@@ -365,18 +365,17 @@ release_app(Conn *conn, bool reusable)
 {
 	int			fd = conn->app_fd;
 
-	if (fd >= 0)
-	{
-		EpollDel(fd, &conn->app_events);
-		conn->app_fd = -1;
-	}
+	conn->app_fd = -1;
 	if (conn->holds_slot)
 	{
 		conn->holds_slot = false;
-		PoolRelease(conn->deployment, fd, reusable);
+		PoolRelease(conn->deployment, fd, reusable, &conn->app_events);
 	}
 	else if (fd >= 0)
+	{
+		EpollDel(fd, &conn->app_events);
 		close(fd);
+	}
 }
 
 /* release_activity stops counting `conn` as open for its deployment. */
@@ -879,7 +878,7 @@ route_request(Conn *conn)
 	conn->deployment = deployment;
 	if (state == ROUTE_ASLEEP)
 		RoutesWake(deployment); /* and hold the request until it is up */
-	got = PoolAcquire(deployment, &fd);
+	got = PoolAcquire(deployment, &fd, &conn->app_events);
 	if (got < 0)
 	{
 		conn_reply(conn, 503, "too many connections to this app");
@@ -1066,14 +1065,18 @@ app_failed(Conn *conn, int err)
 
 		conn->retried = true;
 		release_app(conn, false);
-		got = PoolAcquire(conn->deployment, &fd);
+		got = PoolAcquire(conn->deployment, &fd, &conn->app_events);
 		if (got < 0)
 		{
 			conn_reply(conn, 503, "too many connections to this app");
 			return;
 		}
 		if (got == 1)
-			close(fd);			/* as old as the one that failed: a fresh one */
+		{
+			/* as old as the one that failed: a fresh one */
+			EpollDel(fd, &conn->app_events);
+			close(fd);
+		}
 		conn->holds_slot = true;
 		begin_handoff(conn);
 		return;

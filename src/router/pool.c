@@ -103,12 +103,13 @@ close_conn(PoolConn *pc)
 
 /*
  * PoolAcquire takes a slot of the deployment's connection cap for a
- * request.  Returns 1 with an idle app socket in *fd, 0 when the caller
- * must ask nx-init for one, -1 when the deployment is at its cap (or out
- * of memory).
+ * request.  Returns 1 with an idle app socket in *fd (its epoll
+ * registration passed to *events: the caller's next EpollSet takes it
+ * over), 0 when the caller must ask nx-init for one, -1 when the
+ * deployment is at its cap (or out of memory).
  */
 int
-PoolAcquire(int64_t deployment, int *fd)
+PoolAcquire(int64_t deployment, int *fd, uint32_t *events)
 {
 	PoolDep    *d = find_dep(deployment, true);
 	PoolConn   *pc;
@@ -119,6 +120,7 @@ PoolAcquire(int64_t deployment, int *fd)
 	d->routed = true;
 	if ((pc = d->conns) != NULL)
 	{
+		EpollPass(&pc->events, events);
 		unlink_conn(pc);
 		*fd = pc->fd;
 		free(pc);
@@ -132,12 +134,13 @@ PoolAcquire(int64_t deployment, int *fd)
 }
 
 /*
- * PoolRelease gives a slot back; the app socket, if any (fd >= 0, already
- * unregistered from epoll by its connection), is kept idle when
- * `reusable` and there is room, else closed.
+ * PoolRelease gives a slot back; the app socket, if any (fd >= 0, with
+ * its epoll registration in *events), is kept idle when `reusable` and
+ * there is room (taking the registration over), else unregistered and
+ * closed.
  */
 void
-PoolRelease(int64_t deployment, int fd, bool reusable)
+PoolRelease(int64_t deployment, int fd, bool reusable, uint32_t *events)
 {
 	PoolDep    *d = find_dep(deployment, false);
 	PoolConn   *pc;
@@ -149,9 +152,11 @@ PoolRelease(int64_t deployment, int fd, bool reusable)
 	if (d == NULL || !reusable || !d->routed || d->idle >= router_settings.pool_size ||
 		router_settings.pool_size == 0 || (pc = calloc(1, sizeof(PoolConn))) == NULL)
 	{
+		EpollDel(fd, events);
 		close(fd);
 		return;
 	}
+	EpollPass(events, &pc->events);
 	pc->fd = fd;
 	pc->tag = (Tag) {TAG_POOL, pc};
 	pc->since = loop_now;

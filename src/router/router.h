@@ -175,6 +175,7 @@ extern void RouterLog(const char *fmt,...) __attribute__((format(printf, 1, 2)))
 extern int	SetNonBlocking(int fd);
 extern void EpollSet(int fd, Tag *tag, uint32_t events, uint32_t *current);
 extern void EpollDel(int fd, uint32_t *current);
+extern void EpollPass(uint32_t *from, uint32_t *to);
 extern int	router_epfd;
 
 /* what the router did since it started (logged when it stops) */
@@ -207,8 +208,8 @@ extern ClientCount *ClientAdd(const char *peer);
 extern void ClientRemove(ClientCount *c);
 
 /* pool.c: idle app sockets per deployment, and the per-deployment cap */
-extern int	PoolAcquire(int64_t deployment, int *fd);
-extern void PoolRelease(int64_t deployment, int fd, bool reusable);
+extern int	PoolAcquire(int64_t deployment, int *fd, uint32_t *events);
+extern void PoolRelease(int64_t deployment, int fd, bool reusable, uint32_t *events);
 extern void PoolEvent(Tag *tag, uint32_t events);
 extern void PoolTimers(int64_t now, int64_t *next);
 extern void PoolPrune(void);
