@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -762,8 +763,9 @@ start_exchange(Conn *conn, bool reused)
 		SetNonBlocking(conn->app_fd);
 		(void) setsockopt(conn->app_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
+	/* `in` grows to a relay buffer only for a body (or a tunnel, later) */
 	if ((conn->ain.data == NULL && !buf_alloc(&conn->ain, router_settings.buffer_size)) ||
-		!buf_grow(&conn->in, router_settings.buffer_size))
+		((conn->req_body || conn->req_upgrade) && !buf_grow(&conn->in, router_settings.buffer_size)))
 	{
 		conn_reply(conn, 503, "out of memory");
 		return;
@@ -1122,8 +1124,22 @@ finish_exchange(Conn *conn)
 	conn->requests++;
 	if (!conn->keep_client)
 	{
+		int			unread = -1;
+
 		release_app(conn, reuse);
-		linger(conn);
+
+		/*
+		 * A client that asked for the close sends nothing more: with
+		 * nothing unread, close() at once ends it cleanly (a FIN after the
+		 * response); otherwise linger, so that unread bytes do not reset
+		 * the connection before the client has read the response.
+		 */
+		if ((conn->head.conn_close || (conn->head.version_minor == 0 && !conn->head.conn_keep_alive)) &&
+			conn->in.start == conn->in.end &&
+			ioctl(conn->client_fd, FIONREAD, &unread) == 0 && unread == 0)
+			conn_close(conn);
+		else
+			linger(conn);
 		return;
 	}
 	if (!reuse)
@@ -1164,7 +1180,7 @@ response_head(Conn *conn)
 		/* the head as it is, then whatever follows, both ways */
 		buf_grow(&conn->rout, r->head_len);
 		conn->rout.start = conn->rout.end = 0;
-		if (conn->rout.cap < r->head_len)
+		if (conn->rout.cap < r->head_len || !buf_grow(&conn->in, router_settings.buffer_size))
 		{
 			conn_close(conn);
 			return false;
