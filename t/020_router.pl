@@ -1,6 +1,7 @@
 # t/020_router.pl
 #   nx-router in front of real sandboxes: production and preview hosts
-#   reach the right deployment, a promote switches new connections,
+#   reach the right deployment, a promote switches new requests (also on
+#   open connections),
 #   keep-alive and a 1 MiB body pass through, X-Forwarded-* are set and
 #   cannot be forged; unknown or missing Host is 404, a huge head 431,
 #   garbage 400, a slow head 408, a stopped deployment 503; an app that
@@ -226,8 +227,8 @@ for (1 .. 100)
 }
 ok($switched, 'after reconnecting it follows a promote again');
 print $ka "GET /after HTTP/1.1\r\nHost: app.localhost\r\n\r\n";
-like(read_response($ka), qr{echo from deployment $id{echo}: GET /after},
-	'an open connection finishes on the deployment it started on (I7)');
+like(read_response($ka), qr{hello from sandbox app, deployment $id{hello}\n},
+	'routing is per request: the next request on an open connection reaches the new deployment');
 close $ka;
 
 # --- a promote that commits while the router reads its table after a

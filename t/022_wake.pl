@@ -3,7 +3,8 @@
 #   is stopped by the supervisor (event idle_stop, state asleep, nothing
 #   left running); the next request wakes it and is answered 200 once it
 #   is up, with no retry page; concurrent requests cause one wake; an open
-#   connection, even a quiet one, keeps it awake; traffic shows in
+#   connection, even a quiet one, keeps it awake; a user's open transaction
+#   around another deployment's wake does not delay it; traffic shows in
 #   nx.stat_deployments; a deployment stopped on purpose is not woken.
 #   Without a router reporting, nothing is stopped for being idle.
 use strict;
@@ -168,7 +169,26 @@ ok($node->poll_query_until('postgres', qq{SELECT state FROM nx.status WHERE depl
 is($count->('idle_stop', $e), $e_stops0 + 1, 'one idle_stop for it');
 ok($node->poll_query_until('postgres', qq{SELECT state FROM nx.status WHERE deployment = $d}, 'asleep'),
 	'the first deployment is asleep again too');
+# a transaction holding the other deployment's row (an open
+# BEGIN; SELECT nx.wake(...)) and a request waiting for that deployment do
+# not delay this wake: the router's statements never wait on a user's lock
+# for more than a second
+my $holder = $node->background_psql('postgres');
+$holder->query_safe("BEGIN; SELECT nx.wake($e)");
+my $waiter = fork();
+if ($waiter == 0)
+{
+	get('keepy.localhost');
+	POSIX::_exit(0);
+}
+usleep(300_000);
+my $t_wake = time;
 like(get('sleepy.localhost'), qr{200 OK.*deployment $d\n}s, 'and wakes again on the next request');
+my $wake_took = time - $t_wake;
+ok($wake_took < 3, sprintf('while a user holds another deployment\'s wake open (%.2f s)', $wake_took));
+$holder->query_safe('COMMIT');
+$holder->quit;
+waitpid($waiter, 0);
 
 # --- a deployment stopped on purpose is not woken
 sql(qq{SELECT nx.stop($d)});

@@ -42,17 +42,30 @@ ActivityGet(int64_t deployment)
 	return a;
 }
 
-/* ActivityOpened counts a connection handed to the deployment's app. */
+/*
+ * ActivityOpened counts a client connection whose request goes to the
+ * deployment (it stays counted until it closes or a request of it goes to
+ * another deployment: a quiet open connection keeps its deployment awake,
+ * an idle pooled app socket does not).
+ */
 void
-ActivityOpened(Activity *a, size_t head_bytes)
+ActivityOpened(Activity *a)
 {
 	a->open++;
-	a->connections++;
-	a->bytes_in += head_bytes;
 	a->last_ms = loop_now;
 }
 
-/* ActivityClosed counts a relayed connection closing. */
+/* ActivityHandedOff counts an app socket nx-init handed over. */
+void
+ActivityHandedOff(Activity *a)
+{
+	if (a == NULL)
+		return;
+	a->connections++;
+	a->last_ms = loop_now;
+}
+
+/* ActivityClosed counts a client connection leaving the deployment. */
 void
 ActivityClosed(Activity *a)
 {

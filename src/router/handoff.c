@@ -12,6 +12,9 @@
  * connection that goes away while queued leaves a hole in the FIFO; the
  * socket that arrives for it is closed.
  *
+ * Every descriptor received is checked (check_app_socket): a TCP socket,
+ * with lingering on close turned off.
+ *
  * A missing socket means the deployment's sandbox is not up (starting,
  * restarting, or stopped by the supervisor): the connection waits and
  * asks again until --ready-timeout, then gets 503 "not running".  Waking
@@ -260,6 +263,31 @@ receive_reply(int sock, NxInitReply *reply, int *fd)
 }
 
 /*
+ * check_app_socket makes sure a descriptor nx-init handed over is a TCP
+ * socket (a stream of AF_INET or AF_INET6) and that closing it never
+ * lingers: nx-init runs inside the sandbox, and a subverted one could hand
+ * over anything, such as a socket with SO_LINGER set to make the router's
+ * close() block (docs/security.md).  Costs three system calls per
+ * hand-off; pooled reuse costs none.
+ */
+static bool
+check_app_socket(int fd)
+{
+	int			type = 0,
+				domain = 0;
+	socklen_t	len = sizeof(int);
+	struct linger off = {0, 0};
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+		return false;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+		(domain != AF_INET && domain != AF_INET6))
+		return false;
+	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off)) == 0;
+}
+
+/*
  * HandoffEvent reads nx-init's replies for one deployment and gives each
  * to the connection at the head of its FIFO.
  */
@@ -298,7 +326,14 @@ HandoffEvent(Tag *tag, uint32_t events)
 			continue;
 		}
 		conn->queued = false;
-		if (reply.status == NX_INIT_OK && fd >= 0)
+		if (reply.status == NX_INIT_OK && fd >= 0 && !check_app_socket(fd))
+		{
+			RouterLog("deployment %lld: nx-init handed over a socket that is not TCP",
+					  (long long) d->id);
+			close(fd);
+			ConnHandoffFailed(conn, 502, "nx-init handed over a socket that is not TCP");
+		}
+		else if (reply.status == NX_INIT_OK && fd >= 0)
 			ConnGotApp(conn, fd);
 		else
 		{

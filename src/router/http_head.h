@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define HTTP_HEAD_DEFAULT_LIMIT (64 * 1024)
 #define HTTP_HOST_MAX 255		/* longest DNS name, without the port */
@@ -37,6 +38,15 @@ typedef enum HttpHeadResult
 	HTTP_HEAD_ERROR_431			/* head longer than the limit: answer 431 */
 } HttpHeadResult;
 
+/* what the head says about the body that follows (requests and responses) */
+typedef enum HttpBodyKind
+{
+	HTTP_BODY_NONE,				/* no body (no Content-Length, no Transfer-Encoding) */
+	HTTP_BODY_LENGTH,			/* Content-Length bytes */
+	HTTP_BODY_CHUNKED,			/* Transfer-Encoding ending in chunked */
+	HTTP_BODY_CLOSE				/* responses only: until the connection closes */
+} HttpBodyKind;
+
 typedef struct HttpSpan
 {
 	size_t		off;
@@ -45,8 +55,9 @@ typedef struct HttpSpan
 
 typedef struct HttpHead
 {
-	/* set by HttpHeadInit */
+	/* set by HttpHeadInit / HttpResponseHeadInit */
 	size_t		limit;			/* largest head accepted, in bytes */
+	bool		response;		/* parse a status line, not a request line */
 
 	/* scanning state (private) */
 	size_t		start;			/* offset of the request line (after the
@@ -58,15 +69,31 @@ typedef struct HttpHead
 	size_t		line_end;		/* offset just after the request line's CRLF */
 	HttpSpan	method;
 	HttpSpan	target;
+	int			status;			/* responses: the status code (100-999) */
 	int			version_minor;	/* HTTP/1.<version_minor> (0 or 1) */
 	bool		has_host;		/* a non-empty Host field was present */
 	HttpSpan	host_raw;		/* the Host value as sent (port included) */
 	char		host[HTTP_HOST_MAX + 1];	/* normalised, NUL-terminated */
 	size_t		host_len;
+
+	/* framing and connection fields (both kinds) */
+	bool		has_length;		/* one valid Content-Length field */
+	uint64_t	content_length;
+	bool		has_te;			/* a Transfer-Encoding field */
+	bool		chunked;		/* ... whose last coding is chunked */
+	bool		conn_close;		/* Connection: close */
+	bool		conn_keep_alive;	/* Connection: keep-alive */
+	bool		conn_upgrade;	/* Connection: upgrade */
+	bool		has_upgrade;	/* an Upgrade field */
+	bool		expect_continue;	/* Expect: 100-continue */
 } HttpHead;
 
 extern void HttpHeadInit(HttpHead *head, size_t limit);
+extern void HttpResponseHeadInit(HttpHead *head, size_t limit);
 extern HttpHeadResult HttpHeadParse(HttpHead *head, const char *buf, size_t len);
+extern HttpBodyKind HttpRequestBody(const HttpHead *head);
+extern HttpBodyKind HttpResponseBody(const HttpHead *head, bool head_request);
+extern bool HttpIsConnectionField(const char *name, size_t len);
 extern bool HttpIsForwardedField(const char *name, size_t len);
 
 #endif							/* NX_HTTP_HEAD_H */

@@ -12,6 +12,9 @@
  * Usage: nx-router [-d CONNINFO] [--listen ADDR:PORT]... [--run-dir DIR]
  *		  [--ready-timeout SEC] [--head-timeout SEC] [--idle-timeout SEC]
  *		  [--max-connections N] [--max-head-size BYTES] [--drain-timeout SEC]
+ *		  [--keepalive-timeout SEC] [--pool-size N] [--pool-idle-timeout SEC]
+ *		  [--max-app-connections N] [--max-client-connections N]
+ *		  [--trusted-proxies CIDRS]
  *
  * SIGTERM or SIGINT drain it: the listening sockets close at once (a new
  * router can take the port), open connections finish, and it exits when
@@ -47,13 +50,34 @@ RouterSettings router_settings = {
 	.head_limit = HTTP_HEAD_DEFAULT_LIMIT,
 	.buffer_size = 64 * 1024,
 	.drain_timeout_ms = 10000,
+	.keepalive_timeout_ms = 60000,
+	.pool_size = 64,
+	.pool_idle_timeout_ms = 2000,
+	.max_app_connections = 1000,
+	.max_client_connections = 1000,
 	.jail = true,
 };
+
+RouterStats router_stats;
 
 static int	listeners[MAX_LISTENERS];
 static uint32_t listener_events[MAX_LISTENERS];
 static Tag	listener_tags[MAX_LISTENERS];
 static int	n_listeners;
+
+/*
+ * RouterLogStats logs what the router did since it started, when it stops
+ * (the tests read it: client connections against requests show pooling
+ * in front, hand-offs against requests pooling behind).
+ */
+void
+RouterLogStats(void)
+{
+	RouterLog("served %llu requests on %llu client connections; %llu app connections handed over, "
+			  "%llu requests on pooled ones",
+			  (unsigned long long) router_stats.requests, (unsigned long long) router_stats.accepted,
+			  (unsigned long long) router_stats.handoffs, (unsigned long long) router_stats.reused);
+}
 
 /* usage prints the command line help to `out`. */
 static void
@@ -76,6 +100,15 @@ usage(FILE *out)
 			"  --max-head-size=BYTES      longer request heads get 431 (65536)\n"
 			"  --drain-timeout=SEC        on SIGTERM, let open connections finish for up\n"
 			"                             to this long (10; 0: exit at once)\n"
+			"  --keepalive-timeout=SEC    close a client connection idle between requests\n"
+			"                             this long (60)\n"
+			"  --pool-size=N              idle app connections kept per deployment (64; 0: none)\n"
+			"  --pool-idle-timeout=SEC    close an idle app connection after this (2, at most 4)\n"
+			"  --max-app-connections=N    app connections per deployment at most (1000)\n"
+			"  --max-client-connections=N connections per client address at most (1000;\n"
+			"                             trusted proxies are not counted)\n"
+			"  --trusted-proxies=CIDRS    keep the X-Forwarded-* fields these peers send\n"
+			"                             (comma-separated, e.g. 127.0.0.1,10.0.0.0/8)\n"
 			"  --no-jail                  do not apply the seccomp filter (debugging)\n"
 			"  --help                     this help\n");
 }
@@ -208,6 +241,12 @@ main(int argc, char **argv)
 		{"exit-with-parent", no_argument, NULL, 'P'},
 		{"drain-timeout", required_argument, NULL, 'D'},
 		{"no-jail", no_argument, NULL, 'J'},
+		{"keepalive-timeout", required_argument, NULL, 'K'},
+		{"pool-size", required_argument, NULL, 'p'},
+		{"pool-idle-timeout", required_argument, NULL, 'i'},
+		{"max-app-connections", required_argument, NULL, 'a'},
+		{"max-client-connections", required_argument, NULL, 'c'},
+		{"trusted-proxies", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -259,6 +298,31 @@ main(int argc, char **argv)
 			case 'J':
 				router_settings.jail = false;
 				break;
+			case 'K':
+				router_settings.keepalive_timeout_ms = parse_seconds("--keepalive-timeout", optarg, false);
+				break;
+			case 'p':
+				router_settings.pool_size = strcmp(optarg, "0") == 0 ? 0 :
+					(int) parse_count("--pool-size", optarg, 100000);
+				break;
+			case 'i':
+				/* below nx-init's quiet window (NX_INIT_QUIET_MS, 5 s): see pool.c */
+				router_settings.pool_idle_timeout_ms = parse_seconds("--pool-idle-timeout", optarg, false);
+				if (router_settings.pool_idle_timeout_ms > 4000)
+				{
+					fprintf(stderr, "nx-router: error: --pool-idle-timeout is at most 4 s\n");
+					return 2;
+				}
+				break;
+			case 'a':
+				router_settings.max_app_connections = (int) parse_count("--max-app-connections", optarg, 1000000);
+				break;
+			case 'c':
+				router_settings.max_client_connections = (int) parse_count("--max-client-connections", optarg, 1000000);
+				break;
+			case 't':
+				router_settings.trusted_proxies = optarg;
+				break;
 			case 'D':
 				router_settings.drain_timeout_ms = parse_seconds("--drain-timeout", optarg, true);
 				break;
@@ -285,6 +349,8 @@ main(int argc, char **argv)
 	}
 	if (n_specs == 0)
 		listen_specs[n_specs++] = "127.0.0.1:8080";
+	if (!ClientsInit(router_settings.trusted_proxies))
+		return 2;
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
@@ -349,12 +415,14 @@ main(int argc, char **argv)
 					if (draining || router_settings.drain_timeout_ms == 0)
 					{
 						RouterLog("stopping (signal), %d connections dropped", conn_count);
+						RouterLogStats();
 						return 0;
 					}
 					for (c = 0; c < n_listeners; c++)
 						close(listeners[c]);
 					n_listeners = 0;
 					draining = true;
+					ConnDrain();
 					drain_deadline = NowMs() + router_settings.drain_timeout_ms;
 					RouterLog("draining (signal): not accepting, %d connections open", conn_count);
 					break;
@@ -368,6 +436,9 @@ main(int argc, char **argv)
 				case TAG_APP:
 					ConnEvent(tag, events[i].events);
 					break;
+				case TAG_POOL:
+					PoolEvent(tag, events[i].events);
+					break;
 			}
 		}
 		now = NowMs();
@@ -375,6 +446,7 @@ main(int argc, char **argv)
 		{
 			next_tick = now + TIMER_TICK_MS;
 			ConnTimers(now, &next_tick);
+			PoolTimers(now, &next_tick);
 			RoutesTimers(now, &next_tick);
 		}
 		ConnFreeClosed();
@@ -384,6 +456,7 @@ main(int argc, char **argv)
 				RouterLog("stopping: every connection finished");
 			else
 				RouterLog("stopping: --drain-timeout passed, %d connections dropped", conn_count);
+			RouterLogStats();
 			return 0;
 		}
 	}

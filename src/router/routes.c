@@ -200,6 +200,7 @@ load_table(PGresult *res)
 		RouterLog("loaded %zu routes", t.count);
 	log_next_load = false;
 	loaded = true;
+	PoolPrune();				/* idle sockets of what is no longer routed */
 }
 
 /* RoutesLookup finds the deployment of a (normalised) host. */
@@ -216,6 +217,23 @@ RoutesLookup(const char *host, int64_t *deployment, RouteState *state)
 	*deployment = r->deployment;
 	*state = r->state;
 	return true;
+}
+
+/*
+ * RoutesHasDeployment says whether any host routes to `deployment` (a
+ * scan of the table: called once per pooled deployment after each load).
+ */
+bool
+RoutesHasDeployment(int64_t deployment)
+{
+	size_t		i;
+
+	if (table.slots == NULL)
+		return false;
+	for (i = 0; i <= table.mask; i++)
+		if (table.slots[i].host && table.slots[i].deployment == deployment)
+			return true;
+	return false;
 }
 
 /* RoutesLoaded says whether a table has been loaded at least once. */
@@ -330,8 +348,14 @@ send_load(bool after_connect)
 {
 	char		sql[512];
 
+	/*
+	 * after a (re)connect: no statement of ours waits on a lock a user can
+	 * hold (an open transaction around nx.wake of their deployment) for
+	 * more than a second; the one connection serves every host
+	 */
 	snprintf(sql, sizeof(sql), "%s%s%s",
-			 after_connect ? "BEGIN; LISTEN nx_routes; COMMIT; " : "",
+			 after_connect ? "SET lock_timeout = '1s'; SET statement_timeout = '5s'; "
+			 "BEGIN; LISTEN nx_routes; COMMIT; " : "",
 			 after_connect && run_dir == NULL ?
 			 "SELECT pg_catalog.current_setting('data_directory') OPERATOR(pg_catalog.||) '" NX_RUN_DIR_SUFFIX "'; " : "",
 			 "SELECT host, deployment, desired_state FROM nx.router_routes()");

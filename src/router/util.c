@@ -89,6 +89,19 @@ EpollSet(int fd, Tag *tag, uint32_t events, uint32_t *current)
 	*current = events | EPOLL_REGISTERED;
 }
 
+/*
+ * EpollPass passes an fd's registration from one owner to another without
+ * a system call: the new owner's next EpollSet (which must come before the
+ * loop waits again) points it at its own tag with one EPOLL_CTL_MOD
+ * instead of a DEL and an ADD.
+ */
+void
+EpollPass(uint32_t *from, uint32_t *to)
+{
+	*to = *from & EPOLL_REGISTERED;
+	*from = 0;
+}
+
 /* EpollDel stops watching fd (before it is closed) and resets *current. */
 void
 EpollDel(int fd, uint32_t *current)

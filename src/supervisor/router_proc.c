@@ -77,7 +77,7 @@ SpawnRouter(const NxHostSetup *host)
 	char		program[MAXPGPATH];
 	char		run_dir[MAXPGPATH];
 	char		password[33];
-	char	   *argv[32];
+	char	   *argv[48];
 	char	   *envp[16];
 	int			argc = 0,
 				envc = 0;
@@ -112,6 +112,21 @@ SpawnRouter(const NxHostSetup *host)
 	}
 	argv[argc++] = "--run-dir";
 	argv[argc++] = run_dir;
+	argv[argc++] = "--pool-size";
+	argv[argc++] = psprintf("%d", nx_router_pool_size);
+	argv[argc++] = "--pool-idle-timeout";
+	argv[argc++] = psprintf("%.3f", nx_router_pool_idle_timeout / 1000.0);
+	argv[argc++] = "--max-app-connections";
+	argv[argc++] = psprintf("%d", nx_router_max_app_connections);
+	argv[argc++] = "--max-client-connections";
+	argv[argc++] = psprintf("%d", nx_router_max_client_connections);
+	argv[argc++] = "--keepalive-timeout";
+	argv[argc++] = psprintf("%d", nx_router_keepalive_timeout);
+	if (nx_trusted_proxies && nx_trusted_proxies[0] != '\0')
+	{
+		argv[argc++] = "--trusted-proxies";
+		argv[argc++] = nx_trusted_proxies;
+	}
 	argv[argc++] = "--exit-with-parent";
 	argv[argc] = NULL;
 

@@ -40,6 +40,12 @@ extern bool nx_supervisor_enabled;
 extern char *nx_subuid_file;
 extern bool nx_router_enabled;
 extern char *nx_listen_addresses;
+extern char *nx_trusted_proxies;
+extern int	nx_router_pool_size;
+extern int	nx_router_pool_idle_timeout;
+extern int	nx_router_max_app_connections;
+extern int	nx_router_max_client_connections;
+extern int	nx_router_keepalive_timeout;
 extern char *nx_subgid_file;
 extern int	nx_uid_slice_size;	/* uids per cluster on a host */
 extern char *nx_uid_slice_registry;

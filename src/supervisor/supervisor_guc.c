@@ -30,7 +30,33 @@ bool		nx_wake_fast_path = true;
 char	   *nx_listen_addresses = NULL;
 char	   *nx_subgid_file = NULL;
 int			nx_uid_slice_size = 4096;
+char	   *nx_trusted_proxies = NULL;
+int			nx_router_pool_size = 64;
+int			nx_router_pool_idle_timeout = 2000;
+int			nx_router_max_app_connections = 1000;
+int			nx_router_max_client_connections = 1000;
+int			nx_router_keepalive_timeout = 60;
 char	   *nx_uid_slice_registry = NULL;
+
+/*
+ * check_trusted_proxies accepts a comma-separated list of addresses and
+ * CIDR prefixes (the router parses it and refuses a malformed one at its
+ * start; here only the characters are checked, so that a typo such as a
+ * host name is refused at once).
+ */
+static bool
+check_trusted_proxies(char **newval, void **extra, GucSource source)
+{
+	const char *p;
+
+	for (p = *newval ? *newval : ""; *p; p++)
+		if (!strchr("0123456789abcdefABCDEF.:/, ", *p))
+		{
+			GUC_check_errdetail("nx.trusted_proxies takes IPv4/IPv6 addresses and CIDR prefixes, comma-separated.");
+			return false;
+		}
+	return true;
+}
 
 /*
  * NxSupervisorGucInit defines the supervisor's settings.
@@ -101,6 +127,35 @@ NxSupervisorGucInit(void)
 							   "Addresses the router listens on (comma-separated), on nx.http_port.",
 							   NULL, &nx_listen_addresses, "127.0.0.1", postmaster, 0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("nx.trusted_proxies",
+							   "Proxies in front of the router whose X-Forwarded-* fields are kept (CIDR list).",
+							   "From these peers the router keeps X-Forwarded-Proto/-Host and appends the peer to "
+							   "X-Forwarded-For; from anyone else all three are replaced.",
+							   &nx_trusted_proxies, "", postmaster, 0,
+							   check_trusted_proxies, NULL, NULL);
+	DefineCustomIntVariable("nx.router_pool_size",
+							"Idle app connections the router keeps per deployment for reuse (0 = none).",
+							NULL, &nx_router_pool_size, 64, 0, 100000, postmaster, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.router_pool_idle_timeout",
+							"How long the router keeps an idle app connection.",
+							"At most 4 s: below nx-init's 5 s quiet window, so that idle stop stays sound.",
+							&nx_router_pool_idle_timeout, 2000, 100, 4000, postmaster, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.router_max_app_connections",
+							"Connections the router opens to one deployment's app at most.",
+							"So that one app cannot take every connection slot of the router.",
+							&nx_router_max_app_connections, 1000, 1, 1000000, postmaster, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.router_max_client_connections",
+							"Connections one client address may hold to the router at most.",
+							"Trusted proxies (nx.trusted_proxies) are not counted.",
+							&nx_router_max_client_connections, 1000, 1, 1000000, postmaster, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("nx.router_keepalive_timeout",
+							"How long the router keeps a client connection idle between requests.",
+							NULL, &nx_router_keepalive_timeout, 60, 1, 86400, postmaster, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("nx.subuid_file",
 							   "File listing subordinate uid ranges (see subuid(5)).",
 							   "Each sandbox runs as its own uid from the cluster user's range.",
