@@ -183,8 +183,14 @@ sub check_router
 	my ($req, $acc, $hand, $reused) = stop_router();
 	diag("$name: router: $req requests on $acc client connections, $hand hand-offs, $reused on pooled app connections");
 	ok($req >= $wrk_requests, "$name: the router served every request");
-	ok($acc - $probes >= 1 && $acc - $probes <= $pool,
-		"$name: the router accepted " . ($acc - $probes) . " client connections from the proxy, no more than it pools ($pool)");
+	# a proxy closes surplus idle connections now and then and opens new
+	# ones (HAProxy's pool-purge-delay, per thread), and a slow router (the
+	# ASan build) makes it open more at once: allow a few times its pool.
+	# A router that closed the connection at every host switch would need
+	# one per request: thousands here.
+	ok($acc - $probes >= 1 && $acc - $probes <= 4 * $pool,
+		"$name: the router accepted " . ($acc - $probes) . " client connections from the proxy for $req requests, "
+		  . "a few times its pool ($pool) at most");
 	# at most what the proxy sends at once, per tenant (the router's pool
 	# keeps them; a connection idle for 2 s is closed and made again later)
 	ok($hand >= 2 && $hand <= 2 * $pool,
