@@ -197,6 +197,27 @@ nx_wait_state($node, $d, 'stopped', 'stopped on purpose');
 like(get('sleepy.localhost'), qr{^HTTP/1.1 503 .*not running}s, 'a stopped deployment gets 503, not a wake');
 is($count->('wake', $d), $wakes0, 'no wake for it');
 
+# --- a crashlooping production deployment gets 503 with Retry-After at
+# once, not after the router's ready timeout
+my $misbehave = nx_build_app($node, 'misbehave', '-lpq');
+sql(q{SELECT nx.create_sandbox('broken')});
+my $b = sql(qq{SELECT deployment FROM nx.push('broken', pg_read_binary_file('$misbehave'), args => ARRAY['exit'])});
+sql(qq{SELECT nx.promote('broken', $b, force => true)});
+nx_wait_state($node, $b, 'crashloop', 'a production deployment that exits at once crashloops');
+my $broken = '';
+for (1 .. 50)
+{
+	$broken = get('broken.localhost');
+	last if $broken =~ /^HTTP\/1.1 503 /;
+	usleep(100_000);
+}
+my $t_broken = time;
+$broken = get('broken.localhost');
+my $broken_took = time - $t_broken;
+like($broken, qr{^HTTP/1.1 503 .*\r\nRetry-After: \d+\r\n}s, 'it gets 503 with Retry-After');
+diag(sprintf('503 for the crashlooping deployment in %.1f ms', $broken_took * 1000));
+ok($broken_took < 2, 'at once, not after the ready timeout');
+
 $router->signal('TERM');
 $router->finish;
 $node->stop;

@@ -147,11 +147,22 @@ $$;
 -- The router logs in as nx_router, which may call this function and
 -- nothing else in schema nx.
 -- desired_state is 'asleep' for a deployment stopped for being idle: the
--- router wakes it (nx.wake) and holds the request until it is ready.
+-- router wakes it (nx.wake) and holds the request until it is ready; and
+-- 'stopped' also for one that crashloops or failed, which will not be up
+-- within the router's ready timeout: it answers 503 with Retry-After at
+-- once instead of holding the request (the supervisor sends NOTIFY
+-- nx_routes with every runtime state change).
 CREATE FUNCTION nx.router_routes() RETURNS TABLE (host text, deployment bigint, desired_state text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT r.host, r.deployment, CASE WHEN r.asleep THEN 'asleep' ELSE r.desired_state END FROM nx._all_routes() r $$;
+AS $$
+	SELECT r.host, r.deployment,
+		   CASE WHEN r.asleep THEN 'asleep'
+				WHEN rt.state IN ('crashloop', 'failed') THEN 'stopped'
+				ELSE r.desired_state END
+	FROM nx._all_routes() r
+	LEFT JOIN nx.runtime rt ON rt.deployment = r.deployment
+$$;
 
 -- _is_tenant: is the role a direct member of nx_tenant (so that the
 -- pg_hba.conf rules that confine tenants apply to it)?  Tested on
