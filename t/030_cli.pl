@@ -287,16 +287,31 @@ is(nx_ok('db psql', 'db', 'psql', 'app', '--', '-XAtc', 'SELECT current_user'), 
 }
 sql('nx_app', q{INSERT INTO starts (deployment) VALUES ('marker ''quoted''')});
 my $rows = sql('nx_app', q{SELECT string_agg(deployment, ',' ORDER BY at, deployment) FROM starts});
+# the supervisor's hardening of every tenant database (revokes on
+# pg_catalog's statistics functions) goes into the dump: wait for it, so
+# that the restore below meets those entries
+ok($node->poll_query_until('nx_app', q{SELECT proacl IS NOT NULL FROM pg_proc WHERE proname = 'pg_blocking_pids'}),
+	'the tenant database is hardened');
 like(nx_ok('db dump', 'db', 'dump', 'app', "$dir/app.dump"), qr/dumped database nx_app/, 'db dump');
 ok(-s "$dir/app.dump", 'the dump file exists');
+{
+	my $list = '';
+	IPC::Run::run([ 'pg_restore', '--list', "$dir/app.dump" ], '>', \$list);
+	like($list, qr/ACL pg_catalog FUNCTION pg_blocking_pids/, 'the dump has the revokes on pg_catalog');
+}
 nx_ok('create copy', 'create', 'copy');
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'nx_copy'}, '1'),
 	'the supervisor created nx_copy');
-like(nx_ok('db restore', 'db', 'restore', 'copy', "$dir/app.dump"), qr/restored .* into database nx_copy/, 'db restore');
+mkdir "$dir/tmp";
+{
+	local $ENV{TMPDIR} = "$dir/tmp";
+	like(nx_ok('db restore', 'db', 'restore', 'copy', "$dir/app.dump"), qr/restored .* into database nx_copy/, 'db restore');
+}
 is(sql('nx_copy', q{SELECT string_agg(deployment, ',' ORDER BY at, deployment) FROM starts}), $rows,
 	'the restored database has the same rows');
 is(sql('nx_copy', q{SELECT tableowner FROM pg_tables WHERE tablename = 'starts'}), 'nx_copy',
 	'restored tables belong to the sandbox role');
+is(join(',', glob("$dir/tmp/nx-restore-*")), '', 'db restore: no list file left behind');
 
 # --- a plain nx_user, connecting with PGUSER and a password from PGPASSFILE
 # (scram over the socket): sees only its own sandboxes
@@ -454,6 +469,13 @@ ok(scalar(@$viad) >= 2, '--dbname=CONNSTR after the command');
 # db --deployment, and the promotion of a preview with a database of its own
 # (a new deployment on the production database, production once ready)
 {
+	# four dbapp deployments hold a connection of role nx_app each (limit
+	# 5); a promotion below starts one more, and a second one replaces the
+	# first while its process may still hold a connection: room for both,
+	# or the new deployment's connects fail until the replaced one is gone
+	nx_ok('alter --connection-limit: room for the promotions', 'alter', 'app', '--connection-limit', '10');
+	ok($node->poll_query_until('postgres', q{SELECT rolconnlimit FROM pg_roles WHERE rolname = 'nx_app'}, '10'),
+		'the supervisor applied the connection limit');
 	$out = nx_ok('push --database empty', 'push', 'app', $dbapp, '--database', 'empty', '--label', 'own', '--no-wait');
 	my ($dempty) = $out =~ /pushed deployment (\d+) \(label own\)/;
 	like(nx_ok('status shows the database mode', 'status', 'app'), qr/^app\s+$dempty\s+own\s+\S+\s+running\s+no\s+empty\s/m,

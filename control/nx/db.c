@@ -332,8 +332,10 @@ cmd_db(int argc, char **argv)
 	else
 	{
 		char		role[128];
+		char	   *list;
+		char	   *use_list;
 		char	   *rargv[] = {"pg_restore", "--no-owner", role, "--exit-on-error",
-			"--dbname", creds.dbname, (char *) pos[2], NULL};
+			NULL, "--dbname", creds.dbname, (char *) pos[2], NULL};
 		int			rc;
 
 		if (access(pos[2], R_OK) != 0)
@@ -342,8 +344,25 @@ cmd_db(int argc, char **argv)
 			free_creds(&creds);
 			return NX_EXIT_USAGE;
 		}
+		list = nx_restore_list(pos[2]);
+		if (list == NULL)
+		{
+			free_creds(&creds);
+			return NX_EXIT_SERVER;
+		}
+		use_list = malloc(strlen(list) + sizeof("--use-list="));
+		if (use_list == NULL)
+		{
+			nx_error("out of memory");
+			nx_exit(NX_EXIT_SERVER);
+		}
+		sprintf(use_list, "--use-list=%s", list);
+		rargv[4] = use_list;
 		snprintf(role, sizeof(role), "--role=%s", creds.user);
 		rc = run(&creds, rargv);
+		unlink(list);
+		free(list);
+		free(use_list);
 		if (rc == NX_EXIT_OK && !nx_global.json)
 			printf("restored %s into database %s of sandbox %s\n", pos[2], creds.dbname, pos[1]);
 		else if (rc == NX_EXIT_OK)

@@ -169,6 +169,9 @@ extern int	cmd_destroy(int argc, char **argv);
 extern int	cmd_domains(int argc, char **argv);
 extern int	cmd_db(int argc, char **argv);
 
+/* restore_list.c: what nx db restore restores of an archive */
+extern char *nx_restore_list(const char *archive);
+
 /* wait.c, deploy.c: waiting for a deployment, promoting one */
 extern PGresult *nx_status_row(PGconn *conn, const char *deployment);
 extern int	nx_wait_deployment(PGconn *conn, const char *sandbox, const char *deployment,
