@@ -24,8 +24,13 @@
 # keep-alive and server connection reuse), haproxy-tcp (mode tcp: a
 # connection-level proxy like the router, for reference), nginx (proxy_pass
 # to an upstream with keepalive 64, HTTP/1.1 upstream, X-Forwarded-*
-# headers set, access log off).  Configurations are generated into
-# $WORK/proxy/; every process is stopped on exit (lib.sh's trap).
+# headers set, access log off).  front-router, front-haproxy, front-nginx:
+# the same three behind a pooling nginx (upstream keepalive 64, as a TLS
+# terminator would be set up), so that one client connection's requests
+# arrive on few pooled connections; their CPU columns are the proxy behind
+# the front nginx (the front's own CPU is the same for all three).
+# Configurations are generated into $WORK/proxy/; every process is stopped
+# on exit (lib.sh's trap).
 #
 # The sandboxed app sits in the deployment's cgroups; under CPU contention
 # (other work on the machine) a cgroup v1 cpu group is scheduled as one
@@ -35,18 +40,20 @@
 # request with strace -c in short extra runs (and nx-init's for the router).
 #
 # Usage (as root): bench/router_proxy.sh
-#   env: D=8 ROUNDS=3 CASES="direct router haproxy haproxy-tcp nginx"
-#        HTTP_BASE=18250 (ports HTTP_BASE..+4) HOST_APP_CGROUP=1 SYSCALLS=1
+#   env: D=8 ROUNDS=3
+#        CASES="direct router haproxy haproxy-tcp nginx front-router front-haproxy front-nginx"
+#        HTTP_BASE=18250 (ports HTTP_BASE..+7) HOST_APP_CGROUP=1 SYSCALLS=1
 #        WORK PGPORT NX_ROUTER_BIN
 source "$(dirname "$0")/lib.sh"
 source "$BENCH/router_lib.sh"
 D=${D:-8}
 ROUNDS=${ROUNDS:-3}
-CASES=${CASES:-direct router haproxy haproxy-tcp nginx}
+CASES=${CASES:-direct router haproxy haproxy-tcp nginx front-router front-haproxy front-nginx}
 LOADS="ka1 ka32 ka256 close32"
 APP_PORT=$HTTP_BASE
 declare -A PORT=([direct]=$HTTP_BASE [router]=$((HTTP_BASE + 1)) [haproxy]=$((HTTP_BASE + 2))
-	[haproxy-tcp]=$((HTTP_BASE + 3)) [nginx]=$((HTTP_BASE + 4)))
+	[haproxy-tcp]=$((HTTP_BASE + 3)) [nginx]=$((HTTP_BASE + 4))
+	[front-router]=$((HTTP_BASE + 5)) [front-haproxy]=$((HTTP_BASE + 6)) [front-nginx]=$((HTTP_BASE + 7)))
 HOST=rb.localhost
 bench_init
 # the host app's cgroup goes first, then lib.sh's cleanup (with the exit status)
@@ -75,6 +82,7 @@ sql "SELECT 1 FROM nx.promote('rb', $DEP)" >/dev/null
 INIT_PID=$(init_pid "$DEP")
 start_router "${PORT[router]}"
 declare -A PID=([router]=$ROUTER_PID)
+declare -A FRONT_PID=()
 daemon "$RAW/app.log" "${AS_USER_EXEC[@]}" env PORT="$APP_PORT" "$WORK/httpapp"
 [ "${HOST_APP_CGROUP:-1}" = 1 ] && host_app_cgroup "$DAEMON_PID" "$DEP"
 
@@ -128,7 +136,45 @@ http {
 	}
 }
 EOF
-for c in $CASES; do
+# front_conf CASE: a pooling nginx in front of the proxy the case names
+front_conf() {
+	local dir=$RAW/$1 back=${1#front-}
+	mkdir -p "$dir"
+	cat >"$dir/nginx.conf" <<EOC
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 9000; }
+http {
+	access_log off;
+	client_body_temp_path $dir/body;
+	proxy_temp_path $dir/proxy;
+	keepalive_requests 100000000;
+	upstream back {
+		server 127.0.0.1:${PORT[$back]};
+		keepalive 64;
+		keepalive_requests 100000000;
+	}
+	server {
+		listen 127.0.0.1:${PORT[$1]} backlog=4096;
+		location / {
+			proxy_pass http://back;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$remote_addr;
+		}
+	}
+}
+EOC
+}
+# the proxies behind a front must run even when only the front case is asked for
+NEEDED=" $CASES "
+for c in $CASES; do [[ $c == front-* ]] && NEEDED+="${c#front-} "; done
+for c in haproxy haproxy-tcp nginx; do
+	[[ $NEEDED == *" $c "* ]] || continue
 	case $c in
 	haproxy | haproxy-tcp)
 		daemon "$RAW/$c.log" haproxy -db -f "$RAW/$c.cfg"
@@ -139,6 +185,13 @@ for c in $CASES; do
 		PID[$c]=$DAEMON_PID
 		;;
 	esac
+done
+for c in $CASES; do
+	[[ $c == front-* ]] || continue
+	front_conf "$c"
+	daemon "$RAW/$c.log" nginx -p "$RAW/$c" -c "$RAW/$c/nginx.conf"
+	FRONT_PID[$c]=$DAEMON_PID
+	PID[$c]=${PID[${c#front-}]}		# CPU: the proxy behind the front
 done
 for c in $CASES; do wait_http "${PORT[$c]}" "$HOST"; done
 curl -s -D - -H "Host: $HOST" "http://127.0.0.1:${PORT[router]}/" | grep -q "X-Deployment: $DEP" ||
@@ -160,10 +213,10 @@ measure() {
 	local c=$1 l=$2 r=$3 s=$4 p0=0 p1=0 i0=0 i1=0 out=$RAW/wrk.$1.$2.$3 req rps p50 p99 non2xx sockerr
 	wrk_args "$l"
 	[ -n "${PID[$c]:-}" ] && p0=$(cpu_ticks "${PID[$c]}")
-	[ "$c" = router ] && i0=$(cpu_ticks "$INIT_PID")
+	[[ $c == router || $c == front-router ]] && i0=$(cpu_ticks "$INIT_PID")
 	wrk -t1 "${ARGS[@]}" -d"${s}s" --timeout 10s --latency -H "Host: $HOST" "http://127.0.0.1:${PORT[$c]}/" >"$out" 2>&1
 	[ -n "${PID[$c]:-}" ] && p1=$(cpu_ticks "${PID[$c]}")
-	[ "$c" = router ] && i1=$(cpu_ticks "$INIT_PID")
+	[[ $c == router || $c == front-router ]] && i1=$(cpu_ticks "$INIT_PID")
 	read -r req rps p50 p99 non2xx sockerr < <(wrk_fields "$out")
 	echo "$c $l $r $rps $p50 $p99 $non2xx $sockerr $req" \
 		"$(awk -v t=$((p1 - p0)) -v n="$req" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", n ? t * 1e6 / hz / n : 0 }')" \
@@ -195,6 +248,12 @@ pratio() {
 		if ($1 == c) x[$3] = v; if ($1 == "haproxy") h[$3] = v
 	} END { for (r in x) if (h[r] > 0) print x[r] / h[r] }' "$RAW/results" | med | awk '{ printf "%.2f", $1 }'
 }
+# pratio_vs CASE BASE LOAD FIELD: as pratio, against BASE instead of HAProxy
+pratio_vs() {
+	awk -v c="$1" -v b="$2" -v l="$3" -v f="$4" '$2 == l && ($1 == c || $1 == b) {
+		if ($1 == c) x[$3] = $f; if ($1 == b) h[$3] = $f
+	} END { for (r in x) if (h[r] > 0) print x[r] / h[r] }' "$RAW/results" | med | awk '{ printf "%.2f", $1 }'
+}
 sumcol() { col "$@" | awk '{ s += $1 } END { print s + 0 }'; }
 declare -A LABEL=([ka1]="c=1 keep-alive" [ka32]="c=32 keep-alive" [ka256]="c=256 keep-alive"
 	[close32]="c=32 Connection: close")
@@ -209,7 +268,8 @@ for l in $LOADS; do
 		rps=$(col "$c" "$l" 4 | med)
 		cpu=$(col "$c" "$l" 10 | med)
 		init=-
-		[ "$c" = router ] && init=$(paste <(col router "$l" 10) <(col router "$l" 11) | awk '{ print $1 + $2 }' | med)
+		[[ $c == router || $c == front-router ]] &&
+			init=$(paste <(col "$c" "$l" 10) <(col "$c" "$l" 11) | awk '{ print $1 + $2 }' | med)
 		[ "$c" = direct ] && cpu=-
 		printf '%-12s %9s %9s %9s %11s %12s %14s %10s %10s\n' "$c" "$rps" "$(col "$c" "$l" 5 | med)" \
 			"$(col "$c" "$l" 6 | med)" "$(($(sumcol "$c" "$l" 7) + $(sumcol "$c" "$l" 8)))" "$cpu" "$init" \
@@ -235,6 +295,18 @@ if [[ " $CASES " == *" router "* && " $CASES " == *" haproxy "* ]]; then
 		RCPU=$(pratio router "$l" 10)
 		RCPUI=$(pratio router "$l" cpu+init)
 		echo "CPU/request ${LABEL[$l]}: router ${RCPU}x HAProxy's (target <= 0.6: $(verdict "$RCPU" '<=' 0.6)); router + nx-init ${RCPUI}x"
+	done
+fi
+
+if [[ " $CASES " == *" front-router "* && " $CASES " == *" front-haproxy "* && " $CASES " == *" front-nginx "* ]]; then
+	echo
+	echo "## behind a pooling nginx: front-router vs the better of front-haproxy and front-nginx (same-round ratios)"
+	for l in $LOADS; do
+		FH=$(pratio_vs front-router front-haproxy "$l" 4)
+		FN=$(pratio_vs front-router front-nginx "$l" 4)
+		PH=$(pratio_vs front-router front-haproxy "$l" 6)
+		PN=$(pratio_vs front-router front-nginx "$l" 6)
+		echo "${LABEL[$l]}: req/s ${FH}x front-haproxy, ${FN}x front-nginx; p99 ${PH}x, ${PN}x"
 	done
 fi
 

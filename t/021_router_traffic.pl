@@ -277,40 +277,7 @@ sub wrk_while_promoting
 # requests across promotes
 my $nport = PostgreSQL::Test::Cluster::get_free_port();
 my $ndir = $node->basedir . '/nginx';
-mkdir $ndir;
-mkdir "$ndir/tmp";
-{
-	open my $fh, '>', "$ndir/nginx.conf" or die;
-	print $fh <<"EOC";
-daemon off;
-master_process off;
-worker_processes 1;
-pid $ndir/nginx.pid;
-error_log $ndir/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $ndir/tmp/body;
-	proxy_temp_path $ndir/tmp/proxy;
-	fastcgi_temp_path $ndir/tmp/fastcgi;
-	uwsgi_temp_path $ndir/tmp/uwsgi;
-	scgi_temp_path $ndir/tmp/scgi;
-	upstream router { server 127.0.0.1:$port; keepalive 16; keepalive_requests 10000000; }
-	server {
-		listen 127.0.0.1:$nport;
-		location / {
-			proxy_pass http://router;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_set_header Host \$host;
-		}
-	}
-}
-EOC
-	close $fh;
-}
-my $nginx_h = IPC::Run::start([ $nginx, '-p', $ndir, '-c', "$ndir/nginx.conf", '-e', "$ndir/error.log" ],
-	'<', '/dev/null', '>', "$ndir/out", '2>&1');
+my $nginx_h = IPC::Run::start([ nx_pooling_nginx($ndir, $nport, $port) ], '<', '/dev/null', '>', "$ndir/out", '2>&1');
 my $nginx_up = 0;
 for (1 .. 200)
 {

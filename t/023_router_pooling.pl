@@ -201,40 +201,8 @@ sub check_router
 {
 	ok(start_router(), 'nginx: the router serves both tenants');
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	mkdir "$dir/nginx";
-	open my $fh, '>', "$dir/nginx.conf" or die;
-	print $fh <<"EOC";
-daemon off;
-master_process off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx_error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $dir/tmp/body;
-	proxy_temp_path $dir/tmp/proxy;
-	fastcgi_temp_path $dir/tmp/fastcgi;
-	uwsgi_temp_path $dir/tmp/uwsgi;
-	scgi_temp_path $dir/tmp/scgi;
-	# keepalive_requests: nginx closes a pooled connection after 1000 requests by default
-	upstream router { server 127.0.0.1:$rport; keepalive 16; keepalive_requests 10000000; }
-	server {
-		listen 127.0.0.1:$port;
-		location / {
-			proxy_pass http://router;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_set_header Host \$host;
-			proxy_set_header X-Forwarded-For \$remote_addr;
-			proxy_set_header X-Forwarded-Proto https;
-		}
-	}
-}
-EOC
-	close $fh;
-	my $h = start_proxy('nginx', $port, $bin{nginx}, '-p', "$dir/nginx", '-c', "$dir/nginx.conf", '-e',
-		"$dir/nginx_error.log");
+	my $h = start_proxy('nginx', $port, nx_pooling_nginx("$dir/nginx", $port, $rport,
+		"\t\t\tproxy_set_header X-Forwarded-For \$remote_addr;\n\t\t\tproxy_set_header X-Forwarded-Proto https;"));
 	my $n = run_load('nginx', $port, 'https');
 	$h->signal('QUIT');
 	$h->finish;

@@ -15,7 +15,52 @@ use Test::More;
 
 our @EXPORT = qw(nx_node nx_require_host_setup nx_build_app nx_wait_state nx_wait_ready_since_start
   nx_cgroup_procs nx_init_pid nx_diag_deployment nx_cgroup_v1_file nx_start_router nx_read_all
-  nx_http_request nx_http_get);
+  nx_http_request nx_http_get nx_pooling_nginx);
+
+# nx_pooling_nginx(DIR, LISTEN_PORT, UPSTREAM_PORT, EXTRA) writes the
+# configuration of a single-process nginx on 127.0.0.1:LISTEN_PORT that
+# proxies to 127.0.0.1:UPSTREAM_PORT with upstream keepalive (a pool of 16
+# connections reused across clients, as front proxies are set up), EXTRA
+# lines in its location; everything it writes goes under DIR.  Returns the
+# command that runs it in the foreground.
+sub nx_pooling_nginx
+{
+	my ($dir, $port, $upstream, $extra) = @_;
+	mkdir $dir;
+	mkdir "$dir/tmp";
+	$extra //= '';
+	open my $fh, '>', "$dir/nginx.conf" or die "cannot write $dir/nginx.conf: $!";
+	print $fh <<"EOC";
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $dir/tmp/body;
+	proxy_temp_path $dir/tmp/proxy;
+	fastcgi_temp_path $dir/tmp/fastcgi;
+	uwsgi_temp_path $dir/tmp/uwsgi;
+	scgi_temp_path $dir/tmp/scgi;
+	# keepalive_requests: nginx closes a pooled connection after 1000 requests by default
+	upstream router { server 127.0.0.1:$upstream; keepalive 16; keepalive_requests 10000000; }
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			proxy_pass http://router;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+$extra
+		}
+	}
+}
+EOC
+	close $fh;
+	return ('/usr/sbin/nginx', '-p', $dir, '-c', "$dir/nginx.conf", '-e', "$dir/error.log");
+}
 
 # nx_node(NAME, EXTRA_CONF, KEEP_TRUST, NO_EXTENSION) starts a cluster with
 # the extension created in database postgres (the default nx.database) and
