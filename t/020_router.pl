@@ -231,6 +231,20 @@ like(read_response($ka), qr{hello from sandbox app, deployment $id{hello}\n},
 	'routing is per request: the next request on an open connection reaches the new deployment');
 close $ka;
 
+# --- the wake and report connection is lost: it comes back, and reports again
+{
+	my $pid0 = $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE application_name = 'nx-router wakes'});
+	ok($pid0 > 0, 'the router has a second session, for wakes and reports');
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid0)");
+	ok($node->poll_query_until('postgres',
+			qq{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nx-router wakes' AND pid <> $pid0}, '1'),
+		'it reconnects');
+	my $at = $node->safe_psql('postgres', 'SELECT reported_at FROM nx.router_heartbeat');
+	ok($node->poll_query_until('postgres', "SELECT reported_at > '$at' FROM nx.router_heartbeat"),
+		'and reports again');
+}
+
 # --- a promote that commits while the router reads its table after a
 # reconnect is not missed: the router commits its LISTEN before reading (a
 # LISTEN counts only from its commit).  A lock on nx.domains holds the read

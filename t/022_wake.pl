@@ -169,10 +169,20 @@ ok($node->poll_query_until('postgres', qq{SELECT state FROM nx.status WHERE depl
 is($count->('idle_stop', $e), $e_stops0 + 1, 'one idle_stop for it');
 ok($node->poll_query_until('postgres', qq{SELECT state FROM nx.status WHERE deployment = $d}, 'asleep'),
 	'the first deployment is asleep again too');
+# a site with two deployments, to promote while a user holds a lock below
+sql(q{SELECT nx.create_sandbox('pair')});
+my @pair = map { sql(qq{SELECT deployment FROM nx.push('pair', pg_read_binary_file('$hello'))}) } 1 .. 2;
+nx_wait_state($node, $_, 'ready', "pair: deployment $_ starts") for @pair;
+sql(qq{SELECT nx.promote('pair', $pair[0])});
+ok($node->poll_query_until('postgres',
+		q{SELECT deployment FROM nx.router_routes() WHERE host = 'pair.localhost'}, $pair[0]),
+	'pair: the router has its route');
+
 # a transaction holding the other deployment's row (an open
 # BEGIN; SELECT nx.wake(...)) and a request waiting for that deployment do
 # not delay this wake: the router's statements never wait on a user's lock
-# for more than a second
+# for more than a second; and its route table, on a connection of its own,
+# follows another site's promote meanwhile
 my $holder = $node->background_psql('postgres');
 $holder->query_safe("BEGIN; SELECT nx.wake($e)");
 my $waiter = fork();
@@ -182,6 +192,19 @@ if ($waiter == 0)
 	POSIX::_exit(0);
 }
 usleep(300_000);
+{
+	my $t_promote = time;
+	sql(qq{SELECT nx.promote('pair', $pair[1])});
+	my $followed = 0;
+	for (1 .. 200)
+	{
+		if (get('pair.localhost') =~ /deployment $pair[1]\n/) { $followed = 1; last; }
+		usleep(5_000);
+	}
+	my $took = time - $t_promote;
+	ok($followed && $took < 1,
+		sprintf('meanwhile a promote of another site is followed at once (%.3f s; a wake waits up to 1 s)', $took));
+}
 my $t_wake = time;
 like(get('sleepy.localhost'), qr{200 OK.*deployment $d\n}s, 'and wakes again on the next request');
 my $wake_took = time - $t_wake;

@@ -427,7 +427,7 @@ main(int argc, char **argv)
 					RouterLog("draining (signal): not accepting, %d connections open", conn_count);
 					break;
 				case TAG_PG:
-					RoutesEvent(events[i].events);
+					RoutesEvent(tag->owner, events[i].events);
 					break;
 				case TAG_HANDOFF:
 					HandoffEvent(tag, events[i].events);

@@ -235,13 +235,17 @@ extern bool ActivityReport(bool full, char *arrays[6]);
 
 /* routes.c */
 extern void RoutesStart(void);
-extern void RoutesEvent(uint32_t events);
+extern void RoutesEvent(void *owner, uint32_t events);
 extern void RoutesTimers(int64_t now, int64_t *next);
 extern bool RoutesLookup(const char *host, int64_t *deployment, RouteState *state);
-extern void RoutesWake(int64_t deployment);
 extern bool RoutesLoaded(void);
 extern bool RoutesHasDeployment(int64_t deployment);
 extern const char *RoutesRunDir(void);
+
+/* wake_report.c: nx.wake() and the traffic report, on a connection of their own */
+extern void RoutesWake(int64_t deployment);
+extern void WakeReportStart(void);
+extern void WakeReportTimers(int64_t now, int64_t *next);
 
 /* handoff.c */
 extern void HandoffRequest(Conn *conn);

@@ -26,8 +26,9 @@ ROUTER_TEST_FLAGS = -std=gnu99 -g -O1 -Wall -Wextra -Werror \
 
 ROUTER_SRC = src/router/router.c src/router/conn.c src/router/routes.c \
 	src/router/handoff.c src/router/activity.c src/router/jail.c src/router/http_head.c \
-	src/router/http_frame.c src/router/pool.c src/router/clients.c src/router/util.c
-ROUTER_HDR = src/router/router.h src/router/http_head.h src/router/http_frame.h src/include/nx_handoff.h
+	src/router/http_frame.c src/router/pool.c src/router/clients.c src/router/util.c \
+	src/router/pglink.c src/router/wake_report.c
+ROUTER_HDR = src/router/router.h src/router/pglink.h src/router/http_head.h src/router/http_frame.h src/include/nx_handoff.h
 
 ROUTER_FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 600

@@ -1,11 +1,11 @@
 /*
  * src/router/routes.c
  *	  The route table: host -> deployment, read through nx.router_routes()
- *	  (the view nx.routes, as the role nx_router may see it) over one libpq
- *	  connection that LISTENs on nx_routes and reloads the table on every
- *	  notification and after every reconnect.  The same connection asks
- *	  nx.wake() for asleep deployments that requests arrive for, and sends
- *	  the traffic report (nx.report_activity) every second.
+ *	  (the view nx.routes, as the role nx_router may see it) over a libpq
+ *	  connection of its own (pglink.c) that LISTENs on nx_routes and
+ *	  reloads the table on every notification and after every reconnect.
+ *	  Nothing else goes over it (wakes and the traffic report have theirs,
+ *	  wake_report.c), so a reload waits for no other statement.
  *
  * Glossary:
  *	  table		an open-addressing hash table of the hosts, rebuilt whole
@@ -14,19 +14,14 @@
  *				(<run dir>/d<id>/init.sock): --run-dir, or asked once from
  *				the cluster (data_directory || '/nx/run')
  *
- * Everything is asynchronous (PQconnectStart/PQconnectPoll, PQsendQuery,
- * PQconsumeInput) and driven by the main epoll loop, so a slow or vanished
- * cluster never stops the router from serving.  When the connection is
- * lost the last table stays in use and reconnecting is retried with a
- * growing delay (100 ms doubling up to 5 s).  LISTEN is committed before
+ * When the connection is lost the last table stays in use (the router
+ * keeps serving) and reconnecting is retried.  LISTEN is committed before
  * the SELECT reads the table, in the same round trip: a LISTEN takes effect
  * only when its transaction commits, so in one implicit transaction with
  * the SELECT a change committed between the SELECT's snapshot and that
  * commit would be neither read nor notified.
- * One query is in flight at a time; what waits goes in this order: a table
- * reload, wakes, the report.
  */
-#include "router.h"
+#include "pglink.h"
 #include "nx_handoff.h"
 
 #include <stdlib.h>
@@ -34,12 +29,6 @@
 #include <sys/epoll.h>
 
 #include <libpq-fe.h>
-
-#define BACKOFF_MIN_MS	100
-#define BACKOFF_MAX_MS	5000
-#define CONNECT_TIMEOUT_MS 10000
-#define REPORT_INTERVAL_MS 1000
-#define MAX_WAKES		256		/* deployments in one nx.wake round trip */
 
 typedef struct Route
 {
@@ -55,47 +44,30 @@ typedef struct RouteTable
 	size_t		count;
 } RouteTable;
 
-typedef enum PgState
-{
-	PG_DOWN,					/* waiting to reconnect */
-	PG_CONNECTING,
-	PG_READY
-} PgState;
-
 static RouteTable table;
 static bool loaded;
 static bool log_next_load = true;	/* say so after start and reconnects */
 static char *run_dir;
 
-static PGconn *pg;
-static PgState pg_state = PG_DOWN;
-static int	pg_fd = -1;
-static uint32_t pg_events;
-static Tag	pg_tag = {TAG_PG, NULL};
-static int64_t pg_retry_at;
-static int64_t pg_connect_started;
-static int	pg_backoff_ms = BACKOFF_MIN_MS;
-static bool query_busy;
 static bool reload_pending;
 
-/* what the query in flight is, so that its results go to the right place */
-typedef enum QueryKind
-{
-	QUERY_LOAD,
-	QUERY_WAKE,
-	QUERY_REPORT
-} QueryKind;
-static QueryKind query_kind;
+static void table_link_ready(PgLink *link);
+static void table_link_result(PgLink *link, PGresult *res);
+static void table_link_done(PgLink *link);
+static void table_link_notify(PgLink *link);
+static void table_link_drop(PgLink *link);
+static void table_link_idle(PgLink *link);
 
-static int64_t wakes[MAX_WAKES];	/* deployments to wake, not asked yet */
-static int	n_wakes;
-static int64_t wakes_sent[MAX_WAKES];	/* those of the nx.wake call in flight */
-static int	n_wakes_sent;
-
-static void wakes_answered(void);
-static int64_t next_report_at;
-static bool full_report_pending = true;	/* after each (re)connect */
-static bool report_failed_logged;
+static PgLink table_link = {
+	.name = "route table connection",
+	.application_name = "nx-router",
+	.on_ready = table_link_ready,
+	.on_result = table_link_result,
+	.on_done = table_link_done,
+	.on_notify = table_link_notify,
+	.on_drop = table_link_drop,
+	.on_idle = table_link_idle,
+};
 
 /* hash_host is FNV-1a over the host name. */
 static uint64_t
@@ -251,97 +223,9 @@ RoutesRunDir(void)
 }
 
 /*
- * pg_watch registers libpq's current socket with epoll.  The socket can
- * change while connecting (another host, an SSL retry): the old one is
- * unregistered first.
- */
-static void
-pg_watch(uint32_t events)
-{
-	int			fd = pg ? PQsocket(pg) : -1;
-
-	if (fd != pg_fd && pg_fd >= 0)
-		EpollDel(pg_fd, &pg_events);
-	pg_fd = fd;
-	if (fd >= 0)
-		EpollSet(fd, &pg_tag, events, &pg_events);
-}
-
-/*
- * one_line copies a libpq message into out as one line: newlines and tabs
- * become spaces, runs of spaces one, trailing space dropped.
- */
-static void
-one_line(char *out, size_t size, const char *in)
-{
-	size_t		n = 0;
-
-	for (; in && *in && n + 1 < size; in++)
-	{
-		char		c = (*in == '\n' || *in == '\t') ? ' ' : *in;
-
-		if (c == ' ' && (n == 0 || out[n - 1] == ' '))
-			continue;
-		out[n++] = c;
-	}
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-}
-
-/* log_notice passes the server's notices and warnings to our log, one line each. */
-static void
-log_notice(void *arg, const char *message)
-{
-	char		msg[512];
-
-	(void) arg;
-	one_line(msg, sizeof(msg), message);
-	RouterLog("server says: %s", msg);
-}
-
-/* pg_drop closes the connection and schedules a reconnect. */
-static void
-pg_drop(const char *why)
-{
-	char		msg[256];
-
-	one_line(msg, sizeof(msg), why);
-	RouterLog("route table connection lost: %s (retrying in %d ms, serving the last table)",
-			  msg, pg_backoff_ms);
-	log_next_load = true;
-	if (pg_fd >= 0)
-		EpollDel(pg_fd, &pg_events);
-	pg_fd = -1;
-	if (pg)
-		PQfinish(pg);
-	pg = NULL;
-	pg_state = PG_DOWN;
-	if (query_busy && query_kind == QUERY_WAKE)
-		wakes_answered();
-	query_busy = false;
-	full_report_pending = true;
-	pg_retry_at = NowMs() + pg_backoff_ms;
-	pg_backoff_ms = pg_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pg_backoff_ms * 2;
-}
-
-/* pg_flush_watch flushes queued output and watches for what comes next. */
-static void
-pg_flush_watch(void)
-{
-	int			r = PQflush(pg);
-
-	if (r < 0)
-	{
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	pg_watch(r == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
-}
-
-/*
- * send_load asks for the table; after a (re)connect also LISTENs and, when
- * --run-dir was not given, asks where the run directory is.
+ * send_load asks for the table; after a (re)connect also sets the
+ * timeouts, LISTENs and, when --run-dir was not given, asks where the run
+ * directory is.
  */
 static void
 send_load(bool after_connect)
@@ -349,9 +233,8 @@ send_load(bool after_connect)
 	char		sql[512];
 
 	/*
-	 * after a (re)connect: no statement of ours waits on a lock a user can
-	 * hold (an open transaction around nx.wake of their deployment) for
-	 * more than a second; the one connection serves every host
+	 * after a (re)connect: no statement of ours waits on a lock for more
+	 * than a second (the table is read by every request)
 	 */
 	snprintf(sql, sizeof(sql), "%s%s%s",
 			 after_connect ? "SET lock_timeout = '1s'; SET statement_timeout = '5s'; "
@@ -359,197 +242,27 @@ send_load(bool after_connect)
 			 after_connect && run_dir == NULL ?
 			 "SELECT pg_catalog.current_setting('data_directory') OPERATOR(pg_catalog.||) '" NX_RUN_DIR_SUFFIX "'; " : "",
 			 "SELECT host, deployment, desired_state FROM nx.router_routes()");
-	if (!PQsendQuery(pg, sql))
-	{
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	query_busy = true;
-	query_kind = QUERY_LOAD;
 	reload_pending = false;
-	pg_flush_watch();
+	PgLinkSend(&table_link, sql, 0, NULL);
+}
+
+/* table_link_ready: connected; LISTEN and load */
+static void
+table_link_ready(PgLink *link)
+{
+	(void) link;
+	send_load(true);
 }
 
 /*
- * send_wakes asks nx.wake() for every deployment waiting to be woken, in
- * one round trip.
+ * table_link_result takes one result of a load: the run directory, the
+ * table, or an error (the connection then starts over).
  */
 static void
-send_wakes(void)
-{
-	char	   *list = malloc(n_wakes * 21 + 3);
-	size_t		len = 0;
-	const char *params[1];
-	int			i;
-
-	if (list == NULL)
-		return;
-	list[len++] = '{';
-	for (i = 0; i < n_wakes; i++)
-		len += sprintf(list + len, "%s%lld", i ? "," : "", (long long) wakes[i]);
-	list[len++] = '}';
-	list[len] = '\0';
-	params[0] = list;
-	if (!PQsendQueryParams(pg, "SELECT nx.wake(d) FROM pg_catalog.unnest($1::pg_catalog.int8[]) AS d",
-						   1, NULL, params, NULL, NULL, 0))
-	{
-		free(list);
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	free(list);
-	memcpy(wakes_sent, wakes, n_wakes * sizeof(int64_t));
-	n_wakes_sent = n_wakes;
-	n_wakes = 0;
-	query_busy = true;
-	query_kind = QUERY_WAKE;
-	pg_flush_watch();
-}
-
-/*
- * send_report sends the traffic counters of the last period (also when
- * there are none: the report is the router's heartbeat, without which the
- * supervisor stops nothing for being idle).
- */
-static void
-send_report(void)
-{
-	char	   *arrays[6];
-	const char *params[7];
-	bool		full = full_report_pending;
-	int			i;
-
-	if (!ActivityReport(full, arrays))
-		return;
-	params[0] = full ? "true" : "false";
-	for (i = 0; i < 6; i++)
-		params[i + 1] = arrays[i];
-	if (!PQsendQueryParams(pg, "SELECT nx.report_activity($1::pg_catalog.bool, $2::pg_catalog.int8[], "
-						   "$3::pg_catalog.int4[], $4::pg_catalog.int8[], $5::pg_catalog.int8[], "
-						   "$6::pg_catalog.int8[], $7::pg_catalog.int8[])",
-						   7, NULL, params, NULL, NULL, 0))
-	{
-		for (i = 0; i < 6; i++)
-			free(arrays[i]);
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	for (i = 0; i < 6; i++)
-		free(arrays[i]);
-	full_report_pending = false;
-	query_busy = true;
-	query_kind = QUERY_REPORT;
-	pg_flush_watch();
-}
-
-/* send_next sends what waits, if the connection is free: reload, wakes, report. */
-static void
-send_next(void)
-{
-	if (pg_state != PG_READY || query_busy)
-		return;
-	if (reload_pending)
-		send_load(false);
-	else if (n_wakes > 0)
-		send_wakes();
-	else if (loop_now >= next_report_at)
-	{
-		next_report_at = loop_now + REPORT_INTERVAL_MS;
-		send_report();
-	}
-}
-
-/*
- * wakes_answered: the nx.wake call in flight is over (answered, failed, or
- * the connection is gone): those deployments may be asked for again (the
- * requests still waiting ask on their next retry if the route still says
- * asleep).
- */
-static void
-wakes_answered(void)
-{
-	int			i;
-
-	for (i = 0; i < n_wakes_sent; i++)
-	{
-		Activity   *a = ActivityGet(wakes_sent[i]);
-
-		if (a)
-			a->waking = false;
-	}
-	n_wakes_sent = 0;
-}
-
-/*
- * RoutesWake asks the cluster to wake an asleep deployment (nx.wake),
- * unless a wake of it is already queued or in flight: many requests for
- * one sleeping deployment cause one wake.
- */
-void
-RoutesWake(int64_t deployment)
-{
-	Activity   *a = ActivityGet(deployment);
-
-	if (a == NULL || a->waking || n_wakes == MAX_WAKES)
-		return;					/* a full queue: asked again on the next retry */
-	a->waking = true;
-	wakes[n_wakes++] = deployment;
-	send_next();
-}
-
-/* pg_connect_start begins connecting (asynchronously). */
-static void
-pg_connect_start(void)
-{
-	/*
-	 * application_name nx-router, so that DBAs see who it is: set before
-	 * dbname, whose connection string (-d) may override it
-	 */
-	const char *const keywords[] = {"application_name", "dbname", NULL};
-	const char *const values[] = {"nx-router", router_settings.conninfo ? router_settings.conninfo : "", NULL};
-
-	pg = PQconnectStartParams(keywords, values, 1);
-	if (pg == NULL)
-	{
-		pg_drop("out of memory");
-		return;
-	}
-	if (PQstatus(pg) == CONNECTION_BAD)
-	{
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	PQsetNoticeProcessor(pg, log_notice, NULL);
-	pg_state = PG_CONNECTING;
-	pg_connect_started = NowMs();
-	pg_watch(EPOLLOUT);
-}
-
-/*
- * handle_result takes one result of the query in flight.  Only a failed
- * table load drops the connection (to start over); a failed wake or report
- * is logged, and the next one tried as usual.
- */
-static void
-handle_result(PGresult *res)
+table_link_result(PgLink *link, PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
 
-	if (query_kind != QUERY_LOAD)
-	{
-		if (st != PGRES_TUPLES_OK && (query_kind == QUERY_WAKE || !report_failed_logged))
-		{
-			char		msg[512];
-
-			one_line(msg, sizeof(msg), PQresultErrorMessage(res));
-			RouterLog("%s failed: %s", query_kind == QUERY_WAKE ? "waking a deployment" : "reporting activity", msg);
-			if (query_kind == QUERY_REPORT)
-				report_failed_logged = true;
-		}
-		else if (st == PGRES_TUPLES_OK && query_kind == QUERY_REPORT)
-			report_failed_logged = false;
-		return;
-	}
 	if (st == PGRES_TUPLES_OK && PQnfields(res) == 1 && PQntuples(res) == 1 && run_dir == NULL)
 	{
 		run_dir = strdup(PQgetvalue(res, 0, 0));
@@ -562,118 +275,66 @@ handle_result(PGresult *res)
 	{
 		char		msg[512];
 
-		one_line(msg, sizeof(msg), PQresultErrorMessage(res));
+		PgLinkOneLine(msg, sizeof(msg), PQresultErrorMessage(res));
 		RouterLog("loading routes failed: %s", msg);
+		PgLinkRestart(link);
 	}
 }
 
-/* RoutesStart begins connecting to the cluster. */
+/* table_link_done: the load is over (a notification may have asked for another) */
+static void
+table_link_done(PgLink *link)
+{
+	(void) link;
+}
+
+/* table_link_notify: the routes changed: reload as soon as the link is free */
+static void
+table_link_notify(PgLink *link)
+{
+	(void) link;
+	reload_pending = true;
+}
+
+/* table_link_drop: lost; the last table stays in use, say so at the next load */
+static void
+table_link_drop(PgLink *link)
+{
+	(void) link;
+	log_next_load = true;
+	RouterLog("serving the last route table meanwhile");
+}
+
+/* table_link_idle: nothing in flight: reload if a notification asked */
+static void
+table_link_idle(PgLink *link)
+{
+	(void) link;
+	if (reload_pending)
+		send_load(false);
+}
+
+/* RoutesStart begins connecting to the cluster (both connections). */
 void
 RoutesStart(void)
 {
 	if (router_settings.run_dir)
 		run_dir = strdup(router_settings.run_dir);
-	pg_connect_start();
+	PgLinkStart(&table_link);
+	WakeReportStart();
 }
 
-/*
- * RoutesEvent advances the connection (while connecting) or reads results
- * and notifications (once connected).
- */
+/* RoutesEvent: readiness on one of the cluster connections (tag owner). */
 void
-RoutesEvent(uint32_t events)
+RoutesEvent(void *owner, uint32_t events)
 {
-	PGnotify   *notify;
-	bool		failed = false;
-
-	if (pg_state == PG_CONNECTING)
-	{
-		switch (PQconnectPoll(pg))
-		{
-			case PGRES_POLLING_READING:
-				pg_watch(EPOLLIN);
-				return;
-			case PGRES_POLLING_WRITING:
-				pg_watch(EPOLLOUT);
-				return;
-			case PGRES_POLLING_OK:
-				pg_state = PG_READY;
-				pg_backoff_ms = BACKOFF_MIN_MS;
-				PQsetnonblocking(pg, 1);
-				send_load(true);
-				return;
-			default:
-				pg_drop(PQerrorMessage(pg));
-				return;
-		}
-	}
-	if (pg_state != PG_READY)
-		return;
-	if ((events & EPOLLOUT) && PQflush(pg) < 0)
-	{
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	if (!PQconsumeInput(pg))
-	{
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	while (query_busy && !PQisBusy(pg))
-	{
-		PGresult   *res = PQgetResult(pg);
-
-		if (res == NULL)
-		{
-			query_busy = false;
-			if (query_kind == QUERY_WAKE)
-				wakes_answered();
-			break;
-		}
-		if (PQresultStatus(res) == PGRES_FATAL_ERROR && query_kind == QUERY_LOAD)
-			failed = true;
-		handle_result(res);
-		PQclear(res);
-	}
-	while ((notify = PQnotifies(pg)) != NULL)
-	{
-		reload_pending = true;
-		PQfreemem(notify);
-	}
-	if (failed)
-	{
-		/* start over: reconnecting retries with a growing delay */
-		pg_drop("query failed");
-		return;
-	}
-	if (PQstatus(pg) == CONNECTION_BAD)
-	{
-		pg_drop(PQerrorMessage(pg));
-		return;
-	}
-	if (!query_busy)
-		send_next();
-	if (pg != NULL && pg_state == PG_READY)
-		pg_flush_watch();
+	PgLinkEvent((PgLink *) owner, events);
 }
 
-/* RoutesTimers reconnects when the delay has passed, or gives up a slow connect. */
+/* RoutesTimers: reconnects, slow connects, what waits to be sent. */
 void
 RoutesTimers(int64_t now, int64_t *next)
 {
-	if (pg_state == PG_DOWN)
-	{
-		if (now >= pg_retry_at)
-			pg_connect_start();
-		else if (pg_retry_at < *next)
-			*next = pg_retry_at;
-	}
-	else if (pg_state == PG_CONNECTING && now - pg_connect_started > CONNECT_TIMEOUT_MS)
-		pg_drop("timed out connecting");
-	else if (pg_state == PG_READY)
-	{
-		send_next();
-		if (next_report_at > now && next_report_at < *next)
-			*next = next_report_at;
-	}
+	PgLinkTimers(&table_link, now, next);
+	WakeReportTimers(now, next);
 }
