@@ -48,6 +48,7 @@ OBJS = \
 	src/supervisor/userns_keep.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
+	src/supervisor/events.o \
 	src/supervisor/idle.o \
 	src/supervisor/router_proc.o \
 	src/supervisor/domains.o \

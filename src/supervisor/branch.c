@@ -47,6 +47,9 @@
  *				have it (sandbox names have no underscore).
  */
 #include "branch.h"
+#include "converge.h"
+#include "events.h"
+#include "files.h"
 #include "nx_sandbox.h"
 #include "provision.h"
 #include "slots.h"

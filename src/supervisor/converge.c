@@ -20,7 +20,11 @@
  * again.
  */
 #include "branch.h"
+#include "converge.h"
 #include "domains.h"
+#include "events.h"
+#include "files.h"
+#include "idle.h"
 #include "provision.h"
 #include "router_proc.h"
 #include "rundir.h"
@@ -40,16 +44,6 @@
 #include "utils/timestamp.h"
 #include "postmaster/postmaster.h"
 
-typedef struct NxQueuedEvent
-{
-	char	   *action;
-	char	   *sandbox;
-	char	   *owner;
-	int64		deployment;
-	char	   *details;
-} NxQueuedEvent;
-
-static List *queued_events = NIL;	/* in TopMemoryContext */
 static bool converge_requested = false;
 static bool warned_no_extension = false;
 static bool first_pass = true;
@@ -72,80 +66,6 @@ NxTakeConvergeRequest(void)
 
 	converge_requested = false;
 	return r;
-}
-
-/* NxJsonObject1 returns {"key": "value"} with value escaped. */
-char *
-NxJsonObject1(const char *key, const char *value)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	escape_json(&buf, key);
-	appendStringInfoString(&buf, ": ");
-	escape_json(&buf, value);
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
-/*
- * NxQueueEvent remembers an event until the next transaction writes it;
- * deployment 0 is none (NULL).
- */
-void
-NxQueueEvent(const char *action, const char *sandbox, const char *owner,
-			 int64 deployment, const char *details_json)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	NxQueuedEvent *e = palloc(sizeof(NxQueuedEvent));
-
-	e->action = pstrdup(action);
-	e->sandbox = pstrdup(sandbox);
-	e->owner = pstrdup(owner);
-	e->deployment = deployment;
-	e->details = pstrdup(details_json ? details_json : "{}");
-	queued_events = lappend(queued_events, e);
-	MemoryContextSwitchTo(old);
-}
-
-/* WriteQueuedEvents inserts queued events (caller's transaction). */
-static void
-WriteQueuedEvents(void)
-{
-	ListCell   *lc;
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID};
-
-	foreach(lc, queued_events)
-	{
-		NxQueuedEvent *e = lfirst(lc);
-		Datum		values[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-
-		values[0] = CStringGetTextDatum(e->owner);
-		values[1] = CStringGetTextDatum(e->action);
-		values[2] = CStringGetTextDatum(e->sandbox);
-		values[3] = Int64GetDatum(e->deployment);
-		values[4] = CStringGetTextDatum(e->details);
-		nulls[3] = e->deployment > 0 ? ' ' : 'n';
-		if (SPI_execute_with_args(
-								  "WITH e AS (INSERT INTO nx.events (actor, owner, action, sandbox, deployment, details) "
-								  "VALUES ('supervisor', $1, $2, $3, $4, $5::jsonb) RETURNING id) "
-								  "SELECT pg_catalog.pg_notify('nx_events', pg_catalog.json_build_object('id', id)::text) FROM e",
-								  5, types, values, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "nx supervisor: could not write event");
-	}
-	foreach(lc, queued_events)
-	{
-		NxQueuedEvent *e = lfirst(lc);
-
-		pfree(e->action);
-		pfree(e->sandbox);
-		pfree(e->owner);
-		pfree(e->details);
-	}
-	list_free_deep(queued_events);
-	queued_events = NIL;
 }
 
 /*
@@ -553,7 +473,7 @@ ConvergeOnce(MemoryContext pass_context, bool periodic)
 	NxRetiredOffsetsSweep(&host);
 	WriteRuntime(periodic);
 	CompletePromotions();
-	WriteQueuedEvents();
+	NxWriteQueuedEvents();
 	{
 		MemoryContext old;
 
@@ -693,7 +613,7 @@ WakeStep(void *arg)
 		for (int i = 0; i < a->n; i++)
 			WantDeployments(&last_host, a->ids[i]);
 		WriteRuntime(false);
-		WriteQueuedEvents();
+		NxWriteQueuedEvents();
 	}
 	NxCommitTransaction();
 }
@@ -732,7 +652,7 @@ FlushStep(void *arg)
 	{
 		WriteRuntime(false);
 		CompletePromotions();
-		WriteQueuedEvents();
+		NxWriteQueuedEvents();
 	}
 	NxCommitTransaction();
 }

@@ -18,7 +18,7 @@
  * previous one is gone (its end sets the supervisor's latch).  docs/security.md says what stays
  * visible.
  */
-#include "slots.h"
+#include "dbsetup.h"
 #include "supervisor.h"
 
 #include "access/xact.h"

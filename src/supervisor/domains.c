@@ -17,11 +17,11 @@
  * Glossary:
  *	  check		one run of nx-dnscheck for one (domain, sandbox) claim.
  */
+#include "converge.h"
 #include "domains.h"
-#include "supervisor.h"
 #include "nx_sandbox.h"
-#include "slots.h"
 #include "sql_exec.h"
+#include "supervisor.h"
 
 #include <fcntl.h>
 #include <signal.h>

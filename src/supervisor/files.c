@@ -9,7 +9,7 @@
  * All of it is derived state (I2): deleting $PGDATA/nx loses nothing the
  * next pass cannot rebuild except old log lines.
  */
-#include "slots.h"
+#include "files.h"
 #include "nx_handoff.h"
 
 #include <dirent.h>

@@ -6,6 +6,7 @@
 #define NX_HOSTSETUP_H
 
 #include "compat.h"
+#include "runtime/nx_runtime.h"
 
 #define NX_MAX_SETUP_CHECKS 16
 
@@ -24,8 +25,25 @@ typedef struct NxSetupReport
 	NxSetupCheck checks[NX_MAX_SETUP_CHECKS];
 } NxSetupReport;
 
-struct NxHostSetup;
-extern void NxSetupRun(NxSetupReport *report, struct NxHostSetup *host);
+/* What the host offers, checked once per converge pass. */
+typedef struct NxHostSetup
+{
+	bool		ok;				/* sandboxes may be started */
+	char		why[512];		/* when not ok: what is missing, and the fix */
+	uid_t		uid_base;		/* the cluster user's subordinate range */
+	gid_t		gid_base;
+	int			uid_count;
+	int			slice_start;	/* this cluster's slice of it (uidslice.c): */
+	int			slice_size;		/* host uid = base + slice_start + offset */
+	NxCgroupLayout cgroups;
+	char		spawn_helper[MAXPGPATH];
+	char		init[MAXPGPATH];
+	char		pg_socket[MAXPGPATH];	/* the cluster's unix socket file */
+	char		pg_socket_dir[MAXPGPATH];
+} NxHostSetup;
+
+extern void NxHostSetupCheck(NxHostSetup *setup);
+extern void NxSetupRun(NxSetupReport *report, NxHostSetup *host);
 extern void NxPgSocketPath(char *socket, size_t socket_len, char *dir, size_t dir_len);
 
 #endif							/* NX_HOSTSETUP_H */

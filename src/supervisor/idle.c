@@ -27,6 +27,8 @@
  * Glossary:
  *	  ask	one QUIESCE sent and its reply awaited (IdleAsk).
  */
+#include "converge.h"
+#include "idle.h"
 #include "rundir.h"
 #include "slots.h"
 #include "sql_exec.h"

@@ -11,9 +11,11 @@
  * random password at every start and hands it to the router in its
  * environment (never on a command line).  Its stderr is the server's.
  */
-#include "router_proc.h"
+#include "converge.h"
+#include "files.h"
 #include "nx_handoff.h"
 #include "nx_sandbox.h"
+#include "router_proc.h"
 #include "slots.h"
 #include "sql_exec.h"
 

@@ -15,6 +15,7 @@
  *	  run directory	$PGDATA/nx/run/<name>, <name> = "d<deployment id>".
  *	  hand-off socket	the SOCK_SEQPACKET socket NX_RUN_SOCKET_NAME in it.
  */
+#include "files.h"
 #include "rundir.h"
 #include "slots.h"
 

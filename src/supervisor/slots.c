@@ -28,6 +28,10 @@
  * is rebuilt at most about twice a second per flooding sandbox.
  */
 #include "branch.h"
+#include "converge.h"
+#include "events.h"
+#include "files.h"
+#include "idle.h"
 #include "slots.h"
 
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 /*
  * src/supervisor/slots.h
- *	  The supervisor's view of the deployments it runs ("slots"), the
- *	  converge pass that creates and retires them, and the runtime table
- *	  they are reported in.
+ *	  The supervisor's view of the deployments it runs ("slots", slots.c):
+ *	  the state machine of each, driven by the converge pass (converge.h)
+ *	  and by the worker's wait loop, and the nx.runtime rows it reports.
  *
  * States (as shown in nx.runtime.state):
  *	  pending	desired running, not started yet (waiting for its database,
@@ -20,6 +20,7 @@
 #ifndef NX_SLOTS_H
 #define NX_SLOTS_H
 
+#include "hostsetup.h"
 #include "supervisor.h"
 
 #include "datatype/timestamp.h"
@@ -43,6 +44,7 @@ extern bool NxSlotsNeedFlush(void);
 extern void NxSlotsKillAll(void);
 extern void NxSlotsStopAllGracefully(void);
 extern NxWaitResult NxWaitForEvents(long timeout_ms);
+extern void NxSlotsWaitSetChanged(void);
 
 /* one nx.runtime row, as slots.c reports it */
 typedef struct NxRuntimeRow
@@ -70,58 +72,6 @@ extern bool NxSlotsHasKey(const char *key);
 extern const char *NxKeyPrefix(void);
 extern bool NxKeyIsOurs(const char *key, int64 *deployment);
 
-/* converge.c */
-extern void NxRequestConverge(void);
-extern bool NxTakeConvergeRequest(void);
-extern char *NxJsonObject1(const char *key, const char *value);
-extern void NxConverge(bool periodic);
-extern void NxWakeDeployments(const int64 *ids, int n);
-extern void NxFlushRuntime(void);
-extern void NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
-
-/* dbsetup.c */
-extern void NxDbSetupWant(const Oid *databases, int n);
-extern void NxDbSetupStep(void);
-extern PGDLLEXPORT void NxDbSetupMain(Datum arg);
-
-/* quota.c */
-extern void NxQuotaTick(TimestampTz now);
-extern long NxQuotaNextDeadlineMs(TimestampTz now);
-
-extern void NxSlotsWaitSetChanged(void);
-
-/* idle.c */
-#define NX_IDLE_MAX_ASKS 64		/* QUIESCE requests out at once */
-extern void NxStopIdleDeployments(MemoryContext context);
-extern void NxIdleAddWaitEvents(WaitEventSet *set);
-extern bool NxIdleOwns(void *user_data);
-extern void NxIdleReadable(void *user_data);
-extern bool NxIdleAsksDue(TimestampTz now);
-extern long NxIdleNextDeadlineMs(TimestampTz now);
-
-#endif							/* NX_SLOTS_H */
-
-#include "runtime/nx_runtime.h"
-
-/* What the host offers, checked once per converge pass (hostsetup.c). */
-typedef struct NxHostSetup
-{
-	bool		ok;				/* sandboxes may be started */
-	char		why[512];		/* when not ok: what is missing, and the fix */
-	uid_t		uid_base;		/* the cluster user's subordinate range */
-	gid_t		gid_base;
-	int			uid_count;
-	int			slice_start;	/* this cluster's slice of it (uidslice.c): */
-	int			slice_size;		/* host uid = base + slice_start + offset */
-	NxCgroupLayout cgroups;
-	char		spawn_helper[MAXPGPATH];
-	char		init[MAXPGPATH];
-	char		pg_socket[MAXPGPATH];	/* the cluster's unix socket file */
-	char		pg_socket_dir[MAXPGPATH];
-} NxHostSetup;
-
-extern void NxHostSetupCheck(NxHostSetup *setup);
-
 /* One desired-running deployment, as converge read it from the rows. */
 typedef struct NxDeploymentRow
 {
@@ -145,27 +95,4 @@ extern void NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host,
 					   bool database_ready);
 extern void NxSlotsEndPass(void);
 
-/* blobs.c: the blob's file, materialised and verified; NULL if it cannot be */
-extern const char *NxBlobPath(const char *sha256, char *err, size_t errlen);
-extern void NxBlobsRemoveUnwanted(List *wanted_sha256);
-
-/* logs.c */
-typedef struct NxLogFile
-{
-	int			fd;
-	int64		size;
-	char		path[MAXPGPATH];
-} NxLogFile;
-
-extern bool NxLogOpen(NxLogFile *log, const char *key);
-extern void NxLogAppend(NxLogFile *log, const char *data, size_t len);
-extern void NxLogClose(NxLogFile *log);
-extern void NxLogsRemoveUnwanted(List *wanted_ids);
-
-/* paths under $PGDATA/nx */
-extern void NxStateDirPath(char *path, const char *sub, const char *name);
-extern void NxEnsureStateDirs(void);
-
-/* events written by the supervisor (converge.c) */
-extern void NxQueueEvent(const char *action, const char *sandbox, const char *owner,
-						 int64 deployment, const char *details_json);
+#endif							/* NX_SLOTS_H */

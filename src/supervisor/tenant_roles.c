@@ -19,8 +19,8 @@
  *	  wanted settings	the role's settings as the platform sets them, in
  *						pg_db_role_setting's text form
  */
+#include "events.h"
 #include "provision.h"
-#include "slots.h"
 #include "sql_exec.h"
 #include "supervisor.h"
 #include "tenant/tenant.h"

@@ -33,6 +33,7 @@
  *	  registry	the directory of lock files every cluster of this OS user
  *				on this host shares.
  */
+#include "files.h"
 #include "slots.h"
 #include "uidslice.h"
 #include "userns_keep.h"

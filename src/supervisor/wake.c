@@ -15,6 +15,7 @@
  * queue that overflows, or any other request in the same transaction, is
  * a full pass, which starts them too.
  */
+#include "converge.h"
 #include "supervisor.h"
 
 #include "access/xact.h"

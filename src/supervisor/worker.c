@@ -16,11 +16,15 @@
  * SIGKILL after nx.stop_timeout; no process of ours outlives the cluster.
  * Postmaster death: everything is killed at once.
  */
-#include "supervisor.h"
 #include "branch.h"
+#include "converge.h"
+#include "dbsetup.h"
 #include "domains.h"
+#include "idle.h"
+#include "quota.h"
 #include "router_proc.h"
 #include "slots.h"
+#include "supervisor.h"
 
 #include <signal.h>
 #include <sys/resource.h>

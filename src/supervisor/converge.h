@@ -1,0 +1,18 @@
+/*
+ * src/supervisor/converge.h
+ *	  The converge pass (converge.c): rows to machine, and the writes of
+ *	  nx.runtime between passes.
+ */
+#ifndef NX_CONVERGE_H
+#define NX_CONVERGE_H
+
+#include "supervisor.h"
+
+extern void NxRequestConverge(void);
+extern bool NxTakeConvergeRequest(void);
+extern void NxConverge(bool periodic);
+extern void NxWakeDeployments(const int64 *ids, int n);
+extern void NxFlushRuntime(void);
+extern void NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
+
+#endif							/* NX_CONVERGE_H */
