@@ -25,7 +25,7 @@ RUNTIME_LIB_OBJS = $(RUNTIME_LIB_SRC:.c=.o)
 # nx-spawn's parts
 RUNTIME_SPAWN_SRC = src/runtime/nx_spawn.c src/runtime/userns.c src/runtime/stage.c \
 	src/runtime/seccomp.c src/runtime/util.c
-RUNTIME_HDR = src/runtime/nx_runtime.h src/runtime/runtime_int.h src/include/nx_handoff.h
+RUNTIME_HDR = src/runtime/nx_runtime.h src/runtime/runtime_int.h src/include/nx_handoff.h src/include/nx_scm.h
 
 # nx-init if the init build has produced it, else the test stand-in
 RUNTIME_TEST_INIT = $(if $(wildcard build/nx-init),build/nx-init,build/test_init_stub)

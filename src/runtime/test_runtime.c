@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "nx_handoff.h"
+#include "nx_scm.h"
 #include "nx_runtime.h"
 
 #define MAX_LIVE 32
@@ -1201,28 +1202,11 @@ test_timing(void)
 static int
 receive_ns(int sock)
 {
-	char		byte;
-	struct iovec iov = {.iov_base = &byte,.iov_len = 1};
-	union
-	{
-		char		buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	}			control;
-	struct msghdr msg = {0};
-	struct cmsghdr *cmsg;
 	struct pollfd pfd = {.fd = sock,.events = POLLIN};
-	int			fd = -1;
 
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = control.buf;
-	msg.msg_controllen = sizeof(control.buf);
-	if (poll(&pfd, 1, 5000) != 1 || recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0)
+	if (poll(&pfd, 1, 5000) != 1)
 		return -1;
-	cmsg = CMSG_FIRSTHDR(&msg);
-	if (cmsg != NULL && cmsg->cmsg_type == SCM_RIGHTS)
-		memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-	return fd;
+	return nx_scm_recv_fd(sock, 0);
 }
 
 /*

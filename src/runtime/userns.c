@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "runtime_int.h"
+#include "../include/nx_scm.h"
 
 extern char **environ;
 
@@ -440,28 +441,7 @@ NxUsernsExport(int sock)
 
 	if (ns >= 0)
 	{
-		char		byte = 'u';
-		struct iovec iov = {.iov_base = &byte,.iov_len = 1};
-		union
-		{
-			char		buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		}			control;
-		struct msghdr msg = {0};
-		struct cmsghdr *cmsg;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &ns, sizeof(int));
-		while (sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EINTR)
-			;
+		nx_scm_send_fd(sock, ns);
 		close(ns);
 	}
 	close(sock);

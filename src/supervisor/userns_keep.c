@@ -33,6 +33,7 @@
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 
+#include "nx_scm.h"
 #include "userns_keep.h"
 
 typedef struct KeptUserns
@@ -87,37 +88,6 @@ NxUsernsExportSocket(int *keep_end, int *child_end)
 }
 
 /*
- * ReceiveFd takes one descriptor sent with SCM_RIGHTS on sock, without
- * waiting; -1 if none arrived (nx-spawn failed before, or sent nothing).
- */
-static int
-ReceiveFd(int sock)
-{
-	char		byte;
-	struct iovec iov = {.iov_base = &byte,.iov_len = 1};
-	union
-	{
-		char		buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	}			control;
-	struct msghdr msg = {0};
-	struct cmsghdr *cmsg;
-	int			fd = -1;
-
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = control.buf;
-	msg.msg_controllen = sizeof(control.buf);
-	if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
-		return -1;
-	cmsg = CMSG_FIRSTHDR(&msg);
-	if (cmsg != NULL && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
-		cmsg->cmsg_len == CMSG_LEN(sizeof(int)) && !(msg.msg_flags & MSG_CTRUNC))
-		memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-	return fd;
-}
-
-/*
  * IsOurUserns: is fd a user namespace created by our own uid (what
  * nx-spawn made while it was still the cluster's uid)?
  */
@@ -145,7 +115,7 @@ NxUsernsCollect(int uid_offset, int *keep_end)
 
 	if (*keep_end < 0)
 		return;
-	fd = ReceiveFd(*keep_end);
+	fd = nx_scm_recv_fd(*keep_end, MSG_DONTWAIT);
 	close(*keep_end);
 	*keep_end = -1;
 	if (fd < 0)
