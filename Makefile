@@ -49,6 +49,7 @@ OBJS = \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
 	src/supervisor/events.o \
+	src/supervisor/spawn.o \
 	src/supervisor/idle.o \
 	src/supervisor/router_proc.o \
 	src/supervisor/domains.o \

@@ -53,6 +53,7 @@
 #include "nx_sandbox.h"
 #include "provision.h"
 #include "slots.h"
+#include "spawn.h"
 #include "sql_exec.h"
 
 #include <fcntl.h>
@@ -200,27 +201,21 @@ LowerPriority(int pid)
 static char *
 ReadTail(const char *path)
 {
-	char		buf[NX_ERROR_TAIL + 1];
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
-	off_t		size;
-	ssize_t		n = 0;
+	bool		cut;
+	char	   *buf = NxReadFileTail(path, NX_ERROR_TAIL, &cut);
 	char	   *start;
+	size_t		n;
 
-	if (fd < 0)
+	if (buf == NULL)
 		return pstrdup("(no output)");
-	size = lseek(fd, 0, SEEK_END);
-	if (size > NX_ERROR_TAIL)
-		lseek(fd, size - NX_ERROR_TAIL, SEEK_SET);
-	else
-		lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, NX_ERROR_TAIL);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
 	/* from the first whole line, without the final newline */
-	start = (size > NX_ERROR_TAIL && strchr(buf, '\n')) ? strchr(buf, '\n') + 1 : buf;
+	start = (cut && strchr(buf, '\n')) ? strchr(buf, '\n') + 1 : buf;
+	n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	return pstrdup(start[0] ? start : "(no output)");
+	start = pstrdup(start[0] ? start : "(no output)");
+	pfree(buf);
+	return start;
 }
 
 /* Exec runs one statement in the caller's transaction, or raises. */
@@ -353,9 +348,6 @@ SpawnCopy(NxCopy *c, const NxBranchRow *row, const NxHostSetup *host)
 	char	   *envp[5];
 	char		dir[MAXPGPATH];
 	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attr;
-	sigset_t	none,
-				all;
 	int			rc;
 
 	NxStateDirPath(dir, "branches", NULL);
@@ -382,21 +374,12 @@ SpawnCopy(NxCopy *c, const NxBranchRow *row, const NxHostSetup *host)
 	envp[3] = psprintf("NX_COPY_RATE=%lld", (long long) nx_branch_copy_rate * 1024 * 1024);
 	envp[4] = NULL;
 
-	/* like every child of ours: no inherited descriptor, signal or mask */
+	/* the child's 0-2; NxSpawnChild closes the rest and resets the signals */
 	posix_spawn_file_actions_init(&actions);
 	posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&actions, 1, c->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&actions, 1, 2);
-	posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	rc = posix_spawn(&c->pid, HelperPath(), &actions, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attr);
+	rc = NxSpawnChild(&c->pid, HelperPath(), &actions, argv, envp);
 	explicit_bzero(envp[0], strlen(envp[0]));
 	explicit_bzero(envp[1], strlen(envp[1]));
 	if (rc != 0)

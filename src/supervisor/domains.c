@@ -20,6 +20,7 @@
 #include "converge.h"
 #include "domains.h"
 #include "nx_sandbox.h"
+#include "spawn.h"
 #include "sql_exec.h"
 #include "supervisor.h"
 
@@ -94,9 +95,6 @@ SpawnCheck(NxDomainCheck *c, const char *domain, const char *sandbox,
 	int			argc = 0;
 	int			fds[2];
 	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attr;
-	sigset_t	none,
-				all;
 	int			rc;
 
 	if (pipe2(fds, O_CLOEXEC) != 0)
@@ -113,21 +111,12 @@ SpawnCheck(NxDomainCheck *c, const char *domain, const char *sandbox,
 	argv[argc++] = (char *) txt_value;
 	argv[argc] = NULL;
 
-	/* like every child of ours: no inherited descriptor, signal or mask */
+	/* the child's 0-2; NxSpawnChild closes the rest and resets the signals */
 	posix_spawn_file_actions_init(&actions);
 	posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
 	posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	rc = posix_spawn(&c->pid, CheckPath(), &actions, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attr);
+	rc = NxSpawnChild(&c->pid, CheckPath(), &actions, argv, envp);
 	close(fds[1]);
 	if (rc != 0)
 	{

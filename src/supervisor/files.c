@@ -241,6 +241,32 @@ NxLogAppend(NxLogFile *log, const char *data, size_t len)
 		log->size += len;
 }
 
+/*
+ * NxReadFileTail returns the last max_bytes bytes of a file (palloc'd,
+ * NUL-terminated; all of it when shorter), or NULL when it cannot be
+ * opened.  *cut, when given, says whether the file was longer.
+ */
+char *
+NxReadFileTail(const char *path, int max_bytes, bool *cut)
+{
+	char	   *buf;
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t		end;
+	ssize_t		n;
+
+	if (fd < 0)
+		return NULL;
+	buf = palloc0(max_bytes + 1);
+	end = lseek(fd, 0, SEEK_END);
+	lseek(fd, end > max_bytes ? end - max_bytes : 0, SEEK_SET);
+	n = read(fd, buf, max_bytes);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	if (cut)
+		*cut = end > max_bytes;
+	return buf;
+}
+
 /* NxLogClose closes the log file (it stays on disk for nx.logs). */
 void
 NxLogClose(NxLogFile *log)

@@ -26,6 +26,7 @@ extern bool NxLogOpen(NxLogFile *log, const char *key);
 extern void NxLogAppend(NxLogFile *log, const char *data, size_t len);
 extern void NxLogClose(NxLogFile *log);
 extern void NxLogsRemoveUnwanted(List *wanted_ids);
+extern char *NxReadFileTail(const char *path, int max_bytes, bool *cut);
 
 /* paths under $PGDATA/nx */
 extern void NxStateDirPath(char *path, const char *sub, const char *name);

@@ -17,6 +17,7 @@
 #include "nx_sandbox.h"
 #include "router_proc.h"
 #include "slots.h"
+#include "spawn.h"
 #include "sql_exec.h"
 
 #include <signal.h>
@@ -86,9 +87,6 @@ SpawnRouter(const NxHostSetup *host)
 	char	   *addresses = pstrdup(nx_listen_addresses);
 	char	   *save = NULL;
 	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attr;
-	sigset_t	none;
-	sigset_t	all;
 	pid_t		pid = 0;
 	int			rc;
 
@@ -141,19 +139,10 @@ SpawnRouter(const NxHostSetup *host)
 	envp[envc++] = "PGAPPNAME=nx-router";
 	envp[envc] = NULL;
 
-	/* like every child of ours: no inherited descriptor, signal or mask */
+	/* the child's 0-2; NxSpawnChild closes the rest and resets the signals */
 	posix_spawn_file_actions_init(&actions);
 	posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	rc = posix_spawn(&pid, program, &actions, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attr);
+	rc = NxSpawnChild(&pid, program, &actions, argv, envp);
 	if (rc != 0)
 	{
 		ereport(LOG, (errmsg("nx supervisor: could not start the router: %s", strerror(rc))));

@@ -396,23 +396,9 @@ SlotStop(NxSlot *slot)
 static char *
 SlotLogTail(NxSlot *slot, int max_bytes)
 {
-	char	   *buf = palloc0(max_bytes + 1);
-	int			fd;
-	off_t		end;
-	ssize_t		n;
+	char	   *tail = NxReadFileTail(slot->log.path, max_bytes, NULL);
 
-	fd = open(slot->log.path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return buf;
-	end = lseek(fd, 0, SEEK_END);
-	if (end > max_bytes)
-		lseek(fd, end - max_bytes, SEEK_SET);
-	else
-		lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, max_bytes);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return buf;
+	return tail ? tail : pstrdup("");
 }
 
 /*
