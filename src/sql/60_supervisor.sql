@@ -344,19 +344,16 @@ BEGIN
 		GROUP BY s.name, s.owner, s.database_quota, o.sandbox
 		HAVING coalesce(sum(u.size_bytes), 0) > s.database_quota OR o.sandbox IS NOT NULL
 	LOOP
-		IF r.used > r.quota AND NOT r.was_over THEN
-			INSERT INTO nx.over_quota (sandbox, used_bytes, quota_bytes, since)
-			VALUES (r.name, r.used, r.quota, now());
+		IF (r.used > r.quota) <> r.was_over THEN
+			IF r.used > r.quota THEN
+				INSERT INTO nx.over_quota (sandbox, used_bytes, quota_bytes, since)
+				VALUES (r.name, r.used, r.quota, now());
+			ELSE
+				DELETE FROM nx.over_quota o WHERE o.sandbox = r.name;
+			END IF;
 			INSERT INTO nx.events (actor, owner, action, sandbox, details)
-			VALUES ('supervisor', r.owner, 'database_over_quota', r.name,
-					jsonb_build_object('used_bytes', r.used, 'quota_bytes', r.quota,
-									   'used', pg_size_pretty(r.used), 'quota', pg_size_pretty(r.quota)))
-			RETURNING id INTO event_id;
-			PERFORM pg_notify('nx_events', json_build_object('id', event_id)::text);
-		ELSIF r.used <= r.quota AND r.was_over THEN
-			DELETE FROM nx.over_quota o WHERE o.sandbox = r.name;
-			INSERT INTO nx.events (actor, owner, action, sandbox, details)
-			VALUES ('supervisor', r.owner, 'database_under_quota', r.name,
+			VALUES ('supervisor', r.owner,
+					CASE WHEN r.used > r.quota THEN 'database_over_quota' ELSE 'database_under_quota' END, r.name,
 					jsonb_build_object('used_bytes', r.used, 'quota_bytes', r.quota,
 									   'used', pg_size_pretty(r.used), 'quota', pg_size_pretty(r.quota)))
 			RETURNING id INTO event_id;
