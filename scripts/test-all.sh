@@ -116,7 +116,7 @@ sweep_test_cgroups() {
 			/sys/fs/cgroup/memory/nx_sandbox /sys/fs/cgroup/pids/nx_sandbox \
 			/sys/fs/cgroup/cpu/nx_sandbox; do
 			for c in "$d"/c"$sysid"_d*; do
-				[ -d "$c" ] && { rmdir "$c" 2>/dev/null || true; }
+				if [ -d "$c" ]; then rmdir "$c" 2>/dev/null || true; fi
 			done
 		done
 	done
