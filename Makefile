@@ -36,6 +36,8 @@ OBJS = \
 	src/supervisor/shmem.o \
 	src/supervisor/wake.o \
 	src/supervisor/worker.o \
+	src/supervisor/loop.o \
+	src/supervisor/requests.o \
 	src/supervisor/sql_exec.o \
 	src/supervisor/provision.o \
 	src/supervisor/tenant_roles.o \

@@ -13,7 +13,8 @@
 # and it mounts a 256 MB tmpfs for t/042_exhaustion.pl to fill
 # (NX_TEST_SMALL_FS), unmounted on exit.
 #
-# Suites: the ELF reader's and the HTTP head parser's unit tests and short
+# Suites: the supervisor's call graph (no circle between its files), the
+# ELF reader's and the HTTP head parser's unit tests and short
 # fuzz runs (ELF, ld.so.cache, HTTP heads, HTTP framing), the quickstart (as root: twice, on cluster 15/nxci, removed
 # afterwards), nx-init's test,
 # the sandbox runtime's test, pg_regress (sql/, expected/) and TAP
@@ -77,6 +78,7 @@ SYSID_FILE=$WORK/tmp_check_sysids
 [ "$(id -u)" = 0 ] && chown "$RUNAS": "$SYSID_FILE"
 export NX_TEST_SYSID_FILE=$SYSID_FILE
 
+step "supervisor call graph (no circle between files)" perl "$WORK/scripts/check-supervisor-calls.pl"
 step "ELF reader unit test" make -s -C "$WORK" elf-unit-test
 step "ELF reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-elf FUZZ_SECONDS="$FUZZ_SECONDS"
 step "ld.so.cache reader fuzz smoke run (${FUZZ_SECONDS}s)" make -s -C "$WORK" fuzz-ldcache FUZZ_SECONDS="$FUZZ_SECONDS"

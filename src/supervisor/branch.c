@@ -47,12 +47,12 @@
  *				have it (sandbox names have no underscore).
  */
 #include "branch.h"
-#include "converge.h"
 #include "events.h"
 #include "files.h"
+#include "hostsetup.h"
 #include "nx_sandbox.h"
 #include "provision.h"
-#include "slots.h"
+#include "requests.h"
 #include "spawn.h"
 #include "sql_exec.h"
 

@@ -26,6 +26,7 @@
 #include "files.h"
 #include "idle.h"
 #include "provision.h"
+#include "requests.h"
 #include "router_proc.h"
 #include "rundir.h"
 #include "slots.h"
@@ -44,29 +45,11 @@
 #include "utils/timestamp.h"
 #include "postmaster/postmaster.h"
 
-static bool converge_requested = false;
 static bool warned_no_extension = false;
 static bool first_pass = true;
 static char reported_setup_problem[512];	/* last one logged */
 static NxHostSetup last_host;	/* of the last pass that found the extension */
 static bool have_last_host = false;
-
-/* NxRequestConverge: ask the loop for another pass soon. */
-void
-NxRequestConverge(void)
-{
-	converge_requested = true;
-}
-
-/* NxTakeConvergeRequest: was a pass requested since the last call? */
-bool
-NxTakeConvergeRequest(void)
-{
-	bool		r = converge_requested;
-
-	converge_requested = false;
-	return r;
-}
 
 /*
  * The nx.runtime rows of one write, column by column (a row is an index
@@ -503,7 +486,7 @@ ConvergeOnce(MemoryContext pass_context, bool periodic)
 
 	NxBlobsRemoveUnwanted(wanted_blobs);
 	NxLogsRemoveUnwanted(wanted_logs);
-	NxRunDirsRemoveUnwanted();
+	NxRunDirsRemoveUnwanted(NxSlotsHas);
 	last_host = host;
 	have_last_host = true;
 	if (host.cgroups.mode != NX_CGROUP_NONE)
@@ -517,35 +500,15 @@ ConvergeOnce(MemoryContext pass_context, bool periodic)
 }
 
 /*
- * NxRunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
- * <what>: <message>" and its transaction rolled back instead of ending the
- * worker, so that the next pass can try again.
+ * RunStep runs one step of the pass with NxRunLoggingErrors; if it failed,
+ * its rolled back transaction may have held nx.runtime writes, so the
+ * slots forget what they wrote and the next write looks at all of them.
  */
-void
-NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
+static void
+RunStep(void (*fn) (void *), void *arg, const char *what)
 {
-	MemoryContext caller = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		fn(arg);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
-					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-		FreeErrorData(edata);
-		/* what the slots remember writing may have been rolled back */
+	if (!NxRunLoggingErrors(fn, arg, what))
 		NxSlotsRuntimeUnknown();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(caller);
 }
 
 /* what ConvergeStep passes on to ConvergeOnce */
@@ -555,7 +518,7 @@ typedef struct ConvergeArgs
 	bool		periodic;
 } ConvergeArgs;
 
-/* ConvergeStep adapts ConvergeOnce to NxRunLoggingErrors. */
+/* ConvergeStep adapts ConvergeOnce to RunStep. */
 static void
 ConvergeStep(void *arg)
 {
@@ -586,9 +549,9 @@ NxConverge(bool periodic)
 	a.pass_context = AllocSetContextCreate(TopMemoryContext, "nx converge",
 										   ALLOCSET_DEFAULT_SIZES);
 	a.periodic = periodic;
-	NxRunLoggingErrors(ConvergeStep, &a, "converge pass failed");
+	RunStep(ConvergeStep, &a, "converge pass failed");
 	MemoryContextDelete(a.pass_context);
-	NxRunLoggingErrors(RouterStep, NULL, "could not start the router");
+	RunStep(RouterStep, NULL, "could not start the router");
 }
 
 /* what WakeStep is to start */
@@ -640,7 +603,7 @@ NxWakeDeployments(const int64 *ids, int n)
 	}
 	a.ids = ids;
 	a.n = n;
-	NxRunLoggingErrors(WakeStep, &a, "could not wake deployments");
+	RunStep(WakeStep, &a, "could not wake deployments");
 }
 
 /* FlushStep writes changed slots and queued events in one transaction. */
@@ -661,5 +624,5 @@ FlushStep(void *arg)
 void
 NxFlushRuntime(void)
 {
-	NxRunLoggingErrors(FlushStep, NULL, "could not write nx.runtime");
+	RunStep(FlushStep, NULL, "could not write nx.runtime");
 }

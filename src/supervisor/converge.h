@@ -8,11 +8,8 @@
 
 #include "supervisor.h"
 
-extern void NxRequestConverge(void);
-extern bool NxTakeConvergeRequest(void);
 extern void NxConverge(bool periodic);
 extern void NxWakeDeployments(const int64 *ids, int n);
 extern void NxFlushRuntime(void);
-extern void NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
 
 #endif							/* NX_CONVERGE_H */

@@ -17,8 +17,8 @@
  * Glossary:
  *	  check		one run of nx-dnscheck for one (domain, sandbox) claim.
  */
-#include "converge.h"
 #include "domains.h"
+#include "requests.h"
 #include "nx_sandbox.h"
 #include "spawn.h"
 #include "sql_exec.h"

@@ -9,7 +9,7 @@
  * unshare in a backend).
  */
 #include "hostsetup.h"
-#include "slots.h"
+#include "supervisor.h"
 
 #include <pwd.h>
 #include <sys/stat.h>

@@ -27,10 +27,9 @@
  * Glossary:
  *	  ask	one QUIESCE sent and its reply awaited (IdleAsk).
  */
-#include "converge.h"
 #include "idle.h"
+#include "requests.h"
 #include "rundir.h"
-#include "slots.h"
 #include "sql_exec.h"
 
 #include <sys/socket.h>
@@ -84,7 +83,7 @@ EndAsk(IdleAsk *ask, bool resume)
 		(void) SendOp(ask->fd, NX_INIT_OP_RESUME);
 	close(ask->fd);
 	ask->fd = -1;
-	NxSlotsWaitSetChanged();
+	NxWaitSetChanged();
 }
 
 /*
@@ -115,7 +114,7 @@ StartAsk(int64 deployment)
 		asks[i].fd = fd;
 		asks[i].reply = -1;
 		asks[i].deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), NX_INIT_REPLY_TIMEOUT_MS);
-		NxSlotsWaitSetChanged();
+		NxWaitSetChanged();
 		return true;
 	}
 	return false;				/* all ask slots busy: the next pass asks */
@@ -175,7 +174,7 @@ NxIdleReadable(void *user_data)
 		ask->reply = reply.status;
 	else
 		ask->reply = NX_INIT_BAD_REQUEST;
-	NxSlotsWaitSetChanged();	/* nothing more to read on it */
+	NxWaitSetChanged();	/* nothing more to read on it */
 }
 
 /* NxIdleAsksDue: has an ask got its reply, or run out of time? */

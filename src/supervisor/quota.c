@@ -17,7 +17,6 @@
  * against the figures of the last one; docs/security.md gives how far
  * past its quota a tenant gets, as t/017_tenant_db.pl measures it.
  */
-#include "converge.h"
 #include "dbsetup.h"
 #include "quota.h"
 #include "sql_exec.h"

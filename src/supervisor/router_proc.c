@@ -11,12 +11,12 @@
  * random password at every start and hands it to the router in its
  * environment (never on a command line).  Its stderr is the server's.
  */
-#include "converge.h"
 #include "files.h"
+#include "hostsetup.h"
 #include "nx_handoff.h"
 #include "nx_sandbox.h"
+#include "requests.h"
 #include "router_proc.h"
-#include "slots.h"
 #include "spawn.h"
 #include "sql_exec.h"
 

@@ -17,7 +17,6 @@
  */
 #include "files.h"
 #include "rundir.h"
-#include "slots.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -184,15 +183,15 @@ NxRunDirConnect(const char *name)
 
 /*
  * NxRunDirsRemoveUnwanted removes every run directory under $PGDATA/nx/run
- * whose deployment has no slot: leftovers of a crash, and those of 0.3.0,
- * which were writable by their tenants.
+ * whose deployment in_use (the slots': NxSlotsHas) does not claim:
+ * leftovers of a crash, and those of 0.3.0, which were writable by their
+ * tenants.
  */
 void
-NxRunDirsRemoveUnwanted(void)
+NxRunDirsRemoveUnwanted(bool (*in_use) (int64 deployment))
 {
 	char		run[MAXPGPATH];
 	char		path[MAXPGPATH];
-	char		key[64];
 	DIR		   *d;
 	struct dirent *e;
 
@@ -211,8 +210,7 @@ NxRunDirsRemoveUnwanted(void)
 		end = NxParseDeploymentName(e->d_name, &id);
 		if (end != NULL && *end == '\0')
 		{
-			snprintf(key, sizeof(key), "%s%lld", NxKeyPrefix(), id);
-			if (NxSlotsHasKey(key))
+			if (in_use((int64) id))
 				continue;
 		}
 		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);

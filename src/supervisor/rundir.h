@@ -10,6 +10,6 @@
 extern int	NxRunDirListen(const char *name, char *err, size_t errlen);
 extern void NxRunDirRemove(const char *name);
 extern int	NxRunDirConnect(const char *name);
-extern void NxRunDirsRemoveUnwanted(void);
+extern void NxRunDirsRemoveUnwanted(bool (*in_use) (int64 deployment));
 
 #endif							/* NX_RUNDIR_H */

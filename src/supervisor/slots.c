@@ -27,11 +27,9 @@
  * bounded amount of work per second, however it floods, and the wait set
  * is rebuilt at most about twice a second per flooding sandbox.
  */
-#include "branch.h"
-#include "converge.h"
 #include "events.h"
 #include "files.h"
-#include "idle.h"
+#include "requests.h"
 #include "slots.h"
 
 #include <fcntl.h>
@@ -48,9 +46,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "domains.h"
 #include "nx_handoff.h"
-#include "router_proc.h"
 #include "rundir.h"
 #include "userns_keep.h"
 
@@ -130,8 +126,6 @@ static bool runtime_unknown = false;	/* a write was rolled back */
 static int64 *gone_ids = NULL;	/* slots forgotten since the last write */
 static int	gone_count = 0;
 static int	gone_size = 0;
-static bool wait_set_dirty = true;
-static WaitEventSet *wait_set = NULL;
 
 static void SlotReadStatus(NxSlot *slot);
 static void SlotReadOutput(NxSlot *slot);
@@ -180,7 +174,7 @@ CloseFd(int *fd)
 	{
 		close(*fd);
 		*fd = -1;
-		wait_set_dirty = true;
+		NxWaitSetChanged();
 	}
 }
 
@@ -348,7 +342,7 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	slot->ready_at = 0;
 	slot->deadline = TimestampTzPlusMilliseconds(slot->started_at, nx_start_timeout);
 	slot->last_error[0] = '\0';
-	wait_set_dirty = true;
+	NxWaitSetChanged();
 	SlotSetState(slot, NX_SLOT_STARTING);
 	return;
 
@@ -488,24 +482,6 @@ NxSlotChildExited(pid_t pid, int wait_status)
 	}
 }
 
-/*
- * NxReapChildren collects every exited child and tells its owner: the
- * router, a domain check, a branch copy, or the slot whose process it was.
- */
-void
-NxReapChildren(void)
-{
-	int			status;
-	pid_t		pid;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-	{
-		if (!NxRouterExited(pid, status) && !NxDomainCheckExited(pid, status) &&
-			!NxBranchChildExited(pid, status))
-			NxSlotChildExited(pid, status);
-	}
-}
-
 /* SlotStatusLine handles one line nx-init wrote on the status pipe. */
 static void
 SlotStatusLine(NxSlot *slot, const char *line)
@@ -558,7 +534,7 @@ SlotCharge(NxSlot *slot, ssize_t n, bool status)
 		 slot->window_status >= NX_STATUS_WINDOW_BUDGET) && !slot->pipes_paused)
 	{
 		slot->pipes_paused = true;
-		wait_set_dirty = true;
+		NxWaitSetChanged();
 	}
 }
 
@@ -615,77 +591,55 @@ SlotReadOutput(NxSlot *slot)
 		CloseFd(&slot->output_fd);
 }
 
-/* NxSlotsWaitSetChanged: the descriptors to wait on changed (idle.c). */
-void
-NxSlotsWaitSetChanged(void)
+/* NxSlotsWaitEventCount: how many descriptors NxSlotsAddWaitEvents may add. */
+int
+NxSlotsWaitEventCount(void)
 {
-	wait_set_dirty = true;
+	return 2 * (int) hash_get_num_entries(slots);
 }
 
 /*
- * NxWaitForEvents waits for the latch, postmaster death, or any slot's
- * pipes, up to timeout_ms, and reads whatever pipes are readable.
+ * NxSlotsAddWaitEvents adds every slot's open output and status pipes to
+ * set (the loop's), each with its slot as user_data; a slot whose budget
+ * for this window is spent waits for the next one (NxSlotsTick).
  */
-NxWaitResult
-NxWaitForEvents(long timeout_ms)
+void
+NxSlotsAddWaitEvents(WaitEventSet *set)
 {
-	WaitEvent	events[64];
-	int			n;
-	NxWaitResult result = NX_WAIT_TIMEOUT;
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
 
-	if (wait_set_dirty || wait_set == NULL)
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
 	{
-		HASH_SEQ_STATUS seq;
-		NxSlot	   *slot;
-		int			capacity = 2 + 2 * (int) hash_get_num_entries(slots) + NX_IDLE_MAX_ASKS;
-
-		if (wait_set != NULL)
-			FreeWaitEventSet(wait_set);
-		wait_set = CreateWaitEventSet(TopMemoryContext, capacity);
-		AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(wait_set, WL_POSTMASTER_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		NxIdleAddWaitEvents(wait_set);
-		hash_seq_init(&seq, slots);
-		while ((slot = hash_seq_search(&seq)) != NULL)
-		{
-			if (slot->pipes_paused)
-				continue;
-			if (slot->output_fd >= 0)
-				AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, slot->output_fd, NULL, slot);
-			if (slot->status_fd >= 0)
-				AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, slot->status_fd, NULL, slot);
-		}
-		wait_set_dirty = false;
+		if (slot->pipes_paused)
+			continue;
+		if (slot->output_fd >= 0)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, slot->output_fd, NULL, slot);
+		if (slot->status_fd >= 0)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, slot->status_fd, NULL, slot);
 	}
+}
 
-	n = WaitEventSetWait(wait_set, timeout_ms, events, lengthof(events), PG_WAIT_EXTENSION);
-	for (int i = 0; i < n; i++)
-	{
-		if (events[i].events & WL_POSTMASTER_DEATH)
-			return NX_WAIT_POSTMASTER_DEATH;
-		if (events[i].events & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			result = NX_WAIT_LATCH;
-		}
-		if ((events[i].events & WL_SOCKET_READABLE) && NxIdleOwns(events[i].user_data))
-			NxIdleReadable(events[i].user_data);
-		else if (events[i].events & WL_SOCKET_READABLE)
-		{
-			NxSlot	   *slot = (NxSlot *) events[i].user_data;
+/*
+ * NxSlotsReadable reads the pipe fd of the slot user_data (as added by
+ * NxSlotsAddWaitEvents) became readable on; false if nothing was read.
+ */
+bool
+NxSlotsReadable(void *user_data, int fd)
+{
+	NxSlot	   *slot = (NxSlot *) user_data;
 
-			/* paused by an earlier event of this round: wait for its window */
-			if (slot->pipes_paused)
-				continue;
-			if (events[i].fd == slot->status_fd)
-				SlotReadStatus(slot);
-			else if (events[i].fd == slot->output_fd)
-				SlotReadOutput(slot);
-			if (result == NX_WAIT_TIMEOUT)
-				result = NX_WAIT_IO;
-		}
-	}
-	return result;
+	/* paused by an earlier event of this round: wait for its window */
+	if (slot->pipes_paused)
+		return false;
+	if (fd == slot->status_fd)
+		SlotReadStatus(slot);
+	else if (fd == slot->output_fd)
+		SlotReadOutput(slot);
+	else
+		return false;
+	return true;
 }
 
 /*
@@ -706,7 +660,7 @@ NxSlotsTick(TimestampTz now)
 		if (slot->pipes_paused && window != slot->window)
 		{
 			slot->pipes_paused = false;
-			wait_set_dirty = true;
+			NxWaitSetChanged();
 		}
 		if (slot->deadline == 0 || now < slot->deadline)
 			continue;
@@ -966,42 +920,26 @@ NxSlotsKillAll(void)
 		SlotKill(slot, have_host ? &current_host.cgroups : NULL);
 }
 
-/*
- * ReapUntil reaps exited children (releasing their slots: cgroup, run dir)
- * until none of our sandboxes runs or `until` passes; returns how many
- * still run.
- */
-static int
-ReapUntil(TimestampTz until)
+/* NxSlotsRunning: how many slots still have a process. */
+int
+NxSlotsRunning(void)
 {
 	HASH_SEQ_STATUS seq;
 	NxSlot	   *slot;
-	int			running;
+	int			running = 0;
 
-	do
-	{
-		NxReapChildren();
-		running = 0;
-		hash_seq_init(&seq, slots);
-		while ((slot = hash_seq_search(&seq)) != NULL)
-			running += slot->pid > 0;
-		if (running > 0)
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 20, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	} while (running > 0 && GetCurrentTimestamp() < until);
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		running += slot->pid > 0;
 	return running;
 }
 
 /*
- * NxSlotsStopAllGracefully: SIGTERM to every sandbox, wait up to
- * nx.stop_timeout for them to exit, then SIGKILL the rest and reap them
- * for up to 2 more seconds, so that their cgroups are removed too (with
- * 1,000 sandboxes on 2 CPUs, 930 had not exited within a 3 s grace and
- * their cgroups were left for the next start to sweep).
+ * NxSlotsStopAll wants no slot any more and sends every running one its
+ * stop (SIGTERM, grace from now); the loop reaps them (NxStopAllGracefully).
  */
 void
-NxSlotsStopAllGracefully(void)
+NxSlotsStopAll(void)
 {
 	HASH_SEQ_STATUS seq;
 	NxSlot	   *slot;
@@ -1013,10 +951,6 @@ NxSlotsStopAllGracefully(void)
 		if (slot->pid > 0)
 			SlotStop(slot);
 	}
-	if (ReapUntil(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout)) == 0)
-		return;
-	NxSlotsKillAll();
-	(void) ReapUntil(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 2000));
 }
 
 /* RowEquals: does row hold the same values as the slot's written row? */
@@ -1197,4 +1131,11 @@ NxSlotsHasKey(const char *key)
 	int64		id;
 
 	return NxKeyIsOurs(key, &id) && hash_search(slots, &id, HASH_FIND, NULL) != NULL;
+}
+
+/* NxSlotsHas: does deployment have a slot (running, or remembered)? */
+bool
+NxSlotsHas(int64 deployment)
+{
+	return hash_search(slots, &deployment, HASH_FIND, NULL) != NULL;
 }

@@ -2,7 +2,9 @@
  * src/supervisor/slots.h
  *	  The supervisor's view of the deployments it runs ("slots", slots.c):
  *	  the state machine of each, driven by the converge pass (converge.h)
- *	  and by the worker's wait loop, and the nx.runtime rows it reports.
+ *	  and by the worker loop (loop.c: its pipes, its exit, its timers), and
+ *	  the nx.runtime rows it reports.  slots.c calls nothing above it: what
+ *	  it needs of the loop it asks through requests.h.
  *
  * States (as shown in nx.runtime.state):
  *	  pending	desired running, not started yet (waiting for its database,
@@ -25,26 +27,23 @@
 
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "storage/latch.h"
 
-typedef enum NxWaitResult
-{
-	NX_WAIT_TIMEOUT,
-	NX_WAIT_LATCH,
-	NX_WAIT_IO,
-	NX_WAIT_POSTMASTER_DEATH
-} NxWaitResult;
 
 /* slots.c */
 extern void NxSlotsInit(void);
 extern void NxSlotChildExited(pid_t pid, int wait_status);
-extern void NxReapChildren(void);
 extern void NxSlotsTick(TimestampTz now);
 extern long NxSlotsNextDeadlineMs(TimestampTz now);
 extern bool NxSlotsNeedFlush(void);
 extern void NxSlotsKillAll(void);
-extern void NxSlotsStopAllGracefully(void);
-extern NxWaitResult NxWaitForEvents(long timeout_ms);
-extern void NxSlotsWaitSetChanged(void);
+extern void NxSlotsStopAll(void);
+extern int	NxSlotsRunning(void);
+
+/* slots.c, for the loop's wait set (loop.c) */
+extern int	NxSlotsWaitEventCount(void);
+extern void NxSlotsAddWaitEvents(WaitEventSet *set);
+extern bool NxSlotsReadable(void *user_data, int fd);
 
 /* one nx.runtime row, as slots.c reports it */
 typedef struct NxRuntimeRow
@@ -69,6 +68,7 @@ extern void NxSlotsRuntimeUnknown(void);
 extern List *NxSlotsIds(void);
 extern bool NxSlotsRunOffset(int uid_offset);
 extern bool NxSlotsHasKey(const char *key);
+extern bool NxSlotsHas(int64 deployment);
 extern const char *NxKeyPrefix(void);
 extern bool NxKeyIsOurs(const char *key, int64 *deployment);
 

@@ -3,7 +3,8 @@
  *	  How the supervisor runs SQL: SPI inside a transaction it brackets, and
  *	  single utility statements "at top level" in a transaction of their
  *	  own, for the commands that refuse to run inside a transaction block
- *	  or a function (CREATE DATABASE, DROP DATABASE).
+ *	  or a function (CREATE DATABASE, DROP DATABASE); and a step whose
+ *	  error is logged and rolled back rather than ending the worker.
  *
  * The top-level executor follows PostgreSQL's own exec_simple_query (and
  * pg_cron's ExecuteSqlString): parse, analyze, plan, and PortalRun with
@@ -118,5 +119,39 @@ NxTryTopLevel(const char *sql)
 		ok = false;
 	}
 	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * NxRunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
+ * <what>: <message>" and its transaction rolled back instead of ending the
+ * worker, so that the next pass can try again.  Returns whether fn ran
+ * to its end.
+ */
+bool
+NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
+					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
 	return ok;
 }

@@ -21,7 +21,9 @@
 #include "dbsetup.h"
 #include "domains.h"
 #include "idle.h"
+#include "loop.h"
 #include "quota.h"
+#include "requests.h"
 #include "router_proc.h"
 #include "slots.h"
 #include "supervisor.h"
@@ -185,7 +187,7 @@ NxSupervisorMain(Datum arg)
 		if (shutdown_requested)
 		{
 			NxRouterStop(SIGTERM);
-			NxSlotsStopAllGracefully();
+			NxStopAllGracefully();
 			NxRouterFinish();
 			proc_exit(0);
 		}
