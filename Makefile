@@ -37,6 +37,7 @@ OBJS = \
 	src/supervisor/wake.o \
 	src/supervisor/worker.o \
 	src/supervisor/loop.o \
+	src/supervisor/filter_keep.o \
 	src/supervisor/requests.o \
 	src/supervisor/sql_exec.o \
 	src/supervisor/provision.o \

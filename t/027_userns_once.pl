@@ -3,7 +3,10 @@
 #   maps it (newuidmap/newgidmap, which the supervisor logs), and 20
 #   restarts plus a second deployment of the same sandbox join the kept
 #   namespace with no mapping, their processes still running as the
-#   sandbox's own host uid.  A second sandbox maps its own.
+#   sandbox's own host uid.  A second sandbox maps its own.  The seccomp
+#   filter is compiled once too: the supervisor holds one memfd of it
+#   (that no sandbox process holds one is make runtime-test's check of
+#   the probe's descriptors).
 use strict;
 use warnings FATAL => 'all';
 
@@ -65,6 +68,27 @@ my $d3 = $node->safe_psql('postgres', qq{SELECT deployment FROM nx.push('two', p
 nx_wait_state($node, $d3, 'ready', 'a deployment of a second sandbox is ready');
 is(mapped_for('two'), 1, 'the second sandbox maps its own');
 isnt(host_uid($d3), $uid, 'and runs as another host uid');
+
+# filter_memfds(PID): how many of PID's descriptors are the kept filter
+sub filter_memfds
+{
+	my ($pid) = @_;
+	my $n = 0;
+	opendir(my $dh, "/proc/$pid/fd") or return -1;
+	for my $fd (readdir $dh)
+	{
+		my $target = readlink("/proc/$pid/fd/$fd") // '';
+		$n++ if $target =~ m{^/memfd:nx-seccomp };
+	}
+	closedir $dh;
+	return $n;
+}
+my $supervisor = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE application_name = 'nx supervisor'});
+is(filter_memfds($supervisor), 1,
+	'the supervisor keeps one compiled seccomp filter for every start');
+unlike(slurp_file($node->logfile), qr/could not compile the sandbox filter once/,
+	'and compiling it once did not fail');
 
 $node->stop;
 done_testing();

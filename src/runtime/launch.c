@@ -19,9 +19,12 @@
  *	  5 bwrap's arguments   6 /etc/passwd   7 /etc/group
  *	  8 the sandbox's kept user namespace (spec userns_fd) or the socket to
  *	  send a new one on (spec userns_out_fd), else /dev/null
+ *	  9 the compiled seccomp filter, a sealed memfd (spec seccomp_fd), else
+ *	  /dev/null
  *	  (6 and 7 are stub files for --ro-bind-data: an "app" user, uid 1000.)
- *	  nx-spawn closes 8 before bwrap runs; bwrap reads and closes 5-7 and
- *	  its seccomp fd; nx-init gets 0-4 and keeps 3 and 4 from the app.
+ *	  nx-spawn closes 8 before bwrap runs and replaces 9 by a descriptor of
+ *	  its own; bwrap reads and closes 5-7 and that seccomp fd; nx-init gets
+ *	  0-4 and keeps 3 and 4 from the app.
  *
  * Layout inside the sandbox: read-only /usr (+ /lib, /lib64, /bin, /sbin
  * symlinks) and the few /etc files dynamic binaries, TLS roots and DNS
@@ -63,7 +66,8 @@
 #define FD_PASSWD 6
 #define FD_GROUP 7
 #define FD_USERNS 8
-#define N_CHILD_FDS 9
+#define FD_SECCOMP 9
+#define N_CHILD_FDS 10
 
 _Static_assert(NX_INIT_STATUS_FD == 3, "nx-init's status fd is nx-spawn's fd 3");
 _Static_assert(NX_INIT_LISTEN_FD == FD_LISTEN, "nx-init's listening socket is nx-spawn's fd 4");
@@ -589,6 +593,11 @@ build_spawn_argv(const NxSandboxSpec *s, Argv *a)
 		argv_add(a, "--userns-out");
 		argv_addf(a, "%d", FD_USERNS);
 	}
+	if (s->seccomp_fd > 2)
+	{
+		argv_add(a, "--seccomp-fd");
+		argv_addf(a, "%d", FD_SECCOMP);
+	}
 	argv_add(a, "--stage");
 	argv_addf(a, NX_STAGE_APP "=%s", s->binary);
 	argv_add(a, "--stage");
@@ -681,6 +690,7 @@ NxSandboxLaunch(const NxSandboxSpec *spec, char *err, size_t errlen)
 	src[FD_GROUP] = owned[3];
 	src[FD_USERNS] = spec->userns_fd > 2 ? spec->userns_fd :
 		spec->userns_out_fd > 2 ? spec->userns_out_fd : owned[0];
+	src[FD_SECCOMP] = spec->seccomp_fd > 2 ? spec->seccomp_fd : owned[0];
 	for (i = 0; i < N_CHILD_FDS; i++)
 	{
 		src[i] = high_fd(src[i], &dups[i]);

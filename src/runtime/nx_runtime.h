@@ -101,6 +101,10 @@ typedef struct NxSandboxSpec
 								 * which nx-spawn sends the new namespace it
 								 * maps (SCM_RIGHTS), for the caller to keep
 								 * and pass as userns_fd next time */
+	int			seccomp_fd;		/* > 2: a sealed memfd holding the compiled
+								 * filter (nx-spawn --export-seccomp), used
+								 * instead of compiling it per start; the
+								 * caller keeps it.  0: nx-spawn compiles */
 } NxSandboxSpec;
 
 /*

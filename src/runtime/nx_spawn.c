@@ -8,13 +8,16 @@
  *	  nx-spawn --key K [--cgroup-dir DIR]... [--rlimit NAME=N]...
  *			   --uid HOSTUID --gid HOSTGID --bwrap PATH --args-fd N
  *			   --tmpfs BYTES:INODES [--keep-fd N]... [--stage NAME=PATH]...
- *			   [--userns-fd N | --userns-out N]
+ *			   [--userns-fd N | --userns-out N] [--seccomp-fd N]
  *			   -- COMMAND [ARG]...
  *	  nx-spawn --print-seccomp		(the filter, in libseccomp's text form)
+ *	  nx-spawn --export-seccomp		(the filter, compiled, for --seccomp-fd)
  *
  * Steps, in order; each is a function that names itself on failure
  * ("nx-spawn: <step>: <reason>" on stderr, exit 125):
- *	  close fds		every descriptor but 0-3, the args fd and --keep-fd ones
+ *	  close fds		every descriptor but 0-3, the args fd and --keep-fd ones;
+ *					the compiled filter of --seccomp-fd (a sealed memfd) is
+ *					reopened for bwrap and the original closed
  *	  signals		empty mask, default dispositions
  *	  join cgroups	write our pid to DIR/cgroup.procs for each --cgroup-dir,
  *					while still the cluster's uid (v1 refuses it later)
@@ -34,7 +37,8 @@
  *					before.
  *	  no_new_privs	PR_SET_NO_NEW_PRIVS (after the namespace step: the
  *					mapping helpers are setuid and must still work)
- *	  seccomp		the filter (seccomp.c) into a memfd
+ *	  seccomp		the filter (seccomp.c) compiled into a memfd, unless
+ *					--seccomp-fd gave it compiled
  *	  exec bwrap	bwrap --args N --seccomp M COMMAND...; bwrap reads every
  *					other argument, environment included, from the args fd,
  *					so nothing secret is on any command line.  The command
@@ -87,6 +91,7 @@ typedef struct SpawnArgs
 	unsigned long long tmpfs_inodes;
 	int			userns_fd;		/* join this mapped namespace; -1: make one */
 	int			userns_out;		/* send the one made on this socket; -1 */
+	int			seccomp_fd;		/* the compiled filter, sealed; -1: compile */
 	char	  **command;
 } SpawnArgs;
 
@@ -220,7 +225,7 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 	memset(a, 0, sizeof(*a));
 	a->uid = a->gid = -1;
 	a->args_fd = -1;
-	a->userns_fd = a->userns_out = -1;
+	a->userns_fd = a->userns_out = a->seccomp_fd = -1;
 	for (i = 1; i < argc; i++)
 	{
 		const char *opt = argv[i];
@@ -260,6 +265,8 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 			a->userns_fd = parse_fd(opt, val);
 		else if (strcmp(opt, "--userns-out") == 0 && a->userns_out < 0)
 			a->userns_out = parse_fd(opt, val);
+		else if (strcmp(opt, "--seccomp-fd") == 0 && a->seccomp_fd < 0)
+			a->seccomp_fd = parse_fd(opt, val);
 		else if (strcmp(opt, "--stage") == 0)
 			parse_stage(a, argv[i]);
 		else if (strcmp(opt, "--tmpfs") == 0)
@@ -294,7 +301,7 @@ parse_args(int argc, char **argv, SpawnArgs *a)
 static void
 close_fds(const SpawnArgs *a)
 {
-	int			keep[MAX_LIST + 7];
+	int			keep[MAX_LIST + 8];
 	int			n = 0,
 				i,
 				j;
@@ -305,6 +312,8 @@ close_fds(const SpawnArgs *a)
 		keep[n++] = a->userns_fd;
 	if (a->userns_out >= 0)
 		keep[n++] = a->userns_out;
+	if (a->seccomp_fd >= 0)
+		keep[n++] = a->seccomp_fd;
 	for (i = 0; i < a->n_keep_fds; i++)
 		keep[n++] = a->keep_fds[i];
 	/* insertion sort: a handful of numbers */
@@ -449,8 +458,28 @@ enter_tenant(SpawnArgs *a)
 }
 
 /*
- * exec_bwrap builds the seccomp memfd and execs bwrap with only --args,
- * --seccomp and the command on its command line.
+ * take_filter replaces --seccomp-fd's sealed memfd by a descriptor of its
+ * own for bwrap to read (NxSeccompReopen), while nx-spawn is still the
+ * cluster's uid; the original is closed.
+ */
+static void
+take_filter(SpawnArgs *a)
+{
+	char		err[NX_RUNTIME_ERRLEN];
+	int			fd;
+
+	if (a->seccomp_fd < 0)
+		return;
+	fd = NxSeccompReopen(a->seccomp_fd, err, sizeof(err));
+	if (fd < 0)
+		fail("seccomp", "%s", err);
+	close(a->seccomp_fd);
+	a->seccomp_fd = fd;
+}
+
+/*
+ * exec_bwrap execs bwrap with only --args, --seccomp and the command on
+ * its command line; the filter is the one given, or compiled here.
  */
 static void __attribute__((noreturn))
 exec_bwrap(const SpawnArgs *a)
@@ -465,7 +494,7 @@ exec_bwrap(const SpawnArgs *a)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		fail("no_new_privs", "%s", strerror(errno));
-	fd = NxSeccompMemfd(err, sizeof(err));
+	fd = a->seccomp_fd >= 0 ? a->seccomp_fd : NxSeccompMemfd(err, sizeof(err));
 	if (fd < 0)
 		fail("seccomp", "%s", err);
 
@@ -501,8 +530,17 @@ main(int argc, char **argv)
 			fail("seccomp", "%s", err);
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "--export-seccomp") == 0)
+	{
+		char		err[NX_RUNTIME_ERRLEN];
+
+		if (!NxSeccompExportBpf(1, err, sizeof(err)))
+			fail("seccomp", "%s", err);
+		return 0;
+	}
 	parse_args(argc, argv, &a);
 	close_fds(&a);
+	take_filter(&a);
 	reset_signals();
 	join_cgroups(&a);
 	umask(022);

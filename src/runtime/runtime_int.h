@@ -78,5 +78,7 @@ extern bool NxStageTenantTmpfs(unsigned long long bytes, unsigned long long inod
 /* seccomp.c: the sandbox's filter, as BPF in a memfd for bwrap --seccomp */
 extern int	NxSeccompMemfd(char *err, size_t errlen);
 extern bool NxSeccompExportPfc(int fd, char *err, size_t errlen);
+extern bool NxSeccompExportBpf(int fd, char *err, size_t errlen);
+extern int	NxSeccompReopen(int fd, char *err, size_t errlen);
 
 #endif							/* NX_RUNTIME_INT_H */

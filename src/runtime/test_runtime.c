@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -95,6 +96,7 @@ static int	passed,
 static int	key_seq;
 static int	start_userns_fd = -1;	/* spec.userns_fd of the next starts */
 static int	start_userns_out = -1;	/* spec.userns_out_fd of the next starts */
+static int	start_seccomp_fd = 0;	/* spec.seccomp_fd of the next starts */
 
 /* now_us is a monotonic clock in microseconds. */
 static double
@@ -373,6 +375,7 @@ start(Sbx *s, uid_t uid, const NxLimits *lim, char *const *args)
 	spec.status_fd = ps[1];
 	spec.userns_fd = start_userns_fd;
 	spec.userns_out_fd = start_userns_out;
+	spec.seccomp_fd = start_seccomp_fd;
 	t0 = now_us();
 	s->pid = NxSandboxLaunch(&spec, err, sizeof(err));
 	s->launch_us = now_us() - t0;
@@ -1235,9 +1238,10 @@ launch_to_ready(uid_t uid)
  * (--userns-out); later starts join it (--userns-fd) with every check of
  * the report sandbox still holding and without newuidmap; a namespace
  * mapped to another tenant is refused; and the time from launch to
- * running, mapped vs joined, measured side by side.
+ * running, mapped vs joined, measured side by side.  Returns the kept
+ * namespace (the caller closes it), or -1.
  */
-static void
+static int
 test_kept_userns(void)
 {
 	static Sbx	s;
@@ -1254,7 +1258,7 @@ test_kept_userns(void)
 	printf("# kept user namespace (tenant uid %d)\n", (int) uid);
 	if (!check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0,
 			   "socketpair: %s", strerror(errno)))
-		return;
+		return -1;
 	start_userns_out = sv[1];
 	if (start(&s, uid, &lim, args))
 	{
@@ -1266,7 +1270,7 @@ test_kept_userns(void)
 	ns = receive_ns(sv[0]);
 	close(sv[0]);
 	if (!check(ns > 2, "nx-spawn sent the user namespace it mapped"))
-		return;
+		return -1;
 
 	/* every isolation check again, in the kept namespace */
 	start_userns_fd = ns;
@@ -1302,7 +1306,6 @@ test_kept_userns(void)
 		}
 	}
 	start_userns_fd = -1;
-	close(ns);
 	check(n == opt.runs, "%d of %d pairs of launches reached READY", n, opt.runs);
 	if (n > 0)
 	{
@@ -1314,6 +1317,118 @@ test_kept_userns(void)
 	}
 	free(mapped);
 	free(joined);
+	return ns;
+}
+
+/*
+ * export_filter has nx-spawn --export-seccomp write the compiled filter
+ * into a new memfd, sealed against change if seal (as the supervisor
+ * keeps it, src/supervisor/filter_keep.c); -1 on failure.
+ */
+static int
+export_filter(bool seal)
+{
+	int			fd = memfd_create("t-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int			status;
+	pid_t		pid;
+
+	if (fd < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0)
+	{
+		if (dup2(fd, 1) == 1)
+			execl(opt.spawn, opt.spawn, "--export-seccomp", (char *) NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		WEXITSTATUS(status) != 0 ||
+		(seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0))
+	{
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * test_exported_filter: the filter compiled once (nx-spawn
+ * --export-seccomp, sealed) and given to each start holds every check of
+ * the report sandbox, as the supervisor starts them (kept namespace too);
+ * an unsealed one is refused; and launch to running, compiling the filter
+ * at the start vs given it, measured side by side.
+ */
+static void
+test_exported_filter(int userns_fd)
+{
+	static Sbx	s;
+	NxLimits	lim = {64 << 20, 16, 64, 100, 1 << 20};
+	char	   *args[] = {"ready", NULL};
+	uid_t		uid = (uid_t) opt.uid_base + 1;
+	double	   *compiled = calloc(opt.runs, sizeof(double));
+	double	   *given = calloc(opt.runs, sizeof(double));
+	int			sealed = export_filter(true),
+				unsealed = export_filter(false),
+				n = 0,
+				i;
+
+	printf("# the filter compiled once and given to each start\n");
+	if (!check(sealed > 2 && unsealed > 2, "nx-spawn --export-seccomp wrote the filter"))
+		goto out;
+
+	/* every isolation check again, the way the supervisor starts */
+	start_userns_fd = userns_fd;
+	start_seccomp_fd = sealed;
+	test_report();
+
+	/* a filter anyone could still change is not used */
+	start_seccomp_fd = unsealed;
+	if (start(&s, uid, &lim, args))
+	{
+		read_until(&s, "\n\n", 5000);
+		reap(&s, 5000);
+		check(s.reaped && WIFEXITED(s.wstatus) && WEXITSTATUS(s.wstatus) == 125 &&
+			  strstr(s.errbuf, "not a sealed memfd") != NULL,
+			  "an unsealed filter descriptor is refused: \"%.*s\"",
+			  (int) strcspn(s.errbuf, "\n"), s.errbuf);
+		stop(&s);
+	}
+
+	/* side by side: compiled at each start vs given compiled */
+	for (i = 0; i < opt.runs; i++)
+	{
+		double		c,
+					g;
+
+		start_seccomp_fd = 0;
+		c = launch_to_ready(uid);
+		start_seccomp_fd = sealed;
+		g = launch_to_ready(uid);
+		if (c > 0 && g > 0)
+		{
+			compiled[n] = c;
+			given[n] = g;
+			n++;
+		}
+	}
+	check(n == opt.runs, "%d of %d pairs of launches reached READY", n, opt.runs);
+	if (n > 0)
+	{
+		qsort(compiled, n, sizeof(double), cmp_double);
+		qsort(given, n, sizeof(double), cmp_double);
+		printf("# launch -> app running, median of %d: filter compiled at the start %.1f ms, "
+			   "given compiled %.1f ms (%.2fx)\n",
+			   n, compiled[n / 2], given[n / 2], given[n / 2] / compiled[n / 2]);
+	}
+out:
+	start_userns_fd = -1;
+	start_seccomp_fd = 0;
+	if (sealed >= 0)
+		close(sealed);
+	if (unsealed >= 0)
+		close(unsealed);
+	free(compiled);
+	free(given);
 }
 
 /* usage prints the synopsis and exits 2. */
@@ -1356,7 +1471,8 @@ main(int argc, char **argv)
 	char		err[NX_RUNTIME_ERRLEN],
 				blobs[96];
 	bool		pg_none = false;
-	int			i;
+	int			i,
+				kept_ns;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 1; i < argc; i++)
@@ -1437,7 +1553,10 @@ main(int argc, char **argv)
 	test_limits();
 	test_bad_uid();
 	test_timing();
-	test_kept_userns();
+	kept_ns = test_kept_userns();
+	test_exported_filter(kept_ns);
+	if (kept_ns >= 0)
+		close(kept_ns);
 
 done:
 	cleanup_all();

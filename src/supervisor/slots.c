@@ -29,6 +29,7 @@
  */
 #include "events.h"
 #include "files.h"
+#include "filter_keep.h"
 #include "requests.h"
 #include "slots.h"
 
@@ -314,6 +315,7 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	spec.stderr_fd = output_w;
 	spec.status_fd = status_w;
 	spec.listen_fd = listen_fd;
+	spec.seccomp_fd = NxSeccompFilterFd(host->spawn_helper);
 	/* the sandbox's user namespace: kept from an earlier start, or mapped */
 	spec.userns_fd = NxUsernsKept(row->uid_offset);
 	if (spec.userns_fd < 0)
