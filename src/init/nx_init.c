@@ -99,8 +99,9 @@ usage(int status)
 			"  PORT (environment, 1..65535): the TCP port PROGRAM listens on\n"
 			"  fd %d: the listening hand-off socket (SOCK_SEQPACKET), required\n"
 			"  fd %d: the status pipe, optional\n"
-			"  --probe-interval-ms N    readiness probe interval (default 2 ms\n"
-			"                           for the first 100 ms, then 10 ms)\n"
+			"  --probe-interval-ms N    readiness probe interval (default 0.5 ms\n"
+			"                           for the first 20 ms, 2 ms until 100 ms,\n"
+			"                           then 10 ms)\n"
 			"  --proc-net DIR           probe by reading DIR/tcp{,6}, not through\n"
 			"                           sock_diag (tests)\n",
 			NX_INIT_LISTEN_FD, NX_INIT_STATUS_FD);
