@@ -15,8 +15,11 @@
 # push-new samples and of bare bwrap runs, reduced to per-phase medians by
 # profile_push.py.
 #
+# FAST_PATH=off sets nx.start_fast_path = off: every push, start and
+# restart waits for a full converge pass, as before 0.4.0.
+#
 # Usage (as root): bench/push_to_ready.sh
-#   env: N=100 ROUNDS=5 POLL_US=1000 NAPTIME=10 PROFILE=1 PROFILE_N=30
+#   env: N=100 ROUNDS=5 POLL_US=1000 NAPTIME=10 PROFILE=1 PROFILE_N=30 FAST_PATH=on
 source "$(dirname "$0")/lib.sh"
 N=${N:-100}
 ROUNDS=${ROUNDS:-5}
@@ -24,6 +27,7 @@ POLL_US=${POLL_US:-1000}
 NAPTIME=${NAPTIME:-10}
 PROFILE=${PROFILE:-1}
 PROFILE_N=${PROFILE_N:-30}
+FAST_PATH=${FAST_PATH:-on}
 PER=$((N / ROUNDS))
 bench_init
 report_to push_to_ready
@@ -35,8 +39,8 @@ machine_notes
 RAW=$UWORK/p2r
 rm -rf "$RAW" && as_user mkdir -p "$RAW"
 
-nx_up "nx.naptime = $NAPTIME"
-echo "# cluster: nx.naptime=$NAPTIME, fsync on, poll every ${POLL_US} us; app: examples/hello static, $(stat -c %s "$WORK/hello") bytes"
+nx_up "nx.naptime = $NAPTIME" "nx.start_fast_path = $FAST_PATH"
+echo "# cluster: nx.naptime=$NAPTIME, nx.start_fast_path=$FAST_PATH, fsync on, poll every ${POLL_US} us; app: examples/hello static, $(stat -c %s "$WORK/hello") bytes"
 sql "SELECT 1 FROM nx.create_sandbox('pb')" >/dev/null
 sql "SELECT pg_reload_conf()" >/dev/null	# a second pass: the database follows the role (see BENCHMARKS.md)
 as_user "$WORK/nxbench" until -d "$CONN" -q "SELECT count(*) FROM pg_database WHERE datname = 'nx_pb'" -e 1 -i 10000 -t 30 >/dev/null

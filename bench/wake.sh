@@ -16,7 +16,7 @@
 # sandbox, the router hands the held request over once the app listens.
 #
 # With COMPARE=1 (the default) every sample is taken twice, one after the
-# other: with the supervisor's wake fast path (nx.wake_fast_path = on: the
+# other: with the supervisor's wake fast path (nx.start_fast_path = on: the
 # woken deployment is started alone) and without it (off: a full converge
 # pass starts it, as before 0.4.0); the setting is switched with ALTER
 # SYSTEM + reload before the deployment is put to sleep.
@@ -88,7 +88,7 @@ asleep() {
 # fast_path on|off: switch the supervisor's wake fast path (before asleep,
 # whose wait covers the reload and the pass the reload causes)
 fast_path() {
-	sql "ALTER SYSTEM SET nx.wake_fast_path = $1" >/dev/null
+	sql "ALTER SYSTEM SET nx.start_fast_path = $1" >/dev/null
 	sql "SELECT pg_reload_conf()" >/dev/null
 }
 

@@ -25,8 +25,8 @@ CREATE FUNCTION nx._check_disk_space(size bigint) RETURNS void
 
 -- The supervisor (src/supervisor/wake.c): wake it when this transaction
 -- commits; the pass the last _wake_supervisor call asked for is only to
--- start this asleep deployment (nx.wake: the fast path, no full pass);
--- its pid, 0 when none runs.
+-- start this deployment (nx.wake, nx.start, nx.restart, nx.push: the start
+-- fast path, no full pass); its pid, 0 when none runs.
 CREATE FUNCTION nx._wake_supervisor() RETURNS void
 	AS 'MODULE_PATHNAME', 'nx_wake_supervisor' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 CREATE FUNCTION nx._wake_deployment(deployment bigint) RETURNS void

@@ -338,6 +338,11 @@ BEGIN
 		jsonb_build_object('sha256', report.sha256, 'size', report.size,
 						   'label', push.label, 'linkage', report.linkage,
 						   'name', d.binary_name, 'database', d.database_mode));
+	-- the supervisor starts just this one, without a full pass, unless it
+	-- needs a database of its own (a preview's: a pass makes it)
+	IF d.database_mode = 'production' THEN
+		PERFORM nx._wake_deployment(new_id);
+	END IF;
 	PERFORM nx._routes_changed();
 	SELECT * INTO result FROM nx._status_rows(new_id);
 	RETURN result;
@@ -371,6 +376,10 @@ BEGIN
 	WHERE x.id = d.id;
 	PERFORM nx._event(action, d.sandbox, d.id, owner,
 		jsonb_build_object('from', d.desired_state, 'to', new_state));
+	-- the supervisor starts (or restarts) just this one, without a full pass
+	IF new_state = 'running' THEN
+		PERFORM nx._wake_deployment(d.id);
+	END IF;
 	PERFORM nx._routes_changed();
 	SELECT * INTO result FROM nx._status_rows(d.id);
 	RETURN result;

@@ -554,27 +554,33 @@ NxConverge(bool periodic)
 	RunStep(RouterStep, NULL, "could not start the router");
 }
 
-/* what WakeStep is to start */
-typedef struct WakeArgs
+/* what StartStep is to start */
+typedef struct StartArgs
 {
 	const int64 *ids;
 	int			n;
-} WakeArgs;
+} StartArgs;
 
 /*
- * WakeStep starts the woken deployments, each read alone, and writes
- * their runtime rows and queued events, in one transaction.
+ * StartStep starts the queued deployments, each read alone, and writes
+ * their runtime rows and queued events, in one transaction.  One that
+ * could not start at once (its database not made yet, no start slot free,
+ * no row wanting it running any more) is left to a full pass.
  */
 static void
-WakeStep(void *arg)
+StartStep(void *arg)
 {
-	WakeArgs   *a = arg;
+	StartArgs  *a = arg;
 
-	NxBeginTransaction("nx: wake");
+	NxBeginTransaction("nx: start");
 	if (ExtensionInstalled())
 	{
 		for (int i = 0; i < a->n; i++)
+		{
 			WantDeployments(&last_host, a->ids[i]);
+			if (NxSlotWaiting(a->ids[i]))
+				NxRequestConverge();
+		}
 		WriteRuntime(false);
 		NxWriteQueuedEvents();
 	}
@@ -582,28 +588,29 @@ WakeStep(void *arg)
 }
 
 /*
- * NxWakeDeployments is the wake fast path: start these deployments (woken
- * by nx.wake, queued at commit) without a full converge pass, using the
- * host setup the last pass checked.  Nothing else of a pass is needed: a
- * wake changes only the deployment's asleep_since.  Without a last pass
- * whose host setup was complete (or with nx.wake_fast_path off), it asks
- * for a full pass instead; the periodic pass remains the safety net (I2).
+ * NxStartQueuedDeployments is the start fast path: start these
+ * deployments (woken, started, restarted or pushed; queued at commit)
+ * without a full converge pass, using the host setup the last pass
+ * checked.  Nothing else of a pass is needed: those calls change only the
+ * deployment's own row.  Without a last pass whose host setup was
+ * complete (or with nx.start_fast_path off), it asks for a full pass
+ * instead; the periodic pass remains the safety net (I2).
  */
 void
-NxWakeDeployments(const int64 *ids, int n)
+NxStartQueuedDeployments(const int64 *ids, int n)
 {
-	WakeArgs	a;
+	StartArgs	a;
 
 	if (n == 0)
 		return;
-	if (!nx_wake_fast_path || !have_last_host || !last_host.ok)
+	if (!nx_start_fast_path || !have_last_host || !last_host.ok)
 	{
 		NxRequestConverge();
 		return;
 	}
 	a.ids = ids;
 	a.n = n;
-	RunStep(WakeStep, &a, "could not wake deployments");
+	RunStep(StartStep, &a, "could not start deployments");
 }
 
 /* FlushStep writes changed slots and queued events in one transaction. */

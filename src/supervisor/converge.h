@@ -9,7 +9,7 @@
 #include "supervisor.h"
 
 extern void NxConverge(bool periodic);
-extern void NxWakeDeployments(const int64 *ids, int n);
+extern void NxStartQueuedDeployments(const int64 *ids, int n);
 extern void NxFlushRuntime(void);
 
 #endif							/* NX_CONVERGE_H */

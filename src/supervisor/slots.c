@@ -1135,6 +1135,18 @@ NxSlotsHasKey(const char *key)
 	return NxKeyIsOurs(key, &id) && hash_search(slots, &id, HASH_FIND, NULL) != NULL;
 }
 
+/*
+ * NxSlotWaiting: is deployment wanted but not started (pending), or not
+ * known at all?  The start fast path leaves those to a full pass.
+ */
+bool
+NxSlotWaiting(int64 deployment)
+{
+	NxSlot	   *slot = hash_search(slots, &deployment, HASH_FIND, NULL);
+
+	return slot == NULL || slot->state == NX_SLOT_PENDING;
+}
+
 /* NxSlotsHas: does deployment have a slot (running, or remembered)? */
 bool
 NxSlotsHas(int64 deployment)

@@ -69,6 +69,7 @@ extern List *NxSlotsIds(void);
 extern bool NxSlotsRunOffset(int uid_offset);
 extern bool NxSlotsHasKey(const char *key);
 extern bool NxSlotsHas(int64 deployment);
+extern bool NxSlotWaiting(int64 deployment);
 extern const char *NxKeyPrefix(void);
 extern bool NxKeyIsOurs(const char *key, int64 *deployment);
 

@@ -49,7 +49,7 @@ extern int	nx_router_keepalive_timeout;
 extern char *nx_subgid_file;
 extern int	nx_uid_slice_size;	/* uids per cluster on a host */
 extern char *nx_uid_slice_registry;
-extern bool nx_wake_fast_path;
+extern bool nx_start_fast_path;
 
 /* deployments a commit may queue for the wake fast path (wake.c) */
 #define NX_WAKE_QUEUE 64

@@ -26,7 +26,7 @@ int			nx_max_concurrent_starts = 0;
 bool		nx_supervisor_enabled = true;
 char	   *nx_subuid_file = NULL;
 bool		nx_router_enabled = true;
-bool		nx_wake_fast_path = true;
+bool		nx_start_fast_path = true;
 char	   *nx_listen_addresses = NULL;
 char	   *nx_subgid_file = NULL;
 int			nx_uid_slice_size = 4096;
@@ -183,10 +183,10 @@ NxSupervisorGucInit(void)
 							"(a cluster restart with many sandboxes) does not starve them all past nx.start_timeout.",
 							&nx_max_concurrent_starts, 0, 0, 100000, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
-	DefineCustomBoolVariable("nx.wake_fast_path",
-							 "Start a deployment woken by nx.wake without a full converge pass.",
-							 "Off: every wake waits for a full pass, as before 0.4.0 (for comparing the two).",
-							 &nx_wake_fast_path, true, PGC_SIGHUP, 0,
+	DefineCustomBoolVariable("nx.start_fast_path",
+							 "Start a deployment woken, started, restarted or pushed without a full converge pass.",
+							 "Off: each waits for a full pass, as before 0.4.0 (for comparing the two).",
+							 &nx_start_fast_path, true, PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("nx.log_size",
 							"Size at which a deployment's log file is rotated (one old file is kept).",

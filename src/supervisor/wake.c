@@ -7,13 +7,14 @@
  * callback sets the supervisor's latch once, at commit.  An aborted
  * transaction wakes nobody.
  *
- * The wake fast path: nx.wake also calls nx._wake_deployment(id), which
- * takes back the pass its event asked for and names the deployment
- * instead.  A commit that asked for nothing else puts the ids into a small
- * queue in shared memory beside the latch (no pass counted); the
- * supervisor then starts just those deployments (NxWakeDeployments).  A
- * queue that overflows, or any other request in the same transaction, is
- * a full pass, which starts them too.
+ * The start fast path: nx.wake, nx.start, nx.restart and nx.push (of a
+ * deployment on its sandbox's database) also call
+ * nx._wake_deployment(id), which takes back the pass their event asked
+ * for and names the deployment instead.  A commit that asked for nothing
+ * else puts the ids into a small queue in shared memory beside the latch
+ * (no pass counted); the supervisor then starts just those deployments
+ * (NxStartQueuedDeployments).  A queue that overflows, or any other
+ * request in the same transaction, is a full pass, which starts them too.
  */
 #include "converge.h"
 #include "supervisor.h"
@@ -147,9 +148,10 @@ nx_wake_supervisor(PG_FUNCTION_ARGS)
 
 /*
  * nx_wake_deployment(id): the pass the caller asked for last (nx._event's)
- * is only for starting this one asleep deployment again (nx.wake): at
- * commit, unless something else in the transaction asked for a pass, the
- * supervisor starts just this deployment, without a full converge pass.
+ * is only for starting this one deployment (nx.wake, nx.start, nx.restart,
+ * nx.push): at commit, unless something else in the transaction asked for
+ * a pass, the supervisor starts just this deployment, without a full
+ * converge pass.
  */
 Datum
 nx_wake_deployment(PG_FUNCTION_ARGS)

@@ -129,7 +129,7 @@ NxSupervisorMain(Datum arg)
 	bool		converge_now = true;
 	uint64		wakeups_seen = 0;
 	TimestampTz stats_force_at = 0;	/* send pending statistics then */
-	int64		woken[NX_WAKE_QUEUE];	/* the wake fast path's deployments */
+	int64		woken[NX_WAKE_QUEUE];	/* the start fast path's deployments */
 	int			nwoken = 0;
 	MemoryContext loop_context;
 
@@ -209,9 +209,9 @@ NxSupervisorMain(Datum arg)
 		}
 		else if (nwoken > 0)
 		{
-			/* only nx.wake commits: start those deployments, no full pass */
-			pgstat_report_activity(STATE_RUNNING, "wake");
-			NxWakeDeployments(woken, nwoken);
+			/* only starts committed: start those deployments, no full pass */
+			pgstat_report_activity(STATE_RUNNING, "start");
+			NxStartQueuedDeployments(woken, nwoken);
 			pgstat_report_activity(STATE_IDLE, NULL);
 		}
 		nwoken = 0;
