@@ -28,14 +28,19 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 passed=0
 failed=0
 
-# step NAME CMD...: run one suite, count it, keep going on failure
+# step NAME CMD...: run one suite, count it, keep going on failure.  It
+# returns 0 either way (a bare call must not end the script under set -e);
+# last_step_failed says how the suite ended.
+last_step_failed=0
 step() {
 	local name=$1; shift
 	echo "=== $name"
 	if "$@"; then
 		passed=$((passed + 1))
+		last_step_failed=0
 	else
 		failed=$((failed + 1))
+		last_step_failed=1
 		echo "=== FAILED: $name"
 	fi
 }
@@ -95,13 +100,16 @@ if [ "$(id -u)" = 0 ]; then
 	step "quickstart, second run" qs
 	pg_dropcluster 15 nxci --stop >/dev/null 2>&1 || true
 fi
-if ! step "pg_regress and TAP suites" as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" \
-	NX_TEST_SMALL_FS="${NX_TEST_SMALL_FS:-}" NX_TEST_SYSID_FILE="$SYSID_FILE" make -C "$WORK" installcheck; then
-	[ -f "$WORK/regression.diffs" ] && { echo "=== regression.diffs"; cat "$WORK/regression.diffs"; }
-	for f in "$WORK"/tmp_check/log/regress_log_*; do
-		[ -f "$f" ] && { echo "=== $f (last 60 lines)"; tail -n 60 "$f"; }
-	done
-fi
+# installcheck: the pg_regress and TAP suites, their output kept to name
+# what failed at the end
+installcheck() {
+	as_user env NX_REQUIRE_SANDBOXES="${NX_REQUIRE_SANDBOXES:-}" \
+		NX_TEST_SMALL_FS="${NX_TEST_SMALL_FS:-}" NX_TEST_SYSID_FILE="$SYSID_FILE" \
+		make -C "$WORK" installcheck 2>&1 | tee "$INSTALLCHECK_OUT"
+}
+INSTALLCHECK_OUT=$(mktemp /tmp/nx-installcheck.XXXXXX)
+step "pg_regress and TAP suites" installcheck
+installcheck_failed=$last_step_failed
 
 # test clusters end with an immediate stop and are deleted, so no later
 # supervisor of theirs removes their (empty) per-deployment cgroups.  Each
@@ -127,6 +135,23 @@ sweep_test_cgroups() {
 if [ "$(id -u)" = 0 ]; then
 	sweep_test_cgroups
 fi
+
+# what failed, last, where a reader of the run's end sees it: the
+# regression diffs, and the end of the log of each TAP test prove named
+if [ "$installcheck_failed" = 1 ]; then
+	if [ -f "$WORK/regression.diffs" ]; then
+		echo "=== regression.diffs (first 80 lines)"
+		head -n 80 "$WORK/regression.diffs"
+	fi
+	for t in $(awk '/^t\/[^ ]+\.pl +\(Wstat/ {print $1}' "$INSTALLCHECK_OUT"); do
+		log="$WORK/tmp_check/log/regress_log_$(basename "$t" .pl)"
+		if [ -f "$log" ]; then
+			echo "=== $t failed; the end of $log:"
+			tail -n 40 "$log"
+		fi
+	done
+fi
+rm -f "$INSTALLCHECK_OUT"
 
 echo "suites: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -174,29 +174,38 @@ my $events_before = $node->safe_psql('postgres', 'SELECT coalesce(max(id), 0) FR
 # run_pgbench(SECONDS, RATE) runs the clients (RATE undef: as fast as they
 # can), sampling the invariants every 3 s meanwhile
 my (@phase_samples, @sample_violations);
+my $phase_count = 0;
 sub run_pgbench
 {
 	my ($secs, $rate_limit) = @_;
-	my ($out, $err) = ('', '');
 	my $t0 = time;
 	my $sampled = 0;
+	# pgbench writes into files, not pipes: the loop below then never
+	# pumps.  Pumping (pump_nb) while pgbench exits can croak "process
+	# ended prematurely" (IPC::Run's pumpable() saw it alive, pump()'s own
+	# check a moment later did not), which ended a CI run with no plan.
+	my ($outf, $errf) = map { $node->basedir . "/pgbench_$phase_count.$_" } qw(out err);
+	$phase_count++;
 	my $h = IPC::Run::start(
 		[ 'pgbench', '-n', '-c', $clients, '-j', 2, '-T', $secs, ($rate_limit ? ('-R', $rate_limit) : ()),
 		  '-P', 10, @scripts, '-h', $node->host, '-p', $node->port, '-U', 'postgres', 'postgres' ],
-		'<', \undef, '>', \$out, '2>', \$err,
+		'<', '/dev/null', '>', $outf, '2>', $errf,
 		init => sub { $ENV{PGOPTIONS} = '-c role=alice' });
 	while ($h->pumpable)
 	{
-		$h->pump_nb;
 		if (time - $t0 >= 3 * $sampled + 3)
 		{
-			my @v = (nx_row_violations($node), nx_stale_processes($node, 60));
+			# a sample that cannot be taken (the server gone, psql failing)
+			# is a finding, reported with its message, not the test's end
+			my @v = eval { (nx_row_violations($node), nx_stale_processes($node, 60)) };
+			@v = ("the sample failed: $@") if $@;
 			push @sample_violations, map { sprintf('%.0fs: %s', time - $t0, $_) } @v;
 			$sampled++;
 		}
 		usleep(200_000);
 	}
 	$h->finish;
+	my ($out, $err) = (slurp_file($outf), slurp_file($errf));
 	push @phase_samples, $sampled;
 	is($h->full_result(0), 0, 'pgbench ran to the end (no client aborted), ' . ($rate_limit ? "$rate_limit calls/s" : 'unlimited'))
 	  or diag($err);
