@@ -6,7 +6,9 @@
 #   nx._hba_check() (a PL/pgSQL function), and with track_functions = 'pl'
 #   pg_stat_user_functions counts the supervisor's calls as any backend's.
 #   A push that must wait for what only a pass makes (a new sandbox's
-#   database, a preview's own database) still starts.
+#   database, a preview's own database) still starts.  Deployments that
+#   wait for a start slot (nx.max_concurrent_starts) start as slots come
+#   free, without a full pass each.
 use strict;
 use warnings FATAL => 'all';
 
@@ -103,6 +105,31 @@ my $preview = push_hello('fast', ", label => 'own', database => 'empty'");
 nx_wait_state($node, $preview, 'ready', 'a preview on a database of its own is ready');
 is(sql(qq{SELECT database_mode FROM nx.deployments WHERE id = $preview}), 'empty',
 	'and it runs on its own database');
+
+# a start cap: deployments waiting for their turn are asked for on the
+# fast path as start slots come free, each read alone; at most one full
+# pass (a slot that comes free after the last was asked for finds none
+# waiting).  Before, every finished start was a full pass.
+sql(q{ALTER SYSTEM SET nx.max_concurrent_starts = 2});
+sql(q{SELECT pg_reload_conf()});
+usleep(500_000);	# the reload's pass reads the cap
+$before = passes();
+my @capped = split /\n/, sql(qq{SELECT p.deployment FROM generate_series(1, 8) g,
+	LATERAL nx.push('fast', pg_read_binary_file('$hello'), label => 'cap' || g) p});
+my $waited = 0;
+for (1 .. 200)
+{
+	$waited = 1 if sql(q{SELECT count(*) FROM nx.status WHERE state = 'pending'
+		AND last_error LIKE 'waiting for its turn to start%'}) > 0;
+	last if $waited;
+	usleep(10_000);
+}
+ok($waited, 'with nx.max_concurrent_starts = 2, pushed deployments waited for their turn');
+nx_wait_state($node, $_, 'ready', "capped deployment $_ is ready") for @capped;
+my $capped_passes = passes() - $before;
+cmp_ok($capped_passes, '<=', 1, "eight capped starts cost at most one full pass ($capped_passes)");
+sql(q{ALTER SYSTEM RESET nx.max_concurrent_starts});
+sql(q{SELECT pg_reload_conf()});
 
 # every deployment is still shown with the state the rows want
 is(sql(q{SELECT count(*) FROM nx.status WHERE sandbox = 'fast' AND state = 'ready'}),

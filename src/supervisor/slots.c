@@ -89,6 +89,8 @@ typedef struct NxSlot
 	NxSlotState state;
 	bool		wanted;			/* the current pass wants it running */
 	bool		restart_pending;	/* stop, then start again */
+	bool		waiting_turn;	/* pending for a start slot, not yet asked
+								 * for on the start fast path */
 	bool		dirty;			/* nx.runtime needs this row rewritten */
 	pid_t		pid;			/* nx-spawn, then bwrap; 0 = none */
 	int			output_fd;		/* app stdout+stderr, read end; -1 */
@@ -147,9 +149,61 @@ NxSlotsInit(void)
 }
 
 /*
+ * QueueWaitingStarts: a start slot came free while deployments wait for
+ * their turn.  The oldest of them (lowest ids: pushed first), as many as
+ * there are free start slots, are asked for on the start fast path, which
+ * reads each one's row alone: a mass start then costs a row read per
+ * deployment, where a converge pass per finished start read every
+ * deployment each time.  With none marked (a pass deferred them before
+ * this supervisor marked any), a pass is asked for as before.
+ */
+static void
+QueueWaitingStarts(void)
+{
+	int64		pick[NX_WAKE_QUEUE];
+	int			npick = 0;
+	int			room = Min(max_starts - starting_count, NX_WAKE_QUEUE);
+	HASH_SEQ_STATUS seq;
+	NxSlot	   *slot;
+
+	if (room <= 0)
+		return;
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		int			i;
+
+		if (!slot->waiting_turn || slot->state != NX_SLOT_PENDING)
+			continue;
+		if (npick == room && slot->deployment >= pick[npick - 1])
+			continue;
+		/* keep pick[] the `room` lowest ids, sorted */
+		i = npick < room ? npick++ : npick - 1;
+		while (i > 0 && pick[i - 1] > slot->deployment)
+		{
+			pick[i] = pick[i - 1];
+			i--;
+		}
+		pick[i] = slot->deployment;
+	}
+	if (npick == 0)
+	{
+		NxRequestConverge();
+		return;
+	}
+	for (int i = 0; i < npick; i++)
+	{
+		slot = hash_search(slots, &pick[i], HASH_FIND, NULL);
+		slot->waiting_turn = false;
+		NxRequestStart(pick[i]);
+	}
+}
+
+/*
  * SlotSetState changes state and records that nx.runtime must follow.  It
  * also keeps count of the slots starting; when one is done starting and
- * others wait for their turn, a converge pass starts the next ones.
+ * others wait for their turn, the next ones are asked for
+ * (QueueWaitingStarts).
  */
 static void
 SlotSetState(NxSlot *slot, NxSlotState state)
@@ -158,7 +212,7 @@ SlotSetState(NxSlot *slot, NxSlotState state)
 	{
 		starting_count--;
 		if (starts_deferred)
-			NxRequestConverge();
+			QueueWaitingStarts();
 	}
 	else if (slot->state != NX_SLOT_STARTING && state == NX_SLOT_STARTING)
 		starting_count++;
@@ -275,6 +329,7 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 				userns_w = -1;
 	pid_t		pid;
 
+	slot->waiting_turn = false;
 	memset(&spec, 0, sizeof(spec));
 	binary = NxBlobPath(row->blob, err, sizeof(err));
 	if (binary == NULL)
@@ -748,10 +803,14 @@ MaxConcurrentStarts(void)
 	return Max(8, 4 * (int) Max(cpus, 1));
 }
 
-/* SlotWaitFor records why a wanted slot cannot start yet. */
+/*
+ * SlotWaitFor records why a wanted slot cannot start yet (MayStartNow
+ * marks it waiting for its turn afterwards, when that is why).
+ */
 static void
 SlotWaitFor(NxSlot *slot, const char *why)
 {
+	slot->waiting_turn = false;
 	if (slot->state != NX_SLOT_PENDING || strcmp(slot->last_error, why) != 0)
 	{
 		strlcpy(slot->last_error, why, sizeof(slot->last_error));
@@ -761,7 +820,8 @@ SlotWaitFor(NxSlot *slot, const char *why)
 
 /*
  * MayStartNow says whether a start slot is free; if not, the slot waits
- * (state pending, with the reason) and a later pass starts it.
+ * (state pending, with the reason) until one comes free
+ * (QueueWaitingStarts), or a later pass starts it.
  */
 static bool
 MayStartNow(NxSlot *slot)
@@ -770,8 +830,11 @@ MayStartNow(NxSlot *slot)
 		return true;
 	starts_deferred = true;
 	if (slot->state != NX_SLOT_CRASHED)
+	{
 		SlotWaitFor(slot, psprintf("waiting for its turn to start: %d deployments are starting (nx.max_concurrent_starts = %d)",
 								   starting_count, max_starts));
+		slot->waiting_turn = true;
+	}
 	return false;
 }
 
@@ -808,6 +871,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		slot->last_error[0] = '\0';
 		slot->generation = row->generation;
 		slot->restart_pending = false;
+		slot->waiting_turn = false;
 		slot->row_written = false;
 		slot->memory_bytes = slot->cpu_usec = -1;
 		slot->state = NX_SLOT_PENDING;
@@ -1137,14 +1201,15 @@ NxSlotsHasKey(const char *key)
 
 /*
  * NxSlotWaiting: is deployment wanted but not started (pending), or not
- * known at all?  The start fast path leaves those to a full pass.
+ * known at all?  The start fast path leaves those to a full pass; one
+ * that waits only for a start slot is asked for again when one comes free.
  */
 bool
 NxSlotWaiting(int64 deployment)
 {
 	NxSlot	   *slot = hash_search(slots, &deployment, HASH_FIND, NULL);
 
-	return slot == NULL || slot->state == NX_SLOT_PENDING;
+	return slot == NULL || (slot->state == NX_SLOT_PENDING && !slot->waiting_turn);
 }
 
 /* NxSlotsHas: does deployment have a slot (running, or remembered)? */

@@ -199,6 +199,8 @@ NxSupervisorMain(Datum arg)
 		now = GetCurrentTimestamp();
 		if (NxTakeConvergeRequest() || NxIdleAsksDue(now))
 			converge_now = true;
+		/* and those the slots ask for: a start slot came free */
+		nwoken += NxTakeStartRequests(woken + nwoken, NX_WAKE_QUEUE - nwoken);
 		if (converge_now || now >= next_pass)
 		{
 			pgstat_report_activity(STATE_RUNNING, "converge");
@@ -251,6 +253,8 @@ NxSupervisorMain(Datum arg)
 			NxRequestConverge();
 			timeout_ms = 0;
 		}
+		if (NxStartRequested())
+			timeout_ms = 0;
 		switch (NxWaitForEvents(timeout_ms))
 		{
 			case NX_WAIT_LATCH:
