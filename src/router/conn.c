@@ -1038,6 +1038,7 @@ ConnRetryHandoff(Conn *conn, const char *why)
 		deployment == conn->deployment && state == ROUTE_ASLEEP)
 		RoutesWake(deployment);
 	conn->retry_at = now + conn->retry_delay_ms;
+	TimersDueBy(conn->retry_at);
 	if (now - conn->handoff_started >= RETRY_FAST_PERIOD_MS)
 	{
 		conn->retry_delay_ms *= 2;

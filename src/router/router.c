@@ -258,7 +258,6 @@ main(int argc, char **argv)
 	int			sigfd;
 	Tag			sig_tag = {TAG_SIGNAL, NULL};
 	uint32_t	sig_events = 0;
-	int64_t		next_tick = 0;
 	bool		draining = false;
 	int64_t		drain_deadline = 0;
 
@@ -387,7 +386,7 @@ main(int argc, char **argv)
 	{
 		struct epoll_event events[EVENTS_PER_WAIT];
 		int64_t		now = NowMs();
-		int			timeout = next_tick > now ? (int) (next_tick - now) : 0;
+		int			timeout = timers_due_at > now ? (int) (timers_due_at - now) : 0;
 		int			n = epoll_wait(router_epfd, events, EVENTS_PER_WAIT, timeout);
 
 		if (n < 0 && errno != EINTR)
@@ -442,12 +441,12 @@ main(int argc, char **argv)
 			}
 		}
 		now = NowMs();
-		if (now >= next_tick)
+		if (now >= timers_due_at)
 		{
-			next_tick = now + TIMER_TICK_MS;
-			ConnTimers(now, &next_tick);
-			PoolTimers(now, &next_tick);
-			RoutesTimers(now, &next_tick);
+			timers_due_at = now + TIMER_TICK_MS;
+			ConnTimers(now, &timers_due_at);
+			PoolTimers(now, &timers_due_at);
+			RoutesTimers(now, &timers_due_at);
 		}
 		ConnFreeClosed();
 		if (draining && (conn_count == 0 || now >= drain_deadline))

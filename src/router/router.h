@@ -171,6 +171,8 @@ typedef struct Conn
 /* util.c */
 extern int64_t NowMs(void);
 extern int64_t loop_now;		/* NowMs() after the last epoll_wait */
+extern int64_t timers_due_at;	/* when the loop runs its timers next */
+extern void TimersDueBy(int64_t at);
 extern void RouterLog(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 extern int	SetNonBlocking(int fd);
 extern void EpollSet(int fd, Tag *tag, uint32_t events, uint32_t *current);

@@ -18,6 +18,19 @@
 
 int			router_epfd = -1;
 int64_t		loop_now;
+int64_t		timers_due_at;	/* when the loop runs its timers next */
+
+/*
+ * TimersDueBy makes the loop run its timers no later than `at`: a
+ * hand-off retry scheduled while handling an event is due in 2 ms, long
+ * before the next regular tick.
+ */
+void
+TimersDueBy(int64_t at)
+{
+	if (at < timers_due_at)
+		timers_due_at = at;
+}
 
 /* NowMs returns a monotonic clock in milliseconds. */
 int64_t
