@@ -62,7 +62,7 @@ for ((i = 0; i < 600; i++)); do
 done
 sql "SELECT 1 FROM nx.promote('wk', $D)" >/dev/null
 URL="http://127.0.0.1:$HTTP_PORT/"
-ttfb() { curl -s -o /dev/null -w '%{http_code} %{time_starttransfer} %{time_total}\n' -H 'Host: wk.localhost' --max-time 30 "$URL"; }
+ttfb() { curl -s -o /dev/null -w '%{http_code} %{time_starttransfer}\n' -H 'Host: wk.localhost' --max-time 30 "$URL"; }
 for ((i = 0; i < 200; i++)); do
 	[ "$(ttfb | cut -d' ' -f1)" = 200 ] && break
 	sleep 0.05
@@ -98,13 +98,13 @@ echo "## time to first byte, ms ($N samples per case in $ROUNDS interleaved roun
 for ((r = 1; r <= ROUNDS; r++)); do
 	bg_user "$WORK/sbx" cold -n "$PER" -w 2 -o "$RAW/bwrap-cold" -- "${SB[@]}" /app/srv -p 8080 -r 3 >/dev/null
 	for ((i = 0; i < PER; i++)); do
-		read -r code t _ < <(ttfb)
+		read -r code t < <(ttfb)
 		[ "$code" = 200 ] || fails=$((fails + 1))
 		echo "$t" | awk '{printf "%.3f\n", $1 * 1000}' >>"$RAW/awake"
 		for mode in "${MODES[@]}"; do
 			[ "$COMPARE" = 1 ] && { [ "$mode" = fast ] && fast_path on || fast_path off; }
 			asleep
-			read -r code t _ < <(ttfb)
+			read -r code t < <(ttfb)
 			[ "$code" = 200 ] || fails=$((fails + 1))
 			echo "$t" | awk '{printf "%.3f\n", $1 * 1000}' >>"$RAW/wake-$mode"
 			# where the time went: wake committed -> sandbox launched -> app
