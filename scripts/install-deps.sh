@@ -3,10 +3,13 @@
 # runs and tests with.  Run as root; installs only what is missing, so a
 # second run touches nothing (and does not even refresh the package lists).
 #
-#   scripts/install-deps.sh          build + run + test (what the quickstart
-#                                    and the test suite need)
-#   scripts/install-deps.sh --bench  also the programs bench/ compares
-#                                    against (HAProxy, nginx, Caddy, hyperfine)
+#   scripts/install-deps.sh          build + run (what the quickstart needs)
+#   scripts/install-deps.sh --test   also the real front proxies the test
+#                                    suite puts in front of the router
+#                                    (t/021, t/023, t/031: nginx, HAProxy,
+#                                    Caddy); scripts/test-all.sh uses it
+#   scripts/install-deps.sh --bench  the same, and the rest bench/ compares
+#                                    against (hyperfine, strace)
 #
 # Packages that come with a service (nginx, haproxy, caddy) are installed
 # without starting it: bench/ and the docs' examples run their own copies
@@ -26,9 +29,10 @@ PACKAGES=(
 	# off-the-shelf servers pushed as they are (t/032: busybox httpd)
 	dnsmasq-base busybox-static
 )
-if [ "${1:-}" = --bench ]; then
-	PACKAGES+=(haproxy nginx-light caddy hyperfine strace)
-fi
+case "${1:-}" in
+--test) PACKAGES+=(haproxy nginx-light caddy) ;;
+--bench) PACKAGES+=(haproxy nginx-light caddy hyperfine strace) ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (it calls apt-get)" >&2

@@ -48,7 +48,7 @@ step() {
 as_user() { if [ "$(id -u)" = 0 ]; then runuser -u "$RUNAS" -- "$@"; else "$@"; fi; }
 
 if [ "$(id -u)" = 0 ]; then
-	scripts/install-deps.sh
+	scripts/install-deps.sh --test
 	make -s -j2
 	make -s install
 	control/nx-setup --user "$RUNAS"
