@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/memstat.py - memory of running sandboxes, by cgroup.
 
-memstat.py snap FILE                 /proc/meminfo now -> FILE (json)
+memstat.py snap FILE                 /proc/meminfo (and /proc/slabinfo) now -> FILE (json)
+memstat.py delta BEFORE N            system and slab-cache deltas per instance since BEFORE
 memstat.py pids PID...               RSS/PSS of the given processes (json line)
 memstat.py report PREFIX N BEFORE [SUPERVISOR_PID SUP_BEFORE_JSON]
     Every process in the pids cgroups /sys/fs/cgroup/pids/nx_sandbox/PREFIX*
@@ -21,11 +22,36 @@ KEYS = ['MemAvailable', 'MemFree', 'Slab', 'SReclaimable', 'SUnreclaim', 'Kernel
 
 
 def meminfo():
+    """/proc/meminfo in kB, plus each slab cache's size in kB as
+    'slab:NAME' (from /proc/slabinfo, when readable: root only)."""
     out = {}
     for line in open('/proc/meminfo'):
         k, v = line.split(':', 1)
         out[k] = int(v.split()[0])
+    try:
+        for line in open('/proc/slabinfo'):
+            f = line.split()
+            if line.startswith(('slabinfo', '#')) or len(f) < 6:
+                continue
+            # name active_objs num_objs objsize objperslab pagesperslab : ...
+            num_slabs = int(f[f.index('slabdata') + 2])
+            out['slab:' + f[0]] = num_slabs * int(f[5]) * 4
+    except (OSError, ValueError, IndexError):
+        pass
     return out
+
+
+def slab_top(before, now, n, count=12):
+    """The slab caches that grew most, per instance, as 'name=kB'; with
+    MEMSTAT_SLAB set, every cache's delta per instance goes there (json)."""
+    d = []
+    for k, v in now.items():
+        if k.startswith('slab:'):
+            d.append(((v - before.get(k, 0)) / max(n, 1), k[5:]))
+    d.sort(reverse=True)
+    if os.environ.get('MEMSTAT_SLAB'):
+        json.dump({name: kb for kb, name in d}, open(os.environ['MEMSTAT_SLAB'], 'w'), indent=0)
+    return ' '.join(f'{name}={kb:.1f}' for kb, name in d[:count] if kb >= 0.5)
 
 
 def rollup(pid):
@@ -47,6 +73,14 @@ def main():
     cmd = sys.argv[1]
     if cmd == 'snap':
         json.dump(meminfo(), open(sys.argv[2], 'w'))
+        return
+    if cmd == 'delta':
+        before, n, now = json.load(open(sys.argv[2])), int(sys.argv[3]), meminfo()
+        d = {k: (now.get(k, 0) - before.get(k, 0)) / max(n, 1) for k in KEYS}
+        print('per-instance kB, system deltas: ' + ' '.join(f'd{k}={v:.0f}' for k, v in d.items()))
+        print('per-instance kB, kernel (Slab+KernelStack+PageTables+Percpu+VmallocUsed) = '
+              f"{d['Slab'] + d['KernelStack'] + d['PageTables'] + d['Percpu'] + d['VmallocUsed']:.0f}")
+        print('per-instance kB, slab caches that grew most: ' + slab_top(before, now, n))
         return
     if cmd == 'pids':
         rss = pss = 0
@@ -96,6 +130,9 @@ def main():
           + ' '.join(f'{k}={v[3]:.1f}/{per(v[3]) * 1e3:.1f}' for k, v in cls.items()))
     d = {k: per(now.get(k, 0) - before.get(k, 0)) for k in KEYS}
     print('per-instance kB, system deltas: ' + ' '.join(f'd{k}={v:.0f}' for k, v in d.items()))
+    top = slab_top(before, now, n)
+    if top:
+        print('per-instance kB, slab caches that grew most: ' + top)
     kern = d['Slab'] + d['KernelStack'] + d['PageTables'] + d['Percpu'] + d['VmallocUsed']
     print(f'per-instance kB, kernel (Slab+KernelStack+PageTables+Percpu+VmallocUsed) = {kern:.0f}; '
           f'beyond the app = nx-init+bwrap PSS + kernel = {per(cls["nx-init"][2] + cls["bwrap"][2]) + kern:.0f}')
