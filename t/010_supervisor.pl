@@ -87,6 +87,18 @@ sub count_inits
 }
 is(count_inits(), 1, 'one nx-init for the deployment');
 
+# --- adoption: once ready, bwrap's monitor is gone and nx-init is the
+# supervisor's own child (slots.c); nothing but nx-init and the app runs
+# in the deployment's cgroup
+{
+	my $init = nx_init_pid($node, $id);
+	my $sup_pid = $node->safe_psql('postgres', 'SELECT nx._supervisor_pid()');
+	my $ppid = (split /\s+/, (slurp_file("/proc/$init/stat") =~ s/^.*\)\s*//sr))[1];
+	is($ppid, $sup_pid, 'the ready nx-init is the supervisor\'s child');
+	my @bwrap = grep { (eval { slurp_file("/proc/$_/comm") } // '') =~ /^bwrap/ } nx_cgroup_procs($node, $id);
+	is(scalar(@bwrap), 0, 'no bwrap process is left in the deployment\'s cgroup');
+}
+
 # --- kill -9 of the supervisor: the postmaster restarts everything
 my $sup = $node->safe_psql('postgres', 'SELECT nx._supervisor_pid()');
 kill 'KILL', $sup;
@@ -110,7 +122,21 @@ is(count_inits(), 1, 'exactly one nx-init after restart');
 is($node->safe_psql('nx_app', 'SELECT count(*) >= 4 FROM starts'), 't', 'the database kept its rows');
 
 # --- immediate stop (a postmaster crash), then start
+# nx-init, adopted, dies with the supervisor (its parent-death signal):
+# with the cluster down nothing sweeps the cgroups, and nothing may run on
+my $init_before = nx_init_pid($node, $id);
 $node->stop('immediate');
+my $gone = 0;
+for (1 .. 100)
+{
+	# gone, or dead and waiting for whoever reaps orphans on this host
+	my $stat = eval { slurp_file("/proc/$init_before/stat") } // '';
+	if ($stat !~ /\)\s+[^Z]/) { $gone = 1; last; }
+	usleep(20_000);
+}
+ok($gone, 'an immediate stop ends the adopted nx-init with no supervisor to sweep');
+is(scalar(grep { (eval { slurp_file("/proc/$_/stat") } // '') =~ /\)\s+[^Z]/ } nx_cgroup_procs($node, $id)),
+	0, 'nothing runs in the cgroup while the cluster is down');
 $node->start;
 nx_wait_state($node, $id, 'ready', 'ready again after an immediate shutdown');
 is(count_inits(), 1, 'exactly one nx-init after an immediate shutdown');

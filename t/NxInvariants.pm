@@ -102,7 +102,7 @@ sub nx_our_cgroups
 }
 
 # nx_supervisor_children(NODE): pid => [deployment id from its cgroup, or
-# undef; its command] of every child process of the supervisor
+# undef; its command] of every live child process of the supervisor
 sub nx_supervisor_children
 {
 	my ($node) = @_;
@@ -112,7 +112,9 @@ sub nx_supervisor_children
 	for my $pid (grep { /^\d+$/ } readdir $dh)
 	{
 		my $stat = eval { slurp_file("/proc/$pid/stat") } // next;
-		next unless $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $sup;
+		# a zombie (a retired bwrap monitor the supervisor is about to
+		# reap, slots.c) runs nothing
+		next unless $stat =~ /\)\s+([^Z])\s+(\d+)/ && $2 == $sup;
 		my $cg = eval { slurp_file("/proc/$pid/cgroup") } // '';
 		my ($d) = $cg =~ /nx_sandbox\/c[0-9a-f]{16}_d(\d+)/;
 		my $cmd = eval { slurp_file("/proc/$pid/cmdline") } // '';

@@ -33,6 +33,13 @@
  * for each change: "ready\n" once the app accepts connections on $PORT,
  * "exited <code>\n" or "killed <signal>\n" when the app ends (nx-init then
  * exits with the same status).
+ *
+ * Adoption: once the app is ready, the supervisor ends bwrap's monitor
+ * process (the parent of nx-init outside the sandbox, which only waits),
+ * and nx-init becomes the supervisor's child (the supervisor is a child
+ * subreaper).  It then sends nx-init NX_INIT_ADOPTED_SIGNAL, from outside
+ * the sandbox's pid namespace, and nx-init ties its life to its new
+ * parent's (PR_SET_PDEATHSIG), as bwrap's --die-with-parent did before.
  */
 #ifndef NX_HANDOFF_H
 #define NX_HANDOFF_H
@@ -63,6 +70,10 @@
 /* the listening hand-off socket nx-init accepts on (inherited, made by the
  * supervisor) */
 #define NX_INIT_LISTEN_FD 4
+
+/* "you are the supervisor's child now": see Adoption above (glibc keeps
+ * SIGRTMIN - 2 and - 1 for itself; both sides are built with glibc) */
+#define NX_INIT_ADOPTED_SIGNAL (SIGRTMIN + 2)
 
 typedef enum NxInitOp
 {

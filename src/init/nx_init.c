@@ -26,6 +26,10 @@
  * (handoff.c).  When the app ends, nx-init reports how, kills whatever is
  * left and exits with the app's status (128 + signal if it was killed).
  *
+ * Adopted (nx_handoff.h): NX_INIT_ADOPTED_SIGNAL from outside the pid
+ * namespace (only the supervisor can send one: a sender inside shows its
+ * own pid) makes nx-init die with its new parent, the supervisor.
+ *
  * nx-init's own failures (bad usage, cannot set up) exit with
  * NX_INIT_EXIT_FAILURE and no status line.
  */
@@ -278,6 +282,7 @@ setup_signals(void)
 	sigemptyset(&set);
 	for (i = 0; i < sizeof(handled_signals) / sizeof(handled_signals[0]); i++)
 		sigaddset(&set, handled_signals[i]);
+	sigaddset(&set, NX_INIT_ADOPTED_SIGNAL);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return false;
 	signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -478,6 +483,22 @@ reap_children(void)
 }
 
 /*
+ * adopted: the supervisor ended bwrap's monitor process and is our parent
+ * now (nx_handoff.h).  Die with it, as we died with the monitor: a
+ * sandbox must not outlive its supervisor.  Only a signal sent with kill()
+ * from outside our pid namespace counts (si_pid 0, SI_USER: the app can
+ * forge neither); the app gets none of these.
+ */
+static void
+adopted(const struct signalfd_siginfo *si)
+{
+	if (si->ssi_pid != 0 || si->ssi_code != SI_USER)
+		return;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		nx_log("cannot follow the supervisor's exit: %s", strerror(errno));
+}
+
+/*
  * handle_signals drains the signalfd: termination-type signals go to the
  * app, SIGCHLD means something to reap (standard signals coalesce, so one
  * SIGCHLD may stand for many children).
@@ -498,6 +519,8 @@ handle_signals(void)
 			break;
 		if (si.ssi_signo == SIGCHLD)
 			child = true;
+		else if ((int) si.ssi_signo == NX_INIT_ADOPTED_SIGNAL)
+			adopted(&si);
 		else if (app_pid > 0)
 			(void) kill(app_pid, (int) si.ssi_signo);
 	}

@@ -362,7 +362,7 @@ build_bwrap_args(const NxSandboxSpec *s, ArgBuf *b)
 	arg(b, "--unshare-all");
 	arg(b, "--unshare-user");	/* implied for non-root only; we run as ns root */
 	arg(b, "--disable-userns");
-	arg(b, "--die-with-parent");
+	/* not --die-with-parent: see nx-spawn's die_with_parent */
 	arg(b, "--new-session");
 	arg(b, "--as-pid-1");
 	arg2(b, "--cap-drop", "ALL");

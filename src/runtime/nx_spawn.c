@@ -37,6 +37,10 @@
  *					before.
  *	  no_new_privs	PR_SET_NO_NEW_PRIVS (after the namespace step: the
  *					mapping helpers are setuid and must still work)
+ *	  parent death	PR_SET_PDEATHSIG SIGKILL, so that bwrap (same pid)
+ *					dies with the supervisor until nx-init is adopted (see
+ *					nx_handoff.h); set last, because joining the user
+ *					namespace changes our credentials, which clears it
  *	  seccomp		the filter (seccomp.c) compiled into a memfd, unless
  *					--seccomp-fd gave it compiled
  *	  exec bwrap	bwrap --args N --seccomp M COMMAND...; bwrap reads every
@@ -478,6 +482,23 @@ take_filter(SpawnArgs *a)
 }
 
 /*
+ * die_with_parent: bwrap keeps our pid, and with it this parent-death
+ * signal (exec of a plain binary keeps it), so its monitor process dies
+ * with the supervisor (bwrap's own --die-with-parent would also tie nx-init
+ * to the monitor, which the supervisor ends once nx-init is adopted).
+ * `parent` is the supervisor's pid as seen at our start: if it died
+ * before the signal was armed, we are someone else's child already.
+ */
+static void
+die_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		fail("parent death", "%s", strerror(errno));
+	if (getppid() != parent)
+		fail("parent death", "the supervisor is gone");
+}
+
+/*
  * exec_bwrap execs bwrap with only --args, --seccomp and the command on
  * its command line; the filter is the one given, or compiled here.
  */
@@ -521,6 +542,7 @@ int
 main(int argc, char **argv)
 {
 	SpawnArgs	a;
+	pid_t		parent = getppid();
 
 	if (argc == 2 && strcmp(argv[1], "--print-seccomp") == 0)
 	{
@@ -546,5 +568,6 @@ main(int argc, char **argv)
 	umask(022);
 	enter_tenant(&a);
 	set_rlimits(&a);
+	die_with_parent(parent);
 	exec_bwrap(&a);
 }

@@ -3,7 +3,17 @@
  *	  One slot per deployment the supervisor runs: spawning it, reading its
  *	  output and status pipes, noticing readiness and exits, restarting
  *	  with backoff, and stopping it (SIGTERM, grace, SIGKILL of its whole
- *	  cgroup: bwrap's --die-with-parent is never relied on alone).
+ *	  cgroup: a parent-death signal is never relied on alone).
+ *
+ * Adoption: bwrap's first process stays outside the sandbox only to wait
+ * for nx-init, and costs each sandbox a process (its page tables, kernel
+ * stack, slab and about 150 kB of its own pages).  Once the app is ready,
+ * SlotRetireMonitor ends it (SIGKILL); nx-init, whose parent it was, is
+ * reparented to the supervisor (a child subreaper, worker.c) and from then
+ * on is the slot's process.  When the monitor's exit is reaped, nx-init is
+ * told (NX_INIT_ADOPTED_SIGNAL) and ties its life to the supervisor's.
+ * Should nx-init have ended before the monitor did (the monitor reaped it,
+ * not us), the monitor's exit is the slot's.
  *
  * Slots live in a hash table in TopMemoryContext, keyed by deployment id.
  * Each state change marks the slot dirty; converge.c writes dirty slots to
@@ -35,6 +45,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,7 +103,10 @@ typedef struct NxSlot
 	bool		waiting_turn;	/* pending for a start slot, not yet asked
 								 * for on the start fast path */
 	bool		dirty;			/* nx.runtime needs this row rewritten */
-	pid_t		pid;			/* nx-spawn, then bwrap; 0 = none */
+	pid_t		pid;			/* nx-spawn, then bwrap; nx-init once adopted;
+								 * 0 = none */
+	pid_t		init_pid;		/* nx-init, once adopted; 0 = not (yet) */
+	pid_t		monitor_pid;	/* bwrap's monitor, ended, not yet reaped */
 	int			output_fd;		/* app stdout+stderr, read end; -1 */
 	int			status_fd;		/* nx-init status lines, read end; -1 */
 	int			userns_rx;		/* where a first start sends its mapped user
@@ -130,15 +144,28 @@ static int64 *gone_ids = NULL;	/* slots forgotten since the last write */
 static int	gone_count = 0;
 static int	gone_size = 0;
 
+static bool can_adopt = false;	/* we are a child subreaper */
+
 static void SlotReadStatus(NxSlot *slot);
+static void SlotProcessEnded(NxSlot *slot, int wait_status);
 static void SlotReadOutput(NxSlot *slot);
 static int	MaxConcurrentStarts(void);
 
-/* NxSlotsInit creates the table and the state directories. */
+/*
+ * NxSlotsInit creates the table and the state directories, and makes the
+ * supervisor a child subreaper, so that nx-init can be adopted (see
+ * Adoption above; every orphan below us is then ours to reap, too).
+ */
 void
 NxSlotsInit(void)
 {
 	HASHCTL		ctl;
+
+	can_adopt = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+	if (!can_adopt)
+		ereport(LOG,
+				(errmsg("nx supervisor: could not become a child subreaper: %m"),
+				 errdetail("Every sandbox keeps bwrap's monitor process.")));
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int64);
@@ -246,6 +273,8 @@ SlotInitPid(NxSlot *slot)
 
 	if (slot->pid <= 0)
 		return 0;
+	if (slot->init_pid > 0)
+		return slot->init_pid;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) slot->pid, (int) slot->pid);
 	f = fopen(path, "r");
 	if (f == NULL)
@@ -275,6 +304,49 @@ SlotKill(NxSlot *slot, const NxCgroupLayout *cgroups)
 	}
 }
 
+/*
+ * SlotRetireMonitor ends bwrap's monitor process once nx-init runs the
+ * app (see Adoption in the header comment); nx-init becomes the slot's
+ * process.  With no nx-init found, the monitor stays: nothing is lost but
+ * the memory it costs.
+ */
+static void
+SlotRetireMonitor(NxSlot *slot)
+{
+	pid_t		init;
+
+	if (!can_adopt || slot->pid <= 0 || slot->init_pid > 0)
+		return;
+	init = SlotInitPid(slot);
+	if (init <= 0 || kill(slot->pid, SIGKILL) != 0)
+		return;
+	slot->monitor_pid = slot->pid;
+	slot->init_pid = init;
+	slot->pid = init;
+}
+
+/*
+ * SlotMonitorExited: the retired monitor of slot was reaped, so nx-init
+ * has been reparented to us by now, unless it had ended first and the
+ * monitor reaped it; then the monitor's status is the slot's end.
+ */
+static void
+SlotMonitorExited(NxSlot *slot, int wait_status)
+{
+	siginfo_t	info;
+
+	slot->monitor_pid = 0;
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_PID, slot->init_pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+	{
+		SlotProcessEnded(slot, wait_status);
+		return;
+	}
+	/* still running (si_pid 0), or exited and reaped on our next round */
+	if (info.si_pid == 0)
+		kill(slot->init_pid, NX_INIT_ADOPTED_SIGNAL);
+}
+
 /* the host setup of the current pass (for cgroup kills between passes) */
 static NxHostSetup current_host;
 static bool have_host = false;
@@ -294,6 +366,8 @@ SlotReleased(NxSlot *slot)
 	}
 	NxRunDirRemove(slot->name);
 	slot->pid = 0;
+	slot->init_pid = 0;
+	slot->monitor_pid = 0;
 	slot->status_len = 0;
 	slot->pipes_paused = false;
 	slot->memory_bytes = slot->cpu_usec = -1;
@@ -536,6 +610,12 @@ NxSlotChildExited(pid_t pid, int wait_status)
 			SlotProcessEnded(slot, wait_status);
 			return;
 		}
+		if (slot->monitor_pid == pid)
+		{
+			hash_seq_term(&seq);
+			SlotMonitorExited(slot, wait_status);
+			return;
+		}
 	}
 }
 
@@ -552,6 +632,7 @@ SlotStatusLine(NxSlot *slot, const char *line)
 		SlotSetState(slot, NX_SLOT_READY);
 		/* nx-spawn mapped and sent the namespace long before this */
 		NxUsernsCollect(slot->uid_offset, &slot->userns_rx);
+		SlotRetireMonitor(slot);
 	}
 	else if (sscanf(line, "exited %d", &value) == 1)
 	{
@@ -855,7 +936,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 	{
 		snprintf(slot->key, sizeof(slot->key), "%s" INT64_FORMAT, NxKeyPrefix(), row->deployment);
 		NxDeploymentName(slot->name, sizeof(slot->name), (long long) row->deployment);
-		slot->pid = 0;
+		slot->pid = slot->init_pid = slot->monitor_pid = 0;
 		slot->output_fd = slot->status_fd = slot->userns_rx = -1;
 		slot->log.fd = -1;
 		slot->status_len = 0;
