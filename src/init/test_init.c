@@ -791,7 +791,9 @@ test_hello(void)
 
 /*
  * test_not_ready: an app that listens only after 0.3 s gets NOT_READY
- * before, OK after; SIGUSR1 is forwarded to it.
+ * before, OK after; NX_INIT_ADOPTED_SIGNAL is not forwarded to it (and,
+ * sent from inside nx-init's pid namespace as here, changes nothing);
+ * SIGUSR1 is.
  */
 static void
 test_not_ready(void)
@@ -811,6 +813,14 @@ test_not_ready(void)
 	EXPECT_LINE(&in, "ready", READY_TIMEOUT_MS);
 	fd = EXPECT_REPLY(sock, NX_INIT_OP_CONNECT, NX_INIT_OK);
 	CHECK(fd >= 0 && http_get(fd), "no HTTP answer after ready");
+	if (fd >= 0)
+		close(fd);
+
+	kill(in.pid, NX_INIT_ADOPTED_SIGNAL);
+	usleep(50 * 1000);
+	EXPECT_REPLY(sock, NX_INIT_OP_PING, NX_INIT_OK);
+	fd = EXPECT_REPLY(sock, NX_INIT_OP_CONNECT, NX_INIT_OK);
+	CHECK(fd >= 0 && http_get(fd), "the app stopped answering after NX_INIT_ADOPTED_SIGNAL");
 	if (fd >= 0)
 		close(fd);
 
