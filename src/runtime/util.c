@@ -57,6 +57,11 @@ NxSetErr(char *err, size_t errlen, const char *fmt,...)
 /*
  * NxWriteFile writes value to path in one write(), as cgroupfs and /proc
  * expect.  On failure returns false with the errno in *err_no.
+ *
+ * A write interrupted by a signal is tried again: the memory cgroup's
+ * limit writes reclaim and give up with EINTR when a signal is pending,
+ * and the supervisor gets one SIGCHLD per adopted sandbox (a thousand
+ * sandboxes starting at once made one fail to start this way).
  */
 bool
 NxWriteFile(const char *path, const char *value, int *err_no)
@@ -71,7 +76,12 @@ NxWriteFile(const char *path, const char *value, int *err_no)
 		*err_no = errno;
 		return false;
 	}
-	n = write(fd, value, len);
+	for (int tries = 0;; tries++)
+	{
+		n = write(fd, value, len);
+		if (n >= 0 || errno != EINTR || tries == 100)
+			break;
+	}
 	if (n != (ssize_t) len)
 	{
 		*err_no = n < 0 ? errno : EIO;
