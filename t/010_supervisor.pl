@@ -77,6 +77,13 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM nx.events WHER
 	'the crash is recorded');
 nx_wait_state($node, $id, 'ready', 'the crashed app runs again');
 
+# running($pid): the process exists and is not a zombie (an orphan's exit
+# waits there for whoever reaps orphans on this host)
+sub running
+{
+	return (eval { slurp_file("/proc/$_[0]/stat") } // '') =~ /\)\s+[^Z]/;
+}
+
 # exactly one sandbox of this deployment runs: one nx-init in its cgroup
 sub count_inits
 {
@@ -129,14 +136,11 @@ $node->stop('immediate');
 my $gone = 0;
 for (1 .. 100)
 {
-	# gone, or dead and waiting for whoever reaps orphans on this host
-	my $stat = eval { slurp_file("/proc/$init_before/stat") } // '';
-	if ($stat !~ /\)\s+[^Z]/) { $gone = 1; last; }
+	if (!running($init_before)) { $gone = 1; last; }
 	usleep(20_000);
 }
 ok($gone, 'an immediate stop ends the adopted nx-init with no supervisor to sweep');
-is(scalar(grep { (eval { slurp_file("/proc/$_/stat") } // '') =~ /\)\s+[^Z]/ } nx_cgroup_procs($node, $id)),
-	0, 'nothing runs in the cgroup while the cluster is down');
+is(scalar(grep { running($_) } nx_cgroup_procs($node, $id)), 0, 'nothing runs in the cgroup while the cluster is down');
 $node->start;
 nx_wait_state($node, $id, 'ready', 'ready again after an immediate shutdown');
 is(count_inits(), 1, 'exactly one nx-init after an immediate shutdown');

@@ -9,7 +9,7 @@
  * for nx-init, and costs each sandbox a process (its page tables, kernel
  * stack, slab and about 150 kB of its own pages).  Once the app is ready,
  * SlotRetireMonitor ends it (SIGKILL); nx-init, whose parent it was, is
- * reparented to the supervisor (a child subreaper, worker.c) and from then
+ * reparented to the supervisor (a child subreaper, NxSlotsInit) and from then
  * on is the slot's process.  When the monitor's exit is reaped, nx-init is
  * told (NX_INIT_ADOPTED_SIGNAL) and ties its life to the supervisor's.
  * Should nx-init have ended before the monitor did (the monitor reaped it,
@@ -105,7 +105,7 @@ typedef struct NxSlot
 	bool		dirty;			/* nx.runtime needs this row rewritten */
 	pid_t		pid;			/* nx-spawn, then bwrap; nx-init once adopted;
 								 * 0 = none */
-	pid_t		init_pid;		/* nx-init, once adopted; 0 = not (yet) */
+	bool		adopted;		/* pid is nx-init, bwrap's monitor ended */
 	pid_t		monitor_pid;	/* bwrap's monitor, ended, not yet reaped */
 	int			output_fd;		/* app stdout+stderr, read end; -1 */
 	int			status_fd;		/* nx-init status lines, read end; -1 */
@@ -273,8 +273,8 @@ SlotInitPid(NxSlot *slot)
 
 	if (slot->pid <= 0)
 		return 0;
-	if (slot->init_pid > 0)
-		return slot->init_pid;
+	if (slot->adopted)
+		return slot->pid;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) slot->pid, (int) slot->pid);
 	f = fopen(path, "r");
 	if (f == NULL)
@@ -298,7 +298,7 @@ SlotKill(NxSlot *slot, const NxCgroupLayout *cgroups)
 	{
 		pid_t		init = SlotInitPid(slot);
 
-		if (init > 0)
+		if (init > 0 && init != slot->pid)
 			kill(init, SIGKILL);
 		kill(slot->pid, SIGKILL);
 	}
@@ -315,14 +315,14 @@ SlotRetireMonitor(NxSlot *slot)
 {
 	pid_t		init;
 
-	if (!can_adopt || slot->pid <= 0 || slot->init_pid > 0)
+	if (!can_adopt || slot->pid <= 0 || slot->adopted)
 		return;
 	init = SlotInitPid(slot);
 	if (init <= 0 || kill(slot->pid, SIGKILL) != 0)
 		return;
 	slot->monitor_pid = slot->pid;
-	slot->init_pid = init;
 	slot->pid = init;
+	slot->adopted = true;
 }
 
 /*
@@ -337,14 +337,14 @@ SlotMonitorExited(NxSlot *slot, int wait_status)
 
 	slot->monitor_pid = 0;
 	memset(&info, 0, sizeof(info));
-	if (waitid(P_PID, slot->init_pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+	if (waitid(P_PID, slot->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
 	{
 		SlotProcessEnded(slot, wait_status);
 		return;
 	}
 	/* still running (si_pid 0), or exited and reaped on our next round */
 	if (info.si_pid == 0)
-		kill(slot->init_pid, NX_INIT_ADOPTED_SIGNAL);
+		kill(slot->pid, NX_INIT_ADOPTED_SIGNAL);
 }
 
 /* the host setup of the current pass (for cgroup kills between passes) */
@@ -366,7 +366,7 @@ SlotReleased(NxSlot *slot)
 	}
 	NxRunDirRemove(slot->name);
 	slot->pid = 0;
-	slot->init_pid = 0;
+	slot->adopted = false;
 	slot->monitor_pid = 0;
 	slot->status_len = 0;
 	slot->pipes_paused = false;
@@ -936,7 +936,8 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 	{
 		snprintf(slot->key, sizeof(slot->key), "%s" INT64_FORMAT, NxKeyPrefix(), row->deployment);
 		NxDeploymentName(slot->name, sizeof(slot->name), (long long) row->deployment);
-		slot->pid = slot->init_pid = slot->monitor_pid = 0;
+		slot->pid = slot->monitor_pid = 0;
+		slot->adopted = false;
 		slot->output_fd = slot->status_fd = slot->userns_rx = -1;
 		slot->log.fd = -1;
 		slot->status_len = 0;
