@@ -137,7 +137,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 # what failed, last, where a reader of the run's end sees it: the
-# regression diffs, and the end of the log of each TAP test prove named
+# regression diffs, and the end of the log of each TAP test prove named,
+# with its servers' abnormal process ends
 if [ "$installcheck_failed" = 1 ]; then
 	if [ -f "$WORK/regression.diffs" ]; then
 		echo "=== regression.diffs (first 80 lines)"
@@ -149,6 +150,13 @@ if [ "$installcheck_failed" = 1 ]; then
 			echo "=== $t failed; the end of $log:"
 			tail -n 40 "$log"
 		fi
+		# its servers' logs: which process ended abnormally, and how (a
+		# crash restart shows in the test's log only as its clients' errors)
+		for slog in "$WORK/tmp_check/log/$(basename "$t" .pl)"_*.log; do
+			[ -f "$slog" ] || continue
+			echo "=== $t failed; abnormal ends and their context in $slog:"
+			grep -E -B3 "terminated by signal|exited with exit code [^01]|PANIC|TRAP:" "$slog" | tail -n 40 || true
+		done
 	done
 fi
 rm -f "$INSTALLCHECK_OUT"
