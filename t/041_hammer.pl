@@ -285,6 +285,14 @@ for my $d (@dbapps)
 }
 is($db_ok, scalar(@dbapps), 'every ready dbapp recorded its start in its own database (' . scalar(@dbapps) . ')');
 
+# no server process ended abnormally meanwhile: a crash restarts the
+# cluster, which the checks above may not notice once it is back.  A CI
+# run met one: a tenant database setup worker told to end by the DROP
+# DATABASE of a dropped sandbox ended inside its commit, a PANIC.
+my @abnormal = grep { /PANIC|TRAP:|AbortTransaction while in|terminated by signal|exited with exit code [^01]/ }
+  split /\n/, slurp_file($node->logfile);
+is(join("\n", @abnormal), '', 'no server process ended abnormally');
+
 my @inits = grep { $_ } map { nx_init_pid($node, $_) } split /\n/,
   $node->safe_psql('postgres', q{SELECT id FROM nx.deployments WHERE desired_state = 'running'});
 $node->stop('fast');

@@ -27,6 +27,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -61,12 +62,21 @@ static int	n_wanted = 0;
 /*
  * NxDbSetupMain is the dynamic worker: connect to the database given in
  * arg, revoke, exit.
+ *
+ * SIGTERM (DROP DATABASE ... WITH (FORCE) of a sandbox dropped meanwhile,
+ * a shutdown) is die(): it ends the worker at the next interrupt check,
+ * never inside a commit.  A background worker's default handler exits
+ * from the signal handler itself, wherever it lands; during the commit,
+ * after the commit record, that is a PANIC ("cannot abort transaction, it
+ * was already committed") and a restart of the whole cluster, which the
+ * hammer test (t/041) met in CI.
  */
 void
 NxDbSetupMain(Datum arg)
 {
 	Oid			database = DatumGetObjectId(arg);
 
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
 	pgstat_report_appname("nx tenant database setup");
