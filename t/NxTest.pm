@@ -17,6 +17,28 @@ our @EXPORT = qw(nx_node nx_require_host_setup nx_build_app nx_wait_state nx_wai
   nx_cgroup_procs nx_init_pid nx_diag_deployment nx_cgroup_v1_file nx_start_router nx_read_all
   nx_http_request nx_http_get nx_pooling_nginx);
 
+# The watchdog: a test that has run NX_TEST_TIMEOUT seconds (900) ends
+# with what every cluster it started was waiting on, instead of hanging
+# until CI's own limit ends the whole run with nothing to read (a CI run
+# of t/041 hung for over an hour that way).  Each query gets 10 s.
+my @nodes;
+$SIG{ALRM} = sub {
+	for my $node (@nodes)
+	{
+		my ($out, $err) = ('', '');
+		$node->psql('postgres', q{SELECT pid, backend_type, state, wait_event_type, wait_event,
+			now() - query_start, left(query, 200) FROM pg_stat_activity WHERE pid <> pg_backend_pid()},
+			stdout => \$out, stderr => \$err, timeout => 10);
+		diag('watchdog: ' . $node->name . " sessions:\n$out$err");
+		$out = $err = '';
+		$node->psql('postgres', q{SELECT pid, locktype, mode, relation::regclass, database, objid FROM pg_locks WHERE NOT granted},
+			stdout => \$out, stderr => \$err, timeout => 10);
+		diag('watchdog: ' . $node->name . " waiting for a lock:\n$out$err");
+	}
+	die "watchdog: the test ran longer than " . ($ENV{NX_TEST_TIMEOUT} // 900) . " s\n";
+};
+alarm($ENV{NX_TEST_TIMEOUT} // 900);
+
 # nx_pooling_nginx(DIR, LISTEN_PORT, UPSTREAM_PORT, EXTRA) writes the
 # configuration of a single-process nginx on 127.0.0.1:LISTEN_PORT that
 # proxies to 127.0.0.1:UPSTREAM_PORT with upstream keepalive (a pool of 16
@@ -71,6 +93,7 @@ sub nx_node
 {
 	my ($name, $extra, $keep_trust, $no_extension) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
+	push @nodes, $node;
 	$node->init;
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'nx_sandbox'
