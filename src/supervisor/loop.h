@@ -17,6 +17,7 @@ typedef enum NxWaitResult
 
 extern NxWaitResult NxWaitForEvents(long timeout_ms);
 extern void NxReapChildren(void);
+extern void NxNoteChildExited(void);
 extern void NxStopAllGracefully(void);
 
 #endif							/* NX_LOOP_H */

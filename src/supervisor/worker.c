@@ -79,6 +79,7 @@ NxHandleSigchld(SIGNAL_ARGS)
 {
 	int			save_errno = errno;
 
+	NxNoteChildExited();
 	SetLatch(MyLatch);
 	errno = save_errno;
 }
