@@ -8,6 +8,7 @@
 #   periodic pass (the safety net, which refreshes every running row's
 #   cgroup statistics) stays out of the count.  1,000 deployments: 200
 #   running and 800 stopped (NX_TEST_WRITES_N, NX_TEST_WRITES_STOPPED).
+#   Then idle: the supervisor commits nothing, the quota check included.
 use strict;
 use warnings FATAL => 'all';
 
@@ -93,6 +94,19 @@ ok($delta <= 6, "one stop writes O(1) nx.runtime rows: $delta");
 # what nx.status shows is still right for all of them
 is(sql(q{SELECT count(*) FROM nx.status WHERE sandbox = 'many' AND state = 'ready' AND pid > 0}),
 	$n, 'every other deployment is still shown ready, with its pid');
+
+# idle: with nothing happening, the supervisor runs no statement at all
+# (no converge pass with nx.naptime an hour, and the quota check, due every
+# second, skipped: no tenant session, no new transactions).  Counted by
+# PostgreSQL: the control database's commits over 8 s, of which one is
+# this test's own read.
+sleep 3;
+my $commits = q{SELECT pg_stat_get_db_xact_commit(oid) FROM pg_database WHERE datname = 'postgres'};
+my $c0 = sql($commits);
+sleep 8;
+my $idle_commits = sql($commits) - $c0;
+note("transactions in the control database over 8 idle seconds: $idle_commits");
+ok($idle_commits <= 3, "an idle supervisor commits nothing (the quota check is skipped): $idle_commits in 8 s");
 
 $node->stop;
 done_testing();

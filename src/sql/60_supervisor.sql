@@ -305,8 +305,12 @@ $$;
 --   1. measures (pg_database_size: a stat of each file, no lock) the
 --      tenant databases that may have grown since their last measurement:
 --      a session at work in it now or then, a session that went idle
---      since, or new transactions or sessions in its statistics (a session
---      that came and went); all of them when measure_all;
+--      since, or rows written (inserted, updated, deleted: catalogs
+--      included, so CREATE TABLE and CREATE INDEX count) or sessions begun
+--      in its statistics (a session that came and went); all of them when
+--      measure_all.  Autovacuum is left out: it visits every database
+--      every autovacuum_naptime, which made each database measured every
+--      minute, and grows none but by its free-space and visibility maps;
 --   2. a sandbox whose databases together are past its database_quota is
 --      over quota: a row in nx.over_quota and an event database_over_quota;
 --      back at or under: event database_under_quota;
@@ -331,16 +335,19 @@ BEGIN
 	WITH t AS (SELECT * FROM nx._tenant_databases()),
 	act AS (SELECT a.datid, bool_or(a.state IS DISTINCT FROM 'idle') AS busy,
 				   max(a.state_change) AS last_change
-			FROM pg_stat_activity a WHERE a.datid IS NOT NULL GROUP BY a.datid),
+			FROM pg_stat_activity a
+			WHERE a.datid IS NOT NULL AND a.backend_type <> 'autovacuum worker'
+			GROUP BY a.datid),
 	m AS (SELECT t.*, coalesce(act.busy, false) AS busy,
-				 pg_stat_get_db_xact_commit(t.database_oid) + pg_stat_get_db_xact_rollback(t.database_oid)
-				 + pg_stat_get_db_sessions(t.database_oid) AS activity
+				 pg_stat_get_db_tuples_inserted(t.database_oid) + pg_stat_get_db_tuples_updated(t.database_oid)
+				 + pg_stat_get_db_tuples_deleted(t.database_oid) + pg_stat_get_db_sessions(t.database_oid) AS activity
 		  FROM t LEFT JOIN act ON act.datid = t.database_oid
 		  LEFT JOIN nx.database_usage o ON o.database_name = t.database_name
 		  WHERE measure_all OR o.database_name IS NULL OR o.busy OR act.busy
 			 OR act.last_change >= o.measured_at OR o.sandbox <> t.sandbox
-			 OR o.activity <> pg_stat_get_db_xact_commit(t.database_oid)
-							  + pg_stat_get_db_xact_rollback(t.database_oid)
+			 OR o.activity <> pg_stat_get_db_tuples_inserted(t.database_oid)
+							  + pg_stat_get_db_tuples_updated(t.database_oid)
+							  + pg_stat_get_db_tuples_deleted(t.database_oid)
 							  + pg_stat_get_db_sessions(t.database_oid))
 	INSERT INTO nx.database_usage AS u (database_name, sandbox, size_bytes, busy, activity, measured_at)
 	SELECT m.database_name, m.sandbox, pg_database_size(m.database_oid), m.busy, m.activity, now()

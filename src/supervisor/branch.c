@@ -52,6 +52,7 @@
 #include "hostsetup.h"
 #include "nx_sandbox.h"
 #include "provision.h"
+#include "quota.h"
 #include "requests.h"
 #include "spawn.h"
 #include "sql_exec.h"
@@ -271,6 +272,7 @@ CreateOwnDatabase(const char *name)
 
 	if (!NxTryTopLevel(psprintf("CREATE DATABASE %s OWNER %s", q, q)))
 		return false;
+	NxQuotaRequestCheck();
 	NxBeginTransaction("nx: branch database");
 	Exec(psprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", q));
 	Exec(psprintf("GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s", q, q));

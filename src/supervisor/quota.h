@@ -10,6 +10,7 @@
 #include "datatype/timestamp.h"
 
 extern void NxQuotaTick(TimestampTz now);
+extern void NxQuotaRequestCheck(void);
 extern long NxQuotaNextDeadlineMs(TimestampTz now);
 
 #endif							/* NX_QUOTA_H */

@@ -206,6 +206,15 @@ NxSupervisorMain(Datum arg)
 		{
 			pgstat_report_activity(STATE_RUNNING, "converge");
 			NxConverge(now >= next_pass);
+
+			/*
+			 * a pass a commit asked for may have made, dropped or renamed
+			 * tenant databases; the periodic one (the safety net) does not
+			 * ask for a quota check: with 1,000 idle sandboxes that check
+			 * was an eighth of the supervisor's CPU
+			 */
+			if (converge_now)
+				NxQuotaRequestCheck();
 			pgstat_report_activity(STATE_IDLE, NULL);
 			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_naptime * 1000L);
 			converge_now = false;
