@@ -308,9 +308,11 @@ $$;
 --      since, or rows written (inserted, updated, deleted: catalogs
 --      included, so CREATE TABLE and CREATE INDEX count) or sessions begun
 --      in its statistics (a session that came and went); all of them when
---      measure_all.  Autovacuum is left out: it visits every database
---      every autovacuum_naptime, which made each database measured every
---      minute, and grows none but by its free-space and visibility maps;
+--      measure_all.  An autovacuum worker counts only once it has worked
+--      there for 5 s: it visits every database every autovacuum_naptime,
+--      which made each database measured every minute, but a visit to an
+--      idle one takes milliseconds, and a long one may run the tenant's
+--      code (ANALYZE evaluates its index and statistics expressions);
 --   2. a sandbox whose databases together are past its database_quota is
 --      over quota: a row in nx.over_quota and an event database_over_quota;
 --      back at or under: event database_under_quota;
@@ -336,7 +338,8 @@ BEGIN
 	act AS (SELECT a.datid, bool_or(a.state IS DISTINCT FROM 'idle') AS busy,
 				   max(a.state_change) AS last_change
 			FROM pg_stat_activity a
-			WHERE a.datid IS NOT NULL AND a.backend_type <> 'autovacuum worker'
+			WHERE a.datid IS NOT NULL
+			  AND (a.backend_type <> 'autovacuum worker' OR a.backend_start < now() - interval '5 s')
 			GROUP BY a.datid),
 	m AS (SELECT t.*, coalesce(act.busy, false) AS busy,
 				 pg_stat_get_db_tuples_inserted(t.database_oid) + pg_stat_get_db_tuples_updated(t.database_oid)

@@ -15,8 +15,9 @@
  *
  * Idle work: when nothing happened since the last check, the check's
  * statement is not run at all (QuotaNothingHappened): no session outside
- * the control database (autovacuum aside) was at work or changed state
- * since, the tenant databases' row-write and session counters did not
+ * the control database was at work or changed state since (autovacuum
+ * only after NX_QUOTA_AUTOVACUUM_GRACE_MS), the last check saw none at
+ * work, the tenant databases' row-write and session counters did not
  * move, and no converge pass (which creates, drops and renames databases
  * and follows every API call) asked for one.  Those are the signals the
  * statement itself selects databases by; the full pass remains the safety
@@ -51,11 +52,19 @@
  */
 #define NX_QUOTA_FULL_PASS_MS (10 * 60 * 1000)
 
+/*
+ * an autovacuum worker at work in a database longer than this counts as
+ * use: a visit to an idle database takes milliseconds, but ANALYZE runs
+ * the table owner's (the tenant's) index and statistics expressions
+ */
+#define NX_QUOTA_AUTOVACUUM_GRACE_MS 5000
+
 static TimestampTz next_check = 0;
 static TimestampTz next_full = 0;
 
 /* what the last check saw, for QuotaNothingHappened */
 static bool check_requested = true;
+static bool was_at_work = false;	/* the last check saw a session at work */
 static TimestampTz last_gate = 0;
 static int64 last_activity = -1;
 static Oid *known = NULL;		/* the tenant databases, TopMemoryContext */
@@ -122,12 +131,16 @@ QuotaStep(void *arg)
 	NxCommitTransaction();
 	MemoryContextSwitchTo(caller);
 	NxQuotaPublish(entries, count);
-	if (known)
-		pfree(known);
-	known = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(count, 1));
-	for (int i = 0; i < count; i++)
-		known[i] = entries[i].database;
-	n_known = count;
+	{
+		Oid		   *databases = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(count, 1));
+
+		for (int i = 0; i < count; i++)
+			databases[i] = entries[i].database;
+		if (known)
+			pfree(known);
+		known = databases;
+		n_known = count;
+	}
 	NxDbSetupWant(known, count);
 
 	/*
@@ -176,12 +189,14 @@ TenantActivity(void)
  * database is at work (running, idle in a transaction) or changed state or
  * started since `since`.  Any database, not only the known tenant ones: a
  * tenant database created since the last check is not known yet.
- * Autovacuum workers are left out, as nx._quota_pass leaves them out.
+ * Autovacuum workers count only once at work for
+ * NX_QUOTA_AUTOVACUUM_GRACE_MS, as in nx._quota_pass.
  */
 static bool
-SessionsAtWork(TimestampTz since)
+SessionsAtWork(TimestampTz since, TimestampTz now)
 {
 	int			n = pgstat_fetch_stat_numbackends();
+	TimestampTz autovacuum_since = TimestampTzPlusMilliseconds(now, -NX_QUOTA_AUTOVACUUM_GRACE_MS);
 
 	for (int i = 1; i <= n; i++)
 	{
@@ -191,9 +206,14 @@ SessionsAtWork(TimestampTz since)
 		if (local == NULL)
 			continue;
 		be = &local->backendStatus;
-		if (be->st_databaseid == InvalidOid || be->st_databaseid == MyDatabaseId ||
-			be->st_backendType == B_AUTOVAC_WORKER)
+		if (be->st_databaseid == InvalidOid || be->st_databaseid == MyDatabaseId)
 			continue;
+		if (be->st_backendType == B_AUTOVAC_WORKER)
+		{
+			if (be->st_proc_start_timestamp < autovacuum_since)
+				return true;
+			continue;
+		}
 		if (be->st_proc_start_timestamp >= since || be->st_state_start_timestamp >= since)
 			return true;
 		/* a worker that never reports its state (undefined) is not counted */
@@ -216,12 +236,19 @@ QuotaNothingHappened(TimestampTz gate)
 	bool		at_work;
 
 	activity = TenantActivity();
-	at_work = SessionsAtWork(last_gate);
+	at_work = SessionsAtWork(last_gate, gate);
 	pgstat_clear_snapshot();
-	if (check_requested || at_work || activity != last_activity)
+
+	/*
+	 * after a check that saw a session at work, one more: that session may
+	 * have ended since, its last writes uncounted (VACUUM, a prepared
+	 * transaction), and the statement measures again what it saw busy
+	 */
+	if (check_requested || at_work || was_at_work || activity != last_activity)
 	{
 		last_activity = activity;
 		last_gate = gate;
+		was_at_work = at_work;
 		return false;
 	}
 	last_gate = gate;

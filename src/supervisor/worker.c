@@ -158,6 +158,13 @@ NxSupervisorMain(Datum arg)
 	 */
 	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * The quota check reads the statistics every second (quota.c): each
+	 * read straight from shared memory, never a copy of every entry in the
+	 * cluster, whatever the administrator set as the default.
+	 */
+	SetConfigOption("stats_fetch_consistency", "none", PGC_SUSET, PGC_S_OVERRIDE);
+
 	SpinLockAcquire(&NxShared->mutex);
 	NxShared->supervisor_latch = MyLatch;
 	NxShared->supervisor_pid = MyProcPid;
