@@ -341,17 +341,15 @@ BEGIN
 			WHERE a.datid IS NOT NULL
 			  AND (a.backend_type <> 'autovacuum worker' OR a.backend_start < now() - interval '5 s')
 			GROUP BY a.datid),
-	m AS (SELECT t.*, coalesce(act.busy, false) AS busy,
-				 pg_stat_get_db_tuples_inserted(t.database_oid) + pg_stat_get_db_tuples_updated(t.database_oid)
-				 + pg_stat_get_db_tuples_deleted(t.database_oid) + pg_stat_get_db_sessions(t.database_oid) AS activity
-		  FROM t LEFT JOIN act ON act.datid = t.database_oid
-		  LEFT JOIN nx.database_usage o ON o.database_name = t.database_name
-		  WHERE measure_all OR o.database_name IS NULL OR o.busy OR act.busy
-			 OR act.last_change >= o.measured_at OR o.sandbox <> t.sandbox
-			 OR o.activity <> pg_stat_get_db_tuples_inserted(t.database_oid)
-							  + pg_stat_get_db_tuples_updated(t.database_oid)
-							  + pg_stat_get_db_tuples_deleted(t.database_oid)
-							  + pg_stat_get_db_sessions(t.database_oid))
+	now_seen AS (SELECT t.*, coalesce(act.busy, false) AS busy, act.last_change,
+						pg_stat_get_db_tuples_inserted(t.database_oid) + pg_stat_get_db_tuples_updated(t.database_oid)
+						+ pg_stat_get_db_tuples_deleted(t.database_oid) + pg_stat_get_db_sessions(t.database_oid) AS activity
+				 FROM t LEFT JOIN act ON act.datid = t.database_oid),
+	m AS (SELECT n.* FROM now_seen n
+		  LEFT JOIN nx.database_usage o ON o.database_name = n.database_name
+		  WHERE measure_all OR o.database_name IS NULL OR o.busy OR n.busy
+			 OR n.last_change >= o.measured_at OR o.sandbox <> n.sandbox
+			 OR o.activity <> n.activity)
 	INSERT INTO nx.database_usage AS u (database_name, sandbox, size_bytes, busy, activity, measured_at)
 	SELECT m.database_name, m.sandbox, pg_database_size(m.database_oid), m.busy, m.activity, now()
 	FROM m
