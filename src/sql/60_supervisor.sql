@@ -309,10 +309,12 @@ $$;
 --      included, so CREATE TABLE and CREATE INDEX count) or sessions begun
 --      in its statistics (a session that came and went); all of them when
 --      measure_all.  An autovacuum worker counts only once it has worked
---      there for 5 s: it visits every database every autovacuum_naptime,
---      which made each database measured every minute, but a visit to an
---      idle one takes milliseconds, and a long one may run the tenant's
---      code (ANALYZE evaluates its index and statistics expressions);
+--      there for autovacuum_grace (quota.c passes its
+--      NX_QUOTA_AUTOVACUUM_GRACE_MS, 5 s, which its gate uses too): it
+--      visits every database every autovacuum_naptime, which made each
+--      database measured every minute, but a visit to an idle one takes
+--      milliseconds, and a long one may run the tenant's code (ANALYZE
+--      evaluates its index and statistics expressions);
 --   2. a sandbox whose databases together are past its database_quota is
 --      over quota: a row in nx.over_quota and an event database_over_quota;
 --      back at or under: event database_under_quota;
@@ -324,7 +326,7 @@ $$;
 --      sandbox's other databases use), and whether it went over in this
 --      pass: once the backends know, the supervisor cancels the statements
 --      still running there (nx._quota_cancel).
-CREATE FUNCTION nx._quota_pass(measure_all boolean, idle_limit interval)
+CREATE FUNCTION nx._quota_pass(measure_all boolean, idle_limit interval, autovacuum_grace interval)
 RETURNS TABLE (database_oid oid, over boolean, limit_bytes bigint, used_bytes bigint,
 			   quota_bytes bigint, newly_over boolean)
 LANGUAGE plpgsql VOLATILE
@@ -339,7 +341,7 @@ BEGIN
 				   max(a.state_change) AS last_change
 			FROM pg_stat_activity a
 			WHERE a.datid IS NOT NULL
-			  AND (a.backend_type <> 'autovacuum worker' OR a.backend_start < now() - interval '5 s')
+			  AND (a.backend_type <> 'autovacuum worker' OR a.backend_start < now() - autovacuum_grace)
 			GROUP BY a.datid),
 	now_seen AS (SELECT t.*, coalesce(act.busy, false) AS busy, act.last_change,
 						pg_stat_get_db_tuples_inserted(t.database_oid) + pg_stat_get_db_tuples_updated(t.database_oid)

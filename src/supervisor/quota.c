@@ -70,14 +70,22 @@ static int64 last_activity = -1;
 static Oid *known = NULL;		/* the tenant databases, TopMemoryContext */
 static int	n_known = 0;
 
+/* Milliseconds: an interval Datum of ms milliseconds. */
+static Datum
+Milliseconds(long long ms)
+{
+	return DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%lld ms", ms)),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 /* QuotaStep runs one check (NxRunLoggingErrors callback). */
 static void
 QuotaStep(void *arg)
 {
 	bool		full = *(bool *) arg;
-	Oid			types[2] = {BOOLOID, INTERVALOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
+	Oid			types[3] = {BOOLOID, INTERVALOID, INTERVALOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	NxQuotaEntry *entries;
 	int			count = 0;
 	Datum	   *newly_over;
@@ -94,15 +102,13 @@ QuotaStep(void *arg)
 	}
 	values[0] = BoolGetDatum(full);
 	if (nx_tenant_idle_in_transaction_timeout > 0)
-		values[1] = DirectFunctionCall3(interval_in,
-										CStringGetDatum(psprintf("%lld ms",
-																 2LL * nx_tenant_idle_in_transaction_timeout)),
-										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		values[1] = Milliseconds(2LL * nx_tenant_idle_in_transaction_timeout);
 	else
 		nulls[1] = 'n';
+	values[2] = Milliseconds(NX_QUOTA_AUTOVACUUM_GRACE_MS);
 	if (SPI_execute_with_args("SELECT database_oid, over, limit_bytes, used_bytes, quota_bytes, newly_over "
-							  "FROM nx._quota_pass($1, $2)",
-							  2, types, values, nulls, false, 0) != SPI_OK_SELECT)
+							  "FROM nx._quota_pass($1, $2, $3)",
+							  3, types, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not check database quotas");
 	entries = MemoryContextAllocZero(caller, sizeof(NxQuotaEntry) * Max(SPI_processed, 1));
 	newly_over = MemoryContextAlloc(caller, sizeof(Datum) * Max(SPI_processed, 1));
@@ -190,7 +196,7 @@ TenantActivity(void)
  * started since `since`.  Any database, not only the known tenant ones: a
  * tenant database created since the last check is not known yet.
  * Autovacuum workers count only once at work for
- * NX_QUOTA_AUTOVACUUM_GRACE_MS, as in nx._quota_pass.
+ * NX_QUOTA_AUTOVACUUM_GRACE_MS, the grace nx._quota_pass is given too.
  */
 static bool
 SessionsAtWork(TimestampTz since, TimestampTz now)
