@@ -204,11 +204,16 @@ $$;
 -- database_ready: that database exists, owned by its role, the role is a
 -- member of nx_tenant (a role restored without the membership would not
 -- be confined: nothing starts until it is), and a branch's copy finished.
--- only_deployment: that one deployment's row, if it is desired running
--- (the wake fast path), instead of all.
+-- only_deployments: those deployments' rows, the ones desired running
+-- (the start fast path, and a pass's starts), instead of all.
+-- details false: the same rows with argv, envp and database_ready NULL:
+-- enough for a pass to see that a running deployment is still wanted as
+-- it is, without building every deployment's argv and environment and
+-- checking its database (30-40 ms at 1,000 deployments, against ~1 ms).
 -- Only the supervisor calls this: it returns secrets.
 CREATE FUNCTION nx._desired_deployments(pg_socket_dir text, pg_port text,
-										only_deployment bigint DEFAULT NULL)
+										only_deployments bigint[] DEFAULT NULL,
+										details boolean DEFAULT true)
 RETURNS TABLE (deployment bigint, sandbox text, owner name, database_name name, role_name name,
 			   blob text, restart_generation integer, uid_offset integer,
 			   memory_limit bigint, pids_limit integer, open_files_limit integer,
@@ -219,11 +224,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT d.id, d.sandbox, s.owner, c.db, c.role, d.blob, d.restart_generation,
 		   s.uid_offset, s.memory_limit, s.pids_limit, s.open_files_limit, s.cpu_weight, s.tmp_size,
-		   nx._expand_args(d.args, jsonb_build_object(
+		   -- (CASE does not evaluate a branch it does not take)
+		   CASE WHEN details THEN nx._expand_args(d.args, jsonb_build_object(
 			   'PORT', d.port::text, 'NX_SANDBOX', d.sandbox, 'NX_DEPLOYMENT', d.id::text,
 			   'PGHOST', pg_socket_dir, 'PGPORT', pg_port, 'PGDATABASE', c.db,
-			   'PGUSER', c.role)),
-		   ARRAY['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/tmp', 'TMPDIR=/tmp', 'LANG=C.UTF-8',
+			   'PGUSER', c.role)) END,
+		   CASE WHEN details THEN ARRAY['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/tmp', 'TMPDIR=/tmp', 'LANG=C.UTF-8',
 				 'PORT=' || d.port,
 				 format('DATABASE_URL=postgresql://%s:%s@/%s?host=%s&port=%s',
 						c.role, c.password, c.db, pg_socket_dir, pg_port),
@@ -234,13 +240,13 @@ AS $$
 		   || coalesce((SELECT array_agg(e.name || '=' || e.value ORDER BY e.name)
 						FROM nx.env e WHERE e.sandbox = d.sandbox), '{}')
 		   || coalesce((SELECT array_agg(k || '=' || v ORDER BY k)
-						FROM jsonb_each_text(d.env) AS x(k, v)), '{}'),
+						FROM jsonb_each_text(d.env) AS x(k, v)), '{}') END,
 		   -- the database exists and its owner is the tenant role
-		   EXISTS (SELECT 1 FROM pg_database db JOIN pg_roles r ON r.oid = db.datdba
+		   CASE WHEN details THEN EXISTS (SELECT 1 FROM pg_database db JOIN pg_roles r ON r.oid = db.datdba
 				   WHERE db.datname = c.db AND r.rolname = c.role
 					 AND r.oid IN (SELECT t.oid FROM nx._tenant_roles() AS t(oid)))
 		   AND (d.database_mode = 'production'
-				OR EXISTS (SELECT 1 FROM nx.branches b WHERE b.deployment = d.id AND b.state = 'ready')),
+				OR EXISTS (SELECT 1 FROM nx.branches b WHERE b.deployment = d.id AND b.state = 'ready')) END,
 		   d.binary_name
 	FROM nx.deployments d
 	JOIN nx.sandboxes s ON s.name = d.sandbox
@@ -252,7 +258,7 @@ AS $$
 		FROM nx.deployment_secrets q WHERE q.deployment = d.id AND d.database_mode <> 'production'
 	) c
 	WHERE d.desired_state = 'running' AND d.asleep_since IS NULL
-	  AND (only_deployment IS NULL OR d.id = only_deployment)
+	  AND (only_deployments IS NULL OR d.id = ANY (only_deployments))
 	ORDER BY d.id
 $$;
 

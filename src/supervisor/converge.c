@@ -285,17 +285,20 @@ static const char *const deployments_sql =
 "       argv, envp, database_ready, binary_name "
 "FROM nx._desired_deployments($1, $2, $3)";
 
+/* the same rows, only what shows that a running one is still wanted */
+static const char *const deployment_generations_sql =
+"SELECT deployment, sandbox, owner, restart_generation "
+"FROM nx._desired_deployments($1, $2, NULL, false)";
+
 /*
- * WantDeployments hands every desired-running deployment (only: that one,
- * if it is; 0: all) to the slots (NxSlotWant), which start what is not
- * running.
+ * WantDeployments hands the desired-running deployments among ids (n of
+ * them) to the slots (NxSlotWant), which start what is not running.
  */
 static void
-WantDeployments(const NxHostSetup *host, int64 only)
+WantDeployments(const NxHostSetup *host, const int64 *ids, int n_ids)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
+	Oid			types[3] = {TEXTOID, TEXTOID, INT8ARRAYOID};
 	Datum		values[3];
-	char		nulls[3] = {' ', ' ', only > 0 ? ' ' : 'n'};
 	SPITupleTable *rows;
 	uint64		n;
 	MemoryContext pass_context = AllocSetContextCreate(CurrentMemoryContext, "nx deployments",
@@ -303,8 +306,8 @@ WantDeployments(const NxHostSetup *host, int64 only)
 
 	values[0] = CStringGetTextDatum(host->pg_socket_dir);
 	values[1] = CStringGetTextDatum(psprintf("%d", PostPortNumber));
-	values[2] = Int64GetDatum(only);
-	if (SPI_execute_with_args(deployments_sql, 3, types, values, nulls, true, 0) != SPI_OK_SELECT)
+	values[2] = Int8Array(ids, n_ids);
+	if (SPI_execute_with_args(deployments_sql, 3, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read deployments");
 	rows = SPI_tuptable;
 	n = SPI_processed;
@@ -342,12 +345,40 @@ WantDeployments(const NxHostSetup *host, int64 only)
 	MemoryContextDelete(pass_context);
 }
 
-/* ConvergeDeployments walks the desired-running deployments (step 4). */
+/*
+ * ConvergeDeployments walks the desired-running deployments (step 4).  It
+ * reads every one's generation, and the whole row (argv, environment,
+ * database ready) only of those whose slot must start or restart: a pass
+ * over 1,000 running deployments builds no environment at all.
+ */
 static void
 ConvergeDeployments(const NxHostSetup *host)
 {
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	int64	   *to_read;
+	int			n_to_read = 0;
+
 	NxSlotsBeginPass();
-	WantDeployments(host, 0);
+	values[0] = CStringGetTextDatum(host->pg_socket_dir);
+	values[1] = CStringGetTextDatum(psprintf("%d", PostPortNumber));
+	if (SPI_execute_with_args(deployment_generations_sql, 2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not read deployments");
+	to_read = palloc(sizeof(int64) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		deployment = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+		int32		generation = DatumGetInt32(SPI_getbinval(t, td, 4, &isnull));
+
+		if (!NxSlotStillWanted(deployment, generation, SPI_getvalue(t, td, 2),
+							   SPI_getvalue(t, td, 3), host))
+			to_read[n_to_read++] = deployment;
+	}
+	if (n_to_read > 0)
+		WantDeployments(host, to_read, n_to_read);
 	NxSlotsEndPass();
 }
 
@@ -562,7 +593,7 @@ typedef struct StartArgs
 } StartArgs;
 
 /*
- * StartStep starts the queued deployments, each read alone, and writes
+ * StartStep starts the queued deployments, reading only their rows, and writes
  * their runtime rows and queued events, in one transaction.  One that
  * could not start at once (its database not made yet, no start slot free,
  * no row wanting it running any more) is left to a full pass.
@@ -575,12 +606,10 @@ StartStep(void *arg)
 	NxBeginTransaction("nx: start");
 	if (ExtensionInstalled())
 	{
+		WantDeployments(&last_host, a->ids, a->n);
 		for (int i = 0; i < a->n; i++)
-		{
-			WantDeployments(&last_host, a->ids[i]);
 			if (NxSlotWaiting(a->ids[i]))
 				NxRequestConverge();
-		}
 		WriteRuntime(false);
 		NxWriteQueuedEvents();
 	}

@@ -1010,6 +1010,31 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 }
 
 /*
+ * NxSlotStillWanted: a pass found this deployment desired running, and
+ * read only its generation (nx._desired_deployments without details).  If
+ * its slot is started, running or stopping, in that generation, NxSlotWant
+ * would only mark it wanted: do that and return true.  Otherwise return
+ * false, and the pass reads the whole row for NxSlotWant.
+ */
+bool
+NxSlotStillWanted(int64 deployment, int32 generation, const char *sandbox,
+				  const char *owner, const NxHostSetup *host)
+{
+	NxSlot	   *slot = hash_search(slots, &deployment, HASH_FIND, NULL);
+
+	current_host = *host;
+	have_host = true;
+	if (slot == NULL || slot->generation != generation ||
+		slot->state == NX_SLOT_PENDING || slot->state == NX_SLOT_IDLE ||
+		slot->state == NX_SLOT_CRASHED)
+		return false;
+	slot->wanted = true;
+	strlcpy(slot->sandbox, sandbox, sizeof(slot->sandbox));
+	strlcpy(slot->owner, owner, sizeof(slot->owner));
+	return true;
+}
+
+/*
  * RememberGone notes that a slot was forgotten, so that the next write
  * deletes its nx.runtime row (and only its).
  */

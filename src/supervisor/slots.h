@@ -94,6 +94,8 @@ typedef struct NxDeploymentRow
 extern void NxSlotsBeginPass(void);
 extern void NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host,
 					   bool database_ready);
+extern bool NxSlotStillWanted(int64 deployment, int32 generation, const char *sandbox,
+							  const char *owner, const NxHostSetup *host);
 extern void NxSlotsEndPass(void);
 
 #endif							/* NX_SLOTS_H */
