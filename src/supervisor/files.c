@@ -179,25 +179,82 @@ RemoveUnwantedFiles(const char *sub, bool (*wanted) (const char *name, void *arg
 	closedir(d);
 }
 
-/* BlobWanted: is name one of the sha256s in the list? */
+/* the wanted names or ids, sorted, for a binary search per file */
+typedef struct WantedSet
+{
+	void	   *items;
+	size_t		n;
+	size_t		size;
+	int			(*compare) (const void *, const void *);
+} WantedSet;
+
+/* CompareNames orders char * entries for qsort and bsearch. */
+static int
+CompareNames(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* CompareIds orders int64 entries for qsort and bsearch. */
+static int
+CompareIds(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * SortedSet copies a List (of char * when ids is false, of int64 * when
+ * true) into a sorted array: with 1,000 deployments, a walk of the list
+ * per file made a million comparisons a pass.
+ */
+static WantedSet
+SortedSet(List *list, bool ids)
+{
+	WantedSet	set;
+	ListCell   *lc;
+	size_t		i = 0;
+
+	set.n = list_length(list);
+	set.size = ids ? sizeof(int64) : sizeof(char *);
+	set.compare = ids ? CompareIds : CompareNames;
+	set.items = palloc(set.size * Max(set.n, 1));
+	foreach(lc, list)
+	{
+		if (ids)
+			((int64 *) set.items)[i++] = *(int64 *) lfirst(lc);
+		else
+			((char **) set.items)[i++] = lfirst(lc);
+	}
+	if (set.n > 1)
+		qsort(set.items, set.n, set.size, set.compare);
+	return set;
+}
+
+/* InSet: is key (a char * or an int64, by address) in the set? */
+static bool
+InSet(const WantedSet *set, const void *key)
+{
+	return set->n > 0 && bsearch(key, set->items, set->n, set->size, set->compare) != NULL;
+}
+
+/* BlobWanted: is name one of the wanted sha256s? */
 static bool
 BlobWanted(const char *name, void *arg)
 {
-	ListCell   *lc;
-
-	foreach(lc, (List *) arg)
-	{
-		if (strcmp(lfirst(lc), name) == 0)
-			return true;
-	}
-	return false;
+	return InSet(arg, &name);
 }
 
 /* NxBlobsRemoveUnwanted deletes blob files whose sha256 is not listed. */
 void
 NxBlobsRemoveUnwanted(List *wanted_sha256)
 {
-	RemoveUnwantedFiles("blobs", BlobWanted, wanted_sha256);
+	WantedSet	set = SortedSet(wanted_sha256, false);
+
+	RemoveUnwantedFiles("blobs", BlobWanted, &set);
+	pfree(set.items);
 }
 
 /* NxLogOpen opens (appending) the deployment's log file. */
@@ -277,7 +334,7 @@ NxLogClose(NxLogFile *log)
 }
 
 /*
- * LogWanted: is name the log (d<id>.log or d<id>.log.1) of a listed
+ * LogWanted: is name the log (d<id>.log or d<id>.log.1) of a wanted
  * deployment?  Files that are not logs are left alone.
  */
 static bool
@@ -285,16 +342,11 @@ LogWanted(const char *name, void *arg)
 {
 	long long	id;
 	const char *rest = NxParseDeploymentName(name, &id);
-	ListCell   *lc;
+	int64		key = (int64) id;
 
 	if (rest == NULL || (strcmp(rest, ".log") != 0 && strcmp(rest, ".log.1") != 0))
 		return true;
-	foreach(lc, (List *) arg)
-	{
-		if (*(int64 *) lfirst(lc) == (int64) id)
-			return true;
-	}
-	return false;
+	return InSet(arg, &key);
 }
 
 /*
@@ -304,5 +356,8 @@ LogWanted(const char *name, void *arg)
 void
 NxLogsRemoveUnwanted(List *wanted_ids)
 {
-	RemoveUnwantedFiles("logs", LogWanted, wanted_ids);
+	WantedSet	set = SortedSet(wanted_ids, true);
+
+	RemoveUnwantedFiles("logs", LogWanted, &set);
+	pfree(set.items);
 }
