@@ -238,7 +238,8 @@ EnsureTenantRole(const char *name, const char *password, int limit)
 {
 	Oid			type = TEXTOID;
 	Datum		value = CStringGetTextDatum(name);
-	const char *secret = quote_literal_cstr(pg_be_scram_build_secret(password));
+	char	   *verifier = pg_be_scram_build_secret(password);
+	const char *secret = quote_literal_cstr(verifier);
 
 	if (SPI_execute_with_args("SELECT " IS_TENANT("r.oid") " FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
 							  1, &type, &value, NULL, false, 1) != SPI_OK_SELECT)
@@ -247,6 +248,7 @@ EnsureTenantRole(const char *name, const char *password, int limit)
 	{
 		Exec(psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %d PASSWORD %s IN ROLE nx_tenant",
 					  quote_identifier(name), limit, secret));
+		NxTenantRolePasswordSet(name, verifier);
 		return true;
 	}
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") != 0)
@@ -258,6 +260,7 @@ EnsureTenantRole(const char *name, const char *password, int limit)
 	}
 	Exec(psprintf("ALTER ROLE %s CONNECTION LIMIT %d PASSWORD %s",
 				  quote_identifier(name), limit, secret));
+	NxTenantRolePasswordSet(name, verifier);
 	return true;
 }
 

@@ -80,6 +80,7 @@ NxProvisionRoles(void)
 		bool		exists = strcmp(SPI_getvalue(t, rows->tupdesc, 4), "t") == 0;
 		bool		is_tenant = strcmp(SPI_getvalue(t, rows->tupdesc, 5), "t") == 0;
 		char	   *stmt;
+		char	   *secret = NULL;
 
 		if (exists && !is_tenant)
 		{
@@ -92,11 +93,15 @@ NxProvisionRoles(void)
 		if (exists)
 			stmt = psprintf("ALTER ROLE %s CONNECTION LIMIT %s", quote_identifier(role), limit);
 		else
+		{
+			secret = pg_be_scram_build_secret(password);
 			stmt = psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %s PASSWORD %s IN ROLE nx_tenant",
-							quote_identifier(role), limit,
-							quote_literal_cstr(pg_be_scram_build_secret(password)));
+							quote_identifier(role), limit, quote_literal_cstr(secret));
+		}
 		if (SPI_execute(stmt, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "nx supervisor: could not run %s", stmt);
+		if (!exists)
+			NxTenantRolePasswordSet(role, secret);
 	}
 }
 

@@ -34,5 +34,6 @@ extern void NxDropUnwantedRoles(void);
 
 /* tenant_roles.c */
 extern void NxRepairTenantRoles(void);
+extern void NxTenantRolePasswordSet(const char *role, const char *verifier);
 
 #endif							/* NX_PROVISION_H */
