@@ -107,7 +107,7 @@ is(sql(qq{SELECT database_mode FROM nx.deployments WHERE id = $preview}), 'empty
 	'and it runs on its own database');
 
 # a start cap: deployments waiting for their turn are asked for on the
-# fast path as start slots come free, each read alone; at most one full
+# fast path as start slots come free, only their rows read; at most one full
 # pass (a slot that comes free after the last was asked for finds none
 # waiting).  Before, every finished start was a full pass.
 sql(q{ALTER SYSTEM SET nx.max_concurrent_starts = 2});

@@ -259,7 +259,9 @@ AS $$
 	) c
 	WHERE d.desired_state = 'running' AND d.asleep_since IS NULL
 	  AND (only_deployments IS NULL OR d.id = ANY (only_deployments))
-	ORDER BY d.id
+	-- in the order asked (the fast path's queue: the first woken starts
+	-- first when start slots are short), else by id
+	ORDER BY array_position(only_deployments, d.id), d.id
 $$;
 
 -- _desired_branches: the databases of their own that branch and empty

@@ -231,10 +231,14 @@ Exec(const char *sql)
  * EnsureTenantRole makes name a login role in nx_tenant with the given
  * password and connection limit (created, or corrected), like a sandbox's
  * role (provision.c); caller's transaction.  False when a role of that
- * name exists that is not ours.
+ * name exists that is not ours.  remember: tell the repair of tenant roles
+ * the verifier set (NxTenantRolePasswordSet); not for a copy's temporary
+ * role, which the repair never looks up and which is renamed: the final
+ * name's role is checked afresh, since restore code of the tenant's ran
+ * as it.
  */
 static bool
-EnsureTenantRole(const char *name, const char *password, int limit)
+EnsureTenantRole(const char *name, const char *password, int limit, bool remember)
 {
 	Oid			type = TEXTOID;
 	Datum		value = CStringGetTextDatum(name);
@@ -248,7 +252,8 @@ EnsureTenantRole(const char *name, const char *password, int limit)
 	{
 		Exec(psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %d PASSWORD %s IN ROLE nx_tenant",
 					  quote_identifier(name), limit, secret));
-		NxTenantRolePasswordSet(name, verifier);
+		if (remember)
+			NxTenantRolePasswordSet(name, verifier);
 		return true;
 	}
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") != 0)
@@ -260,7 +265,8 @@ EnsureTenantRole(const char *name, const char *password, int limit)
 	}
 	Exec(psprintf("ALTER ROLE %s CONNECTION LIMIT %d PASSWORD %s",
 				  quote_identifier(name), limit, secret));
-	NxTenantRolePasswordSet(name, verifier);
+	if (remember)
+		NxTenantRolePasswordSet(name, verifier);
 	return true;
 }
 
@@ -410,7 +416,7 @@ StartCopy(NxCopy *c, const NxBranchRow *row, const NxHostSetup *host)
 	TempName(temp, row->deployment);
 	NxTryTopLevel(psprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", quote_identifier(temp)));
 	NxBeginTransaction("nx: branch role");
-	ok = EnsureTenantRole(temp, row->password, row->connection_limit);
+	ok = EnsureTenantRole(temp, row->password, row->connection_limit, false);
 	NxCommitTransaction();
 	if (!ok)
 		return;
@@ -455,7 +461,7 @@ MakeEmpty(const NxBranchRow *row)
 	bool		ok;
 
 	NxBeginTransaction("nx: empty database role");
-	ok = EnsureTenantRole(row->name, row->password, row->connection_limit);
+	ok = EnsureTenantRole(row->name, row->password, row->connection_limit, true);
 	NxCommitTransaction();
 	if (!ok || !CreateOwnDatabase(row->name))
 		return;

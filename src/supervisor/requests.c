@@ -54,7 +54,7 @@ NxTakeWaitSetChanged(void)
 
 /*
  * NxRequestStart: start this deployment soon on the start fast path
- * (reading its row alone).  When more are asked for than fit, a converge
+ * (reading only the rows of the queued deployments).  When more are asked for than fit, a converge
  * pass is asked for instead, which starts them all.
  */
 void

@@ -179,8 +179,8 @@ NxSlotsInit(void)
  * QueueWaitingStarts: a start slot came free while deployments wait for
  * their turn.  The oldest of them (lowest ids: pushed first), as many as
  * there are free start slots, are asked for on the start fast path, which
- * reads each one's row alone: a mass start then costs a row read per
- * deployment, where a converge pass per finished start read every
+ * reads only their rows (in one statement): a mass start then costs a row
+ * read per deployment, where a converge pass per finished start read every
  * deployment each time.  With none marked (a pass deferred them before
  * this supervisor marked any), a pass is asked for as before.
  */
@@ -1012,8 +1012,9 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 /*
  * NxSlotStillWanted: a pass found this deployment desired running, and
  * read only its generation (nx._desired_deployments without details).  If
- * its slot is started, running or stopping, in that generation, NxSlotWant
- * would only mark it wanted: do that and return true.  Otherwise return
+ * its slot is in that generation and in any state but pending, stopped
+ * (idle) or crashed (starting, ready, stopping, crashloop, failed),
+ * NxSlotWant would only mark it wanted: do that and return true.  Otherwise return
  * false, and the pass reads the whole row for NxSlotWant.
  */
 bool
