@@ -118,14 +118,17 @@ is(tenant_ok('alice', 'SHOW idle_in_transaction_session_timeout', 'idle timeout'
 # --- 4. password and settings put back
 my $repaired = events('role_repaired', 'alice');
 tenant_ok('alice', q{ALTER ROLE CURRENT_USER SET work_mem = '1GB';
+	ALTER ROLE CURRENT_USER IN DATABASE nx_alice SET work_mem = '2GB';
 	ALTER ROLE CURRENT_USER RESET idle_in_transaction_session_timeout;
-	ALTER ROLE CURRENT_USER PASSWORD 'mine-now-12345'}, 'the tenant changes its own password and role settings');
+	ALTER ROLE CURRENT_USER PASSWORD 'mine-now-12345'}, 'the tenant changes its own password and role settings, for all databases and for its own');
 ok($node->poll_query_until('postgres', "SELECT count(*) > $repaired FROM nx.events WHERE action = 'role_repaired' AND sandbox = 'alice'"),
 	'the supervisor repairs the role (event role_repaired)');
 my ($rc, $out, $err) = tenant('alice', 'SELECT 1', 'mine-now-12345');
 like($err, qr/password authentication failed/, 'the password the tenant chose no longer works');
 is(tenant_ok('alice', 'SELECT 1', 'the platform password works again'), '1', 'the sandbox\'s own password is back');
-is(tenant_ok('alice', 'SHOW work_mem', 'work_mem'), '4MB', 'the tenant\'s role setting is gone');
+is(tenant_ok('alice', 'SHOW work_mem', 'work_mem'), '4MB', 'the tenant\'s role settings are gone (a per-database one would win)');
+is(query(q{SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+	WHERE r.rolname = 'nx_alice' AND s.setdatabase <> 0}), '0', 'no setting of the role is left for its database');
 is(tenant_ok('alice', 'SHOW idle_in_transaction_session_timeout', 'idle'), '5min', 'and the platform\'s is back');
 is(query(q{SELECT details->>'password' || ',' || (details->>'settings') FROM nx.events WHERE action = 'role_repaired' AND sandbox = 'alice' ORDER BY id DESC LIMIT 1}),
 	'true,true', 'the event says what was repaired');
