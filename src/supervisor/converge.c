@@ -291,6 +291,17 @@ static const char *const deployment_generations_sql =
 "FROM nx._desired_deployments($1, $2, NULL, false)";
 
 /*
+ * SocketArgs fills the first two arguments of nx._desired_deployments:
+ * where the cluster's unix socket is, for the apps' PGHOST and PGPORT.
+ */
+static void
+SocketArgs(const NxHostSetup *host, Datum *values)
+{
+	values[0] = CStringGetTextDatum(host->pg_socket_dir);
+	values[1] = CStringGetTextDatum(psprintf("%d", PostPortNumber));
+}
+
+/*
  * WantDeployments hands the desired-running deployments among ids (n of
  * them) to the slots (NxSlotWant), which start what is not running.
  */
@@ -304,8 +315,7 @@ WantDeployments(const NxHostSetup *host, const int64 *ids, int n_ids)
 	MemoryContext pass_context = AllocSetContextCreate(CurrentMemoryContext, "nx deployments",
 													   ALLOCSET_DEFAULT_SIZES);
 
-	values[0] = CStringGetTextDatum(host->pg_socket_dir);
-	values[1] = CStringGetTextDatum(psprintf("%d", PostPortNumber));
+	SocketArgs(host, values);
 	values[2] = Int8Array(ids, n_ids);
 	if (SPI_execute_with_args(deployments_sql, 3, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read deployments");
@@ -360,8 +370,7 @@ ConvergeDeployments(const NxHostSetup *host)
 	int			n_to_read = 0;
 
 	NxSlotsBeginPass();
-	values[0] = CStringGetTextDatum(host->pg_socket_dir);
-	values[1] = CStringGetTextDatum(psprintf("%d", PostPortNumber));
+	SocketArgs(host, values);
 	if (SPI_execute_with_args(deployment_generations_sql, 2, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read deployments");
 	to_read = palloc(sizeof(int64) * Max(SPI_processed, 1));

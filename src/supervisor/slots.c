@@ -920,6 +920,33 @@ MayStartNow(NxSlot *slot)
 }
 
 /*
+ * SlotMarkWanted: the pass found the slot's deployment desired running
+ * (NxSlotWant and NxSlotStillWanted alike); the host setup it checked is
+ * the one starts and stops use from now on.
+ */
+static void
+SlotMarkWanted(NxSlot *slot, const char *sandbox, const char *owner, const NxHostSetup *host)
+{
+	current_host = *host;
+	have_host = true;
+	slot->wanted = true;
+	strlcpy(slot->sandbox, sandbox, sizeof(slot->sandbox));
+	strlcpy(slot->owner, owner, sizeof(slot->owner));
+}
+
+/*
+ * SlotMayStart: is the slot in a state from which NxSlotWant may start it
+ * (pending, stopped, crashed)?  In every other state, in the same
+ * generation, NxSlotWant only marks it wanted.
+ */
+static bool
+SlotMayStart(const NxSlot *slot)
+{
+	return slot->state == NX_SLOT_PENDING || slot->state == NX_SLOT_IDLE ||
+		slot->state == NX_SLOT_CRASHED;
+}
+
+/*
  * NxSlotWant: converge found this deployment desired running.  Start it,
  * restart it (its generation changed), or leave it as it is.
  */
@@ -929,8 +956,6 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 	NxSlot	   *slot;
 	bool		found;
 
-	current_host = *host;
-	have_host = true;
 	slot = hash_search(slots, &row->deployment, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -959,9 +984,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		slot->state = NX_SLOT_PENDING;
 		slot->dirty = flush_needed = true;
 	}
-	slot->wanted = true;
-	strlcpy(slot->sandbox, row->sandbox, sizeof(slot->sandbox));
-	strlcpy(slot->owner, row->owner, sizeof(slot->owner));
+	SlotMarkWanted(slot, row->sandbox, row->owner, host);
 
 	if (row->generation != slot->generation)
 	{
@@ -1012,10 +1035,10 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 /*
  * NxSlotStillWanted: a pass found this deployment desired running, and
  * read only its generation (nx._desired_deployments without details).  If
- * its slot is in that generation and in any state but pending, stopped
- * (idle) or crashed (starting, ready, stopping, crashloop, failed),
- * NxSlotWant would only mark it wanted: do that and return true.  Otherwise return
- * false, and the pass reads the whole row for NxSlotWant.
+ * its slot is in that generation and not in a state it may start from
+ * (SlotMayStart), NxSlotWant would only mark it wanted: do that and return
+ * true.  Otherwise return false, and the pass reads the whole row for
+ * NxSlotWant.
  */
 bool
 NxSlotStillWanted(int64 deployment, int32 generation, const char *sandbox,
@@ -1023,15 +1046,9 @@ NxSlotStillWanted(int64 deployment, int32 generation, const char *sandbox,
 {
 	NxSlot	   *slot = hash_search(slots, &deployment, HASH_FIND, NULL);
 
-	current_host = *host;
-	have_host = true;
-	if (slot == NULL || slot->generation != generation ||
-		slot->state == NX_SLOT_PENDING || slot->state == NX_SLOT_IDLE ||
-		slot->state == NX_SLOT_CRASHED)
+	if (slot == NULL || slot->generation != generation || SlotMayStart(slot))
 		return false;
-	slot->wanted = true;
-	strlcpy(slot->sandbox, sandbox, sizeof(slot->sandbox));
-	strlcpy(slot->owner, owner, sizeof(slot->owner));
+	SlotMarkWanted(slot, sandbox, owner, host);
 	return true;
 }
 
