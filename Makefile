@@ -49,6 +49,7 @@ OBJS = \
 	src/supervisor/rundir.o \
 	src/supervisor/uidslice.o \
 	src/supervisor/userns_keep.o \
+	src/supervisor/userns_premap.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
 	src/supervisor/events.o \

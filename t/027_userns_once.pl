@@ -1,9 +1,11 @@
 # t/027_userns_once.pl
-#   A sandbox's user namespace is mapped once (issue 12): the first start
-#   maps it (newuidmap/newgidmap, which the supervisor logs), and 20
-#   restarts plus a second deployment of the same sandbox join the kept
-#   namespace with no mapping, their processes still running as the
-#   sandbox's own host uid.  A second sandbox maps its own.  The seccomp
+#   A sandbox's user namespace is mapped once (issue 12): when the sandbox
+#   is made, ahead of its first start (newuidmap/newgidmap, which the
+#   supervisor logs); its first start, 20 restarts and a second deployment
+#   join the kept namespace with no mapping, their processes still running
+#   as the sandbox's own host uid.  A second sandbox maps its own, and a
+#   sandbox pushed to before its namespace was mapped ahead maps it at
+#   its first start, once.  The seccomp
 #   filter is compiled once too: the supervisor holds one memfd of it
 #   (that no sandbox process holds one is make runtime-test's check of
 #   the probe's descriptors).
@@ -16,19 +18,31 @@ use NxTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $node = nx_node('usernsonce');
 nx_require_host_setup($node);
 my $hello = nx_build_app($node, 'hello_app');
 
-# mapped_for(SANDBOX): how many starts of SANDBOX's deployments mapped a
-# new user namespace, from the supervisor's log
+# mapped_for(SANDBOX): how many user namespaces were mapped for SANDBOX,
+# from the supervisor's log: at a start of one of its deployments, or
+# ahead of its first start
 sub mapped_for
 {
 	my ($sandbox) = @_;
-	my @lines = grep { /of sandbox "\Q$sandbox\E" maps a new user namespace/ }
-	  split /\n/, slurp_file($node->logfile);
+	my @lines = grep {
+		/of sandbox "\Q$sandbox\E" maps a new user namespace/
+		  || /sandbox "\Q$sandbox\E" has its user namespace mapped ahead/
+	} split /\n/, slurp_file($node->logfile);
 	return scalar @lines;
+}
+
+# mapped_ahead(SANDBOX): was its namespace mapped when it was made?
+sub mapped_ahead
+{
+	my ($sandbox) = @_;
+	return slurp_file($node->logfile) =~
+	  /sandbox "\Q$sandbox\E" has its user namespace mapped ahead of its first start/;
 }
 
 # host_uid(DEPLOYMENT): the host uid its nx-init runs as
@@ -41,9 +55,12 @@ sub host_uid
 }
 
 $node->safe_psql('postgres', q{SELECT nx.create_sandbox('one')});
+
+for (my $i = 0; $i < 600 && !mapped_ahead('one'); $i++) { usleep(100_000); }
+ok(mapped_ahead('one'), "a new sandbox's user namespace is mapped before anything is pushed");
 my $d1 = $node->safe_psql('postgres', qq{SELECT deployment FROM nx.push('one', pg_read_binary_file('$hello'))});
 nx_wait_state($node, $d1, 'ready', 'the first deployment is ready');
-is(mapped_for('one'), 1, 'its first start mapped a user namespace');
+is(mapped_for('one'), 1, 'its first start mapped no user namespace of its own');
 my $uid = host_uid($d1);
 cmp_ok($uid, '>', 0, "it runs as host uid $uid");
 
@@ -63,10 +80,16 @@ nx_wait_state($node, $d2, 'ready', 'a second deployment of the sandbox is ready'
 is(host_uid($d2), $uid, 'the second deployment runs as the sandbox\'s host uid');
 is(mapped_for('one'), 1, '21 starts and a second deployment mapped no further user namespace');
 
-$node->safe_psql('postgres', q{SELECT nx.create_sandbox('two')});
-my $d3 = $node->safe_psql('postgres', qq{SELECT deployment FROM nx.push('two', pg_read_binary_file('$hello'))});
+# made and pushed to in one transaction: the pass that creates its role
+# starts its deployment too, before any mapping ahead could run
+my $d3 = $node->safe_psql('postgres',
+	qq{BEGIN;
+	   DO \$\$BEGIN PERFORM nx.create_sandbox('two'); END\$\$;
+	   SELECT deployment FROM nx.push('two', pg_read_binary_file('$hello'));
+	   COMMIT;});
 nx_wait_state($node, $d3, 'ready', 'a deployment of a second sandbox is ready');
-is(mapped_for('two'), 1, 'the second sandbox maps its own');
+is(mapped_for('two'), 1, 'the second sandbox maps its own, once');
+ok(!mapped_ahead('two'), 'at its first start, which came before a mapping ahead');
 isnt(host_uid($d3), $uid, 'and runs as another host uid');
 
 # filter_memfds(PID): how many of PID's descriptors are the kept filter

@@ -10,6 +10,7 @@
  *			   --tmpfs BYTES:INODES [--keep-fd N]... [--stage NAME=PATH]...
  *			   [--userns-fd N | --userns-out N] [--seccomp-fd N]
  *			   -- COMMAND [ARG]...
+ *	  nx-spawn --map-userns HOSTUID HOSTGID	(see map_userns_only)
  *	  nx-spawn --print-seccomp		(the filter, in libseccomp's text form)
  *	  nx-spawn --export-seccomp		(the filter, compiled, for --seccomp-fd)
  *
@@ -537,6 +538,32 @@ exec_bwrap(const SpawnArgs *a)
 	fail("exec bwrap", "%s: %s", a->bwrap, strerror(errno));
 }
 
+/*
+ * map_userns_only (nx-spawn --map-userns HOSTUID HOSTGID): make the
+ * tenant's user namespace and map it, exactly as a first start does, send
+ * it on descriptor 0 (a socket of the supervisor's) and exit.  The
+ * supervisor runs this when a sandbox is created, so that even its first
+ * start joins a mapped namespace instead of waiting for newuidmap and
+ * newgidmap (supervisor/userns_premap.c).  Nothing runs in the namespace.
+ */
+static int
+map_userns_only(const char *uid_s, const char *gid_s)
+{
+	char		err[NX_RUNTIME_ERRLEN];
+	long		uid,
+				gid;
+
+	if (!parse_long(uid_s, 1, UINT_MAX - 1, &uid) || !parse_long(gid_s, 1, UINT_MAX - 1, &gid))
+		fail("usage", "--map-userns takes a host uid and gid");
+	if (syscall(SYS_close_range, 3, ~0U, 0) != 0)
+		fail("close fds", "close_range(3, ~0): %s", strerror(errno));
+	reset_signals();
+	if (!NxUsernsEnter((uid_t) uid, (gid_t) gid, 0, err, sizeof(err)))
+		fail("user namespace", "%s", err);
+	NxUsernsExport(0);
+	return 0;
+}
+
 /* main runs the steps in order (see the header comment). */
 int
 main(int argc, char **argv)
@@ -560,6 +587,8 @@ main(int argc, char **argv)
 			fail("seccomp", "%s", err);
 		return 0;
 	}
+	if (argc == 4 && strcmp(argv[1], "--map-userns") == 0)
+		return map_userns_only(argv[2], argv[3]);
 	parse_args(argc, argv, &a);
 	close_fds(&a);
 	take_filter(&a);

@@ -479,7 +479,7 @@ ConvergeOnce(MemoryContext pass_context, bool periodic)
 	if (!host.ok && strcmp(host.why, reported_setup_problem) != 0)
 		ereport(LOG, (errmsg("nx supervisor: not starting any sandbox: %s", host.why)));
 	strlcpy(reported_setup_problem, host.ok ? "" : host.why, sizeof(reported_setup_problem));
-	NxProvisionRoles();
+	NxProvisionRoles(&host);
 	NxRepairTenantRoles();
 	plan.context = pass_context;
 	NxPlanDatabases(&plan);

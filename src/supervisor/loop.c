@@ -4,7 +4,9 @@
  *	  postmaster death, every slot's output and status pipes (slots.c) and
  *	  the idle stops' QUIESCE sockets (idle.c), rebuilt only when one of
  *	  them says its descriptors changed (requests.c); and one waitpid loop
- *	  that hands every exited child to whichever part started it.
+ *	  that hands every exited child to whichever part started it (a
+ *	  sandbox's slot, the router, a domain check, a branch copy, or a
+ *	  user namespace mapped ahead of a first start).
  *
  *	  This is the top of the supervisor's call graph below worker.c: it
  *	  calls the slots, idle stops, router, domain checks and branch copies,
@@ -18,6 +20,7 @@
 #include "router_proc.h"
 #include "slots.h"
 #include "supervisor.h"
+#include "userns_premap.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -111,7 +114,7 @@ NxReapChildren(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 	{
 		if (!NxRouterExited(pid, status) && !NxDomainCheckExited(pid, status) &&
-			!NxBranchChildExited(pid, status))
+			!NxBranchChildExited(pid, status) && !NxUsernsPremapExited(pid, status))
 			NxSlotChildExited(pid, status);
 	}
 }

@@ -21,6 +21,7 @@
 #include "provision.h"
 #include "sql_exec.h"
 #include "supervisor.h"
+#include "userns_premap.h"
 
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -51,16 +52,19 @@ SpiColumn(const char *sql, int column)
 
 /*
  * NxProvisionRoles creates the missing tenant roles and corrects connection
- * limits, inside the caller's transaction.
+ * limits, inside the caller's transaction.  A sandbox whose role it creates
+ * is new: its user namespace is mapped now, ahead of its first start
+ * (userns_premap.c).
  */
 void
-NxProvisionRoles(void)
+NxProvisionRoles(const NxHostSetup *host)
 {
 	const char *sql =
 		"SELECT s.role_name, p.db_password, s.connection_limit::text, "
 		"       r.oid IS NOT NULL AS exists, "
 		"       coalesce(" IS_TENANT("r.oid") ", false) AS is_tenant, "
-		"       r.rolconnlimit = s.connection_limit AS limit_ok "
+		"       r.rolconnlimit = s.connection_limit AS limit_ok, "
+		"       s.name, s.uid_offset "
 		"FROM nx.sandboxes s JOIN nx.sandbox_secrets p ON p.sandbox = s.name "
 		"LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name "
 		"WHERE r.oid IS NULL OR NOT " IS_TENANT("r.oid") " OR r.rolconnlimit <> s.connection_limit";
@@ -101,7 +105,14 @@ NxProvisionRoles(void)
 		if (SPI_execute(stmt, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "nx supervisor: could not run %s", stmt);
 		if (!exists)
+		{
+			bool		isnull;
+			Datum		offset = SPI_getbinval(t, rows->tupdesc, 8, &isnull);
+
 			NxTenantRolePasswordSet(role, secret);
+			if (!isnull)
+				NxUsernsPremapQueue(SPI_getvalue(t, rows->tupdesc, 7), DatumGetInt32(offset), host);
+		}
 	}
 }
 

@@ -6,6 +6,7 @@
 #define NX_PROVISION_H
 
 #include "compat.h"
+#include "hostsetup.h"
 
 #include "nodes/pg_list.h"
 
@@ -27,7 +28,7 @@ typedef struct NxDatabasePlan
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = " oid_expr \
 	" AND m.roleid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'nx_tenant'))"
 
-extern void NxProvisionRoles(void);
+extern void NxProvisionRoles(const NxHostSetup *host);
 extern void NxPlanDatabases(NxDatabasePlan *plan);
 extern bool NxApplyDatabases(NxDatabasePlan *plan);
 extern void NxDropUnwantedRoles(void);

@@ -1267,6 +1267,13 @@ NxSlotsRunOffset(int uid_offset)
 	return false;
 }
 
+/* NxSlotsStarting: how many deployments are starting now. */
+int
+NxSlotsStarting(void)
+{
+	return starting_count;
+}
+
 /* NxSlotsIds returns the deployment ids of every slot. */
 List *
 NxSlotsIds(void)

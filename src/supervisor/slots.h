@@ -39,6 +39,7 @@ extern bool NxSlotsNeedFlush(void);
 extern void NxSlotsKillAll(void);
 extern void NxSlotsStopAll(void);
 extern int	NxSlotsRunning(void);
+extern int	NxSlotsStarting(void);
 
 /* slots.c, for the loop's wait set (loop.c) */
 extern int	NxSlotsWaitEventCount(void);

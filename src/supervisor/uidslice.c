@@ -37,6 +37,7 @@
 #include "slots.h"
 #include "uidslice.h"
 #include "userns_keep.h"
+#include "userns_premap.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -445,6 +446,7 @@ NxRetiredOffsetsSweep(const NxHostSetup *host)
 			continue;
 		/* its sandbox is gone: no later start joins its namespace */
 		NxUsernsForget(offset);
+		NxUsernsPremapForget(offset);
 		if (NxSlotsRunOffset(offset))
 			continue;
 		if (offset > 0 && offset < host->slice_size && NxUidsInUse(uid, uid, NULL) > 0)

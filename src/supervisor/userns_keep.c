@@ -104,9 +104,10 @@ IsOurUserns(int fd)
  * NxUsernsCollect reads the namespace a first start sent on *keep_end (if
  * it did: call it once the deployment is ready, long after nx-spawn's
  * mapping step) and keeps it for uid_offset unless one is kept already or
- * the descriptor budget is spent.  *keep_end is closed either way.
+ * the descriptor budget is spent.  *keep_end is closed either way.  True
+ * if the namespace it sent is now the one kept for uid_offset.
  */
-void
+bool
 NxUsernsCollect(int uid_offset, int *keep_end)
 {
 	int			fd;
@@ -114,22 +115,23 @@ NxUsernsCollect(int uid_offset, int *keep_end)
 	KeptUserns *k;
 
 	if (*keep_end < 0)
-		return;
+		return false;
 	fd = nx_scm_recv_fd(*keep_end, MSG_DONTWAIT);
 	close(*keep_end);
 	*keep_end = -1;
 	if (fd < 0)
-		return;
+		return false;
 	if (!IsOurUserns(fd) || NxUsernsKept(uid_offset) >= 0 || !AcquireExternalFD())
 	{
 		close(fd);
-		return;
+		return false;
 	}
 	k = hash_search(KeptTable(), &uid_offset, HASH_ENTER, &found);
 	k->fd = fd;
 	ereport(DEBUG1,
 			(errmsg_internal("nx supervisor: kept the user namespace of uid offset %d for later starts",
 							 uid_offset)));
+	return true;
 }
 
 /*

@@ -8,7 +8,7 @@
 
 extern int	NxUsernsKept(int uid_offset);
 extern bool NxUsernsExportSocket(int *keep_end, int *child_end);
-extern void NxUsernsCollect(int uid_offset, int *keep_end);
+extern bool NxUsernsCollect(int uid_offset, int *keep_end);
 extern void NxUsernsForget(int uid_offset);
 
 #endif							/* NX_USERNS_KEEP_H */

@@ -27,6 +27,7 @@
 #include "router_proc.h"
 #include "slots.h"
 #include "supervisor.h"
+#include "userns_premap.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -235,6 +236,8 @@ NxSupervisorMain(Datum arg)
 		}
 		nwoken = 0;
 		NxSlotsTick(GetCurrentTimestamp());
+		/* new sandboxes' namespaces, mapped while no start needs the CPU */
+		NxUsernsPremapTick(GetCurrentTimestamp(), NxSlotsStarting() > 0 || NxStartRequested());
 		NxQuotaTick(GetCurrentTimestamp());
 		NxDbSetupStep();
 		NxBranchesTick(GetCurrentTimestamp());
@@ -262,6 +265,7 @@ NxSupervisorMain(Datum arg)
 		timeout_ms = Max(0, Min(TimestampDifferenceMilliseconds(now, next_pass),
 								Min(Min(NxSlotsNextDeadlineMs(now), NxIdleNextDeadlineMs(now)),
 									Min(NxQuotaNextDeadlineMs(now), NxBranchesNextDeadlineMs(now)))));
+		timeout_ms = Min(timeout_ms, NxUsernsPremapDeadlineMs(now));
 		if (stats_force_at != 0)
 			timeout_ms = Min(timeout_ms, Max(0, TimestampDifferenceMilliseconds(now, stats_force_at)));
 		if (NxTakeConvergeRequest())
