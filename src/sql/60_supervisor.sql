@@ -210,6 +210,12 @@ $$;
 -- enough for a pass to see that a running deployment is still wanted as
 -- it is, without building every deployment's argv and environment and
 -- checking its database (30-40 ms at 1,000 deployments, against ~1 ms).
+-- PL/pgSQL, with generic plans, so that the supervisor's session plans
+-- the query once: as a SQL function (SET clauses keep it from being
+-- inlined) it was parsed and planned at every call, 3.0 ms of a one-
+-- deployment read at 300 deployments, against 1.0 ms now.  The rows are
+-- picked by id (ids): the deployments asked for, or every one desired
+-- running, so that the one generic plan uses the primary key either way.
 -- Only the supervisor calls this: it returns secrets.
 CREATE FUNCTION nx._desired_deployments(pg_socket_dir text, pg_port text,
 										only_deployments bigint[] DEFAULT NULL,
@@ -219,9 +225,17 @@ RETURNS TABLE (deployment bigint, sandbox text, owner name, database_name name, 
 			   memory_limit bigint, pids_limit integer, open_files_limit integer,
 			   cpu_weight integer, tmp_size bigint, argv text[], envp text[],
 			   database_ready boolean, binary_name text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+#variable_conflict use_column
+DECLARE
+	ids bigint[] := coalesce(only_deployments,
+							 ARRAY(SELECT x.id FROM nx.deployments x
+								   WHERE x.desired_state = 'running' AND x.asleep_since IS NULL));
+BEGIN
+	RETURN QUERY
 	SELECT d.id, d.sandbox, s.owner, c.db, c.role, d.blob, d.restart_generation,
 		   s.uid_offset, s.memory_limit, s.pids_limit, s.open_files_limit, s.cpu_weight, s.tmp_size,
 		   -- (CASE does not evaluate a branch it does not take)
@@ -258,10 +272,11 @@ AS $$
 		FROM nx.deployment_secrets q WHERE q.deployment = d.id AND d.database_mode <> 'production'
 	) c
 	WHERE d.desired_state = 'running' AND d.asleep_since IS NULL
-	  AND (only_deployments IS NULL OR d.id = ANY (only_deployments))
+	  AND d.id = ANY (ids)
 	-- in the order asked (the fast path's queue: the first woken starts
 	-- first when start slots are short), else by id
-	ORDER BY array_position(only_deployments, d.id), d.id
+	ORDER BY array_position(only_deployments, d.id), d.id;
+END
 $$;
 
 -- _desired_branches: the databases of their own that branch and empty
