@@ -21,7 +21,8 @@
  *			namespace; stage.c uses that window.
  *
  * Mapping costs a fork and two setuid helpers (about 12 ms per start on
- * this kind of machine), so it is done once per sandbox: the first start
+ * this kind of machine), so it is done once per sandbox: when the sandbox
+ * is made (nx-spawn --map-userns), or else at its first start, nx-spawn
  * exports the mapped namespace to the supervisor (NxUsernsExport), which
  * keeps the descriptor, and later starts of that sandbox join it
  * (NxUsernsJoin) and create only their own mount namespace under it.

@@ -195,8 +195,8 @@ $$;
 -- expanded) and its whole environment (the platform's variables, then the
 -- sandbox's env, then the deployment's own overrides: the last one wins).
 -- pg_socket_dir and pg_port say where the cluster's unix socket is (the
--- parameters are not named after columns: in a SQL function a column of
--- the same name would win).
+-- parameters are not named after columns: with #variable_conflict
+-- use_column a column of the same name would win).
 -- Its database: the sandbox's for database_mode production; for branch
 -- and empty its own (nx_<sandbox>_<id>, with its own role and password):
 -- such a deployment never gets production's credentials, whatever the

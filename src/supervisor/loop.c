@@ -99,7 +99,8 @@ NxNoteChildExited(void)
 
 /*
  * NxReapChildren collects every exited child and tells its owner: the
- * router, a domain check, a branch copy, or the slot whose process it was.
+ * router, a domain check, a branch copy, a user namespace mapped ahead,
+ * or the slot whose process it was.
  * Nothing to do unless a SIGCHLD came since the last call.
  */
 void

@@ -1,10 +1,11 @@
 /*
  * src/supervisor/spawn.c
  *	  Every helper the supervisor runs (nx-router, nx-dnscheck,
- *	  nx-branch-copy) starts the same way: in a session of its own, every
+ *	  nx-branch-copy, and nx-spawn --map-userns for a new sandbox's user
+ *	  namespace) starts the same way: in a session of its own, every
  *	  signal unblocked and at its default, and no descriptor of the
  *	  backend's but the standard three the caller set up.  (Sandboxes go
- *	  through nx-spawn, slots.c.)
+ *	  through nx-spawn's launch, slots.c.)
  */
 #include "spawn.h"
 

@@ -18,7 +18,10 @@
  * Nothing here is needed for correctness.  A start that comes first maps
  * its own namespace as before (the sandbox is then skipped here, or its
  * second namespace is closed); after a supervisor restart nothing is
- * queued, and each sandbox's next start maps once, as before.
+ * queued, and each sandbox's next start maps once, as before.  Namespaces
+ * mapped ahead leave PREMAP_RESERVE descriptors of the budget to sandboxes
+ * that start, so that creating sandboxes never takes the whole budget
+ * from those in use.
  */
 #include "postgres.h"
 
@@ -42,6 +45,14 @@
 
 /* a mapping that has not ended after this long is killed */
 #define PREMAP_TIMEOUT_MS 10000
+
+/*
+ * external descriptors left free for the namespaces of sandboxes that do
+ * start (and the seccomp filter, filter_keep.c): namespaces mapped ahead
+ * may take the budget only down to this.  With the default
+ * max_files_per_process the budget is about 330.
+ */
+#define PREMAP_RESERVE 100
 
 typedef struct PremapWant
 {
@@ -76,8 +87,13 @@ NxUsernsPremapQueue(const char *sandbox, int uid_offset, const NxHostSetup *host
 {
 	PremapWant *w;
 
-	if (!host->ok || queue_len >= PREMAP_QUEUE || uid_offset <= 0)
+	if (!host->ok || queue_len >= PREMAP_QUEUE || uid_offset <= 0 ||
+		(host->slice_size > 0 && uid_offset >= host->slice_size))
 		return;
+	/* a pass that failed after queueing it queues it again */
+	for (int i = 0; i < queue_len; i++)
+		if (queue[(queue_head + i) % PREMAP_QUEUE].uid_offset == uid_offset)
+			return;
 	w = &queue[(queue_head + queue_len) % PREMAP_QUEUE];
 	w->uid_offset = uid_offset;
 	w->uid = host->uid_base + host->slice_start + uid_offset;
@@ -109,16 +125,20 @@ NxUsernsPremapForget(int uid_offset)
 }
 
 /*
- * BudgetLeft: could one more namespace be kept?  (The descriptor is taken
- * for real when it comes back; this only avoids mapping one to close it.)
+ * BudgetLeft: could one more namespace be kept, with PREMAP_RESERVE
+ * descriptors of the budget still free after it?  (The descriptor is
+ * taken for real when it comes back; this only counts.)
  */
 static bool
 BudgetLeft(void)
 {
-	if (!AcquireExternalFD())
-		return false;
-	ReleaseExternalFD();
-	return true;
+	int			got = 0;
+
+	while (got < PREMAP_RESERVE + 1 && AcquireExternalFD())
+		got++;
+	for (int i = 0; i < got; i++)
+		ReleaseExternalFD();
+	return got == PREMAP_RESERVE + 1;
 }
 
 /* LaunchMapping runs nx-spawn --map-userns for w; false if it could not. */
@@ -134,7 +154,12 @@ LaunchMapping(const PremapWant *w)
 	int			rc;
 
 	if (!NxUsernsExportSocket(&job.rx, &tx))
+	{
+		ereport(LOG,
+				(errmsg("nx supervisor: could not make a socket to map the user namespace of sandbox \"%s\" ahead: %m",
+						w->sandbox)));
 		return false;
+	}
 	snprintf(uid, sizeof(uid), "%lu", (unsigned long) w->uid);
 	snprintf(gid, sizeof(gid), "%lu", (unsigned long) w->gid);
 	argv[0] = helper;
@@ -167,7 +192,8 @@ LaunchMapping(const PremapWant *w)
 /*
  * NxUsernsPremapTick starts the next mapping when none is under way and
  * no deployment starts or waits to (starts_busy), and kills one that
- * outlived PREMAP_TIMEOUT_MS.
+ * outlived PREMAP_TIMEOUT_MS.  If one cannot be launched, nothing more is
+ * mapped ahead until new sandboxes are queued: their first starts map.
  */
 void
 NxUsernsPremapTick(TimestampTz now, bool starts_busy)
@@ -193,15 +219,25 @@ NxUsernsPremapTick(TimestampTz now, bool starts_busy)
 		/* forgotten, mapped by a start meanwhile, or something runs as it */
 		if (w.uid_offset <= 0 || NxUsernsKept(w.uid_offset) >= 0 || NxSlotsRunOffset(w.uid_offset))
 			continue;
-		if (!BudgetLeft())
+		if (!BudgetLeft() || !LaunchMapping(&w))
 		{
-			/* every later one would be closed on arrival */
+			/* every later one would fail the same way (logged once) */
 			queue_len = 0;
 			return;
 		}
-		if (LaunchMapping(&w))
-			return;
+		return;
 	}
+}
+
+/*
+ * NxUsernsPremapKill: the supervisor is going away; a mapping under way
+ * (in a session of its own) must not outlive it.
+ */
+void
+NxUsernsPremapKill(void)
+{
+	if (job.pid > 0)
+		(void) kill(job.pid, SIGKILL);
 }
 
 /* NxUsernsPremapDeadlineMs: how long the loop may sleep for our sake. */

@@ -15,5 +15,6 @@ extern void NxUsernsPremapForget(int uid_offset);
 extern void NxUsernsPremapTick(TimestampTz now, bool starts_busy);
 extern long NxUsernsPremapDeadlineMs(TimestampTz now);
 extern bool NxUsernsPremapExited(pid_t pid, int wait_status);
+extern void NxUsernsPremapKill(void);
 
 #endif							/* NX_USERNS_PREMAP_H */

@@ -196,6 +196,7 @@ NxSupervisorMain(Datum arg)
 		if (shutdown_requested)
 		{
 			NxRouterStop(SIGTERM);
+			NxUsernsPremapKill();
 			NxStopAllGracefully();
 			NxRouterFinish();
 			proc_exit(0);
@@ -298,6 +299,7 @@ NxSupervisorMain(Datum arg)
 			case NX_WAIT_POSTMASTER_DEATH:
 				NxRouterStop(SIGKILL);
 				NxBranchesKillAll();
+				NxUsernsPremapKill();
 				NxSlotsKillAll();
 				proc_exit(1);
 				break;
