@@ -101,7 +101,7 @@ sql CHECKPOINT >/dev/null
 DONE="SELECT CASE WHEN count(*) FILTER (WHERE state IN ('ready', 'failed', 'crashloop')) >= $S THEN 'done' ELSE 'no' END FROM nx.runtime"
 echo "## 2. nx: one statement pushes hello into each (first starts)"
 perf_start "$RAW/first.data"
-as_user "$WORK/nxbench" until -d "$CONN" -q "$DONE" -e done -i 20000 -t 900 \
+as_user "$WORK/nxbench" until -d "$CONN" -q "$DONE" -e "done" -i 20000 -t 900 \
 	-x "SELECT count(nx.push(s.name, f.b)) FROM nx.sandboxes s CROSS JOIN (SELECT pg_read_binary_file('$WORK/hello') AS b) f" | tee "$RAW/first.out"
 perf_stop
 per_start "$RAW/first.data" "$S" '^dn[0-9]+$' "$SUP" >"$RAW/first.ms"
@@ -112,7 +112,7 @@ sql "SELECT count(nx.stop(id)) FROM nx.deployments" >/dev/null
 as_user "$WORK/nxbench" until -d "$CONN" -q "SELECT count(*) FROM nx.runtime WHERE state = 'stopped'" -e "$S" -i 100000 -t 300 >/dev/null
 sleep 2
 perf_start "$RAW/again.data"
-as_user "$WORK/nxbench" until -d "$CONN" -q "$DONE" -e done -i 20000 -t 900 \
+as_user "$WORK/nxbench" until -d "$CONN" -q "$DONE" -e "done" -i 20000 -t 900 \
 	-x "SELECT count(nx.start(id)) FROM nx.deployments" | tee "$RAW/again.out"
 perf_stop
 per_start "$RAW/again.data" "$S" '^dn[0-9]+$' "$SUP" >"$RAW/again.ms"
@@ -123,9 +123,10 @@ rate() {	# rate from the statement's commit, from nxbench's line
 }
 echo "## ms of CPU per start, by kind of process ($S starts each)"
 printf "%-24s %10s %12s %10s\n" kind bare "nx first" "nx again"
+# ms KIND FILE: that kind's figure in a per_start file (0.0 if it had none)
+ms() { awk -F'\t' -v k="$1" '$1 == k {print $2; f = 1} END {if (!f) print "0.0"}' "$2"; }
 for k in supervisor "other backends" nx-spawn "newuidmap + newgidmap" bwrap nx-init app "rest of the host" total; do
-	v() { awk -F'\t' -v k="$k" '$1 == k {print $2; f = 1} END {if (!f) print "0.0"}' "$1"; }
-	printf "%-24s %10s %12s %10s\n" "$k" "$(v "$RAW/bare.ms")" "$(v "$RAW/first.ms")" "$(v "$RAW/again.ms")"
+	printf "%-24s %10s %12s %10s\n" "$k" "$(ms "$k" "$RAW/bare.ms")" "$(ms "$k" "$RAW/first.ms")" "$(ms "$k" "$RAW/again.ms")"
 done
 printf "%-24s %10s %12s %10s\n" "starts/s" "$(sed -n 's/.*rate_per_s=\([0-9.]*\).*/\1/p' "$RAW/bare.out")" "$(rate "$RAW/first.out")" "$(rate "$RAW/again.out")"
 echo "# nx rates from the statement's commit; the push statement (blob inserts) is in other backends"

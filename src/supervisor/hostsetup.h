@@ -42,6 +42,19 @@ typedef struct NxHostSetup
 	char		pg_socket_dir[MAXPGPATH];
 } NxHostSetup;
 
+/* NxTenantUid, NxTenantGid: the host uid and gid of a sandbox's uid offset */
+static inline uid_t
+NxTenantUid(const NxHostSetup *host, int uid_offset)
+{
+	return (uid_t) (host->uid_base + host->slice_start + uid_offset);
+}
+
+static inline gid_t
+NxTenantGid(const NxHostSetup *host, int uid_offset)
+{
+	return (gid_t) (host->gid_base + host->slice_start + uid_offset);
+}
+
 extern void NxHostSetupCheck(NxHostSetup *setup);
 extern void NxSetupRun(NxSetupReport *report, NxHostSetup *host);
 extern void NxPgSocketPath(char *socket, size_t socket_len, char *dir, size_t dir_len);

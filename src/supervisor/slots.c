@@ -428,8 +428,8 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 
 	spec.key = slot->key;
 	spec.hostname = row->sandbox;
-	spec.tenant_uid = host->uid_base + host->slice_start + row->uid_offset;
-	spec.tenant_gid = host->gid_base + host->slice_start + row->uid_offset;
+	spec.tenant_uid = NxTenantUid(host, row->uid_offset);
+	spec.tenant_gid = NxTenantGid(host, row->uid_offset);
 	spec.spawn_helper = host->spawn_helper;
 	spec.bwrap = nx_bwrap_path;
 	spec.init = host->init;

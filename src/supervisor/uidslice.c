@@ -438,7 +438,7 @@ NxRetiredOffsetsSweep(const NxHostSetup *host)
 	{
 		bool		isnull;
 		int			offset = DatumGetInt32(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
-		uid_t		uid = (uid_t) (host->uid_base + host->slice_start + offset);
+		uid_t		uid = NxTenantUid(host, offset);
 		Oid			type = INT4OID;
 		Datum		value = Int32GetDatum(offset);
 

@@ -6,9 +6,9 @@
  * helpers (newuidmap, newgidmap: about 12 ms of a start).  So a new
  * sandbox's namespace is mapped when it is made (userns_premap.c), and
  * otherwise the first start of a sandbox after the supervisor started
- * asks nx-spawn to send the namespace it mapped (a socketpair; nx-spawn sends it with
- * SCM_RIGHTS while still the cluster's uid, before any tenant code runs,
- * and the socket never reaches bwrap or the sandbox).  The supervisor
+ * asks nx-spawn to send the namespace it mapped (a socketpair; nx-spawn
+ * sends it with SCM_RIGHTS while still the cluster's uid, before any
+ * tenant code runs, and the socket never reaches bwrap or the sandbox).  The supervisor
  * keeps that descriptor, keyed by the sandbox's uid offset, and every
  * later start, restart and wake of the sandbox joins it (nx-spawn
  * --userns-fd, which checks its maps) and creates only its own mount
@@ -105,8 +105,8 @@ IsOurUserns(int fd)
  * NxUsernsCollect reads the namespace a first start, or a mapping ahead
  * (userns_premap.c), sent on *keep_end (if it did: call it once the
  * deployment is ready, long after nx-spawn's mapping step, or once the
- * mapping's nx-spawn exited) and keeps it for uid_offset unless one is kept already or
- * the descriptor budget is spent.  *keep_end is closed either way.  True
+ * mapping's nx-spawn exited) and keeps it for uid_offset unless one is
+ * kept already or the descriptor budget is spent.  *keep_end is closed either way.  True
  * if the namespace it sent is now the one kept for uid_offset.
  */
 bool

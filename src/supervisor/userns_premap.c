@@ -96,8 +96,8 @@ NxUsernsPremapQueue(const char *sandbox, int uid_offset, const NxHostSetup *host
 			return;
 	w = &queue[(queue_head + queue_len) % PREMAP_QUEUE];
 	w->uid_offset = uid_offset;
-	w->uid = host->uid_base + host->slice_start + uid_offset;
-	w->gid = host->gid_base + host->slice_start + uid_offset;
+	w->uid = NxTenantUid(host, uid_offset);
+	w->gid = NxTenantGid(host, uid_offset);
 	strlcpy(w->sandbox, sandbox, sizeof(w->sandbox));
 	strlcpy(helper, host->spawn_helper, sizeof(helper));
 	queue_len++;
@@ -219,12 +219,9 @@ NxUsernsPremapTick(TimestampTz now, bool starts_busy)
 		/* forgotten, mapped by a start meanwhile, or something runs as it */
 		if (w.uid_offset <= 0 || NxUsernsKept(w.uid_offset) >= 0 || NxSlotsRunOffset(w.uid_offset))
 			continue;
+		/* if this one cannot go, every later one would fail the same way */
 		if (!BudgetLeft() || !LaunchMapping(&w))
-		{
-			/* every later one would fail the same way (logged once) */
 			queue_len = 0;
-			return;
-		}
 		return;
 	}
 }
