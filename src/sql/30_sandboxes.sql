@@ -308,7 +308,7 @@ BEGIN
 	END LOOP;
 
 	PERFORM nx._event('create_sandbox', s.name, NULL, s.owner, nx._limits_json(s));
-	SELECT * INTO result FROM nx._sandbox_info_rows() i WHERE i.sandbox = s.name;
+	SELECT * INTO result FROM nx._sandbox_info_rows(s.name) i;
 	RETURN result;
 END
 $$;
@@ -365,7 +365,7 @@ BEGIN
 	WHERE x.name = old.name;
 	PERFORM nx._event('alter_sandbox', s.name, NULL, s.owner,
 		jsonb_build_object('from', nx._limits_json(old), 'to', nx._limits_json(s)));
-	SELECT * INTO result FROM nx._sandbox_info_rows() i WHERE i.sandbox = s.name;
+	SELECT * INTO result FROM nx._sandbox_info_rows(s.name) i;
 	RETURN result;
 END
 $$;

@@ -76,7 +76,7 @@ TO nx_router;
 -- the views call these (as the querying role); each returns only the
 -- caller's rows
 GRANT EXECUTE ON FUNCTION
-	nx._sandbox_info_rows(),
+	nx._sandbox_info_rows(text),
 	nx._status_rows(bigint),
 	nx._route_rows(),
 	nx._stat_deployment_rows(),
