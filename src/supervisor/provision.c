@@ -6,8 +6,8 @@
  *	  DATABASE (about 60 ms on our reference machine).
  *
  * Ours are exactly: login roles that are members of nx_tenant, databases
- * owned by them, and databases named nx_pool_*.  Nothing else is ever
- * dropped.  The databases and roles of branch and empty previews are
+ * owned by them, and databases named nx_pool_<time>_<n> owned by the
+ * bootstrap superuser.  Nothing else is ever dropped.  The databases and roles of branch and empty previews are
  * dropped here too once their deployment is gone; while it lives, and
  * while a copy runs under a temporary name, branch.c owns them.  Identifiers are quoted with quote_identifier and passwords are
  * stored as SCRAM verifiers computed here, so no plaintext password ever
@@ -23,6 +23,7 @@
 #include "supervisor.h"
 #include "userns_premap.h"
 
+#include "catalog/pg_authid.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -149,9 +150,15 @@ NxPlanDatabases(NxDatabasePlan *plan)
 									 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
 									 "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
 									 "AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, 1);
-		List	   *pool = SpiColumn(
-									 "SELECT datname FROM pg_catalog.pg_database "
-									 "WHERE datname LIKE 'nx\\_pool\\_%' ORDER BY datname", 1);
+		/*
+		 * exactly the names the supervisor gives (nx_pool_<time>_<n>) and
+		 * the owner it gives them: a preview database of a sandbox named
+		 * "pool" is nx_pool_<deployment>, owned by its tenant, and must
+		 * never be handed to another sandbox or dropped as a pool extra
+		 */
+		List	   *pool = SpiColumn(psprintf("SELECT datname FROM pg_catalog.pg_database "
+											  "WHERE datname ~ '^nx_pool_[0-9]+_[0-9]+$' AND datdba = %u "
+											  "ORDER BY datname", BOOTSTRAP_SUPERUSERID), 1);
 		ListCell   *lc;
 
 		old = MemoryContextSwitchTo(plan->context);
