@@ -41,6 +41,7 @@ OBJS = \
 	src/supervisor/requests.o \
 	src/supervisor/sql_exec.o \
 	src/supervisor/provision.o \
+	src/supervisor/role_pool.o \
 	src/supervisor/tenant_roles.o \
 	src/supervisor/quota.o \
 	src/supervisor/dbsetup.o \

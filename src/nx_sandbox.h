@@ -78,4 +78,7 @@ NxRestartContext(void)
 /* NxGucInit defines every nx.* setting; called once from _PG_init. */
 extern void NxGucInit(void);
 
+/* src/api/identity.c: n random characters of [a-z2-7] into out (n + 1) */
+extern bool NxRandomToken(char *out, int n);
+
 #endif							/* NX_SANDBOX_H */

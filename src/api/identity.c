@@ -54,30 +54,41 @@ nx_setting(PG_FUNCTION_ARGS)
 }
 
 /*
- * nx_random_token returns n characters of [a-z2-7] (5 bits each) from the
- * operating system's CSPRNG: preview slugs and database passwords.  An
- * attacker who knows every other token learns nothing about the next.
+ * NxRandomToken fills out (room for n + 1) with n characters of [a-z2-7]
+ * (5 bits each) from the operating system's CSPRNG: preview slugs and
+ * database passwords.  An attacker who knows every other token learns
+ * nothing about the next.  False if the CSPRNG failed.
  */
+bool
+NxRandomToken(char *out, int n)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+	unsigned char raw[256];
+
+	Assert(n >= 1 && n <= (int) sizeof(raw));
+	if (!pg_strong_random(raw, n))
+		return false;
+	for (int i = 0; i < n; i++)
+		out[i] = alphabet[raw[i] & 31];
+	out[n] = '\0';
+	return true;
+}
+
+/* nx_random_token returns NxRandomToken's n characters as text. */
 Datum
 nx_random_token(PG_FUNCTION_ARGS)
 {
-	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
 	int32		n = PG_GETARG_INT32(0);
-	unsigned char *raw;
 	char	   *out;
 
 	if (n < 1 || n > 256)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("token length must be between 1 and 256")));
-	raw = palloc(n);
 	out = palloc(n + 1);
-	if (!pg_strong_random(raw, n))
+	if (!NxRandomToken(out, n))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate random bytes")));
-	for (int i = 0; i < n; i++)
-		out[i] = alphabet[raw[i] & 31];
-	out[n] = '\0';
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }

@@ -14,6 +14,11 @@ CREATE FUNCTION nx._setting(setting text) RETURNS text
 CREATE FUNCTION nx._random_token(length integer) RETURNS text
 	AS 'MODULE_PATHNAME', 'nx_random_token' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
+-- (src/supervisor/role_pool.c) a new sandbox role's password: that of a
+-- role the supervisor made ahead, else a fresh random one
+CREATE FUNCTION nx._new_role_password() RETURNS text
+	AS 'MODULE_PATHNAME', 'nx_new_role_password' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- (src/api/host_limits.c) the host's kernel.pid_max: no pids_limit above it
 CREATE FUNCTION nx._host_pid_max() RETURNS integer
 	AS 'MODULE_PATHNAME', 'nx_host_pid_max' LANGUAGE C STABLE PARALLEL SAFE;

@@ -234,6 +234,7 @@ DECLARE
 	result nx.sandbox_info;
 	max_per_owner integer := nx._setting('nx.max_sandboxes_per_owner')::integer;
 	owned integer;
+	role_password text;
 BEGIN
 	PERFORM nx._check_name(create_sandbox.name);
 	s.owner := coalesce(create_sandbox.owner, caller);
@@ -284,6 +285,10 @@ BEGIN
 	s.database_name := 'nx_' || create_sandbox.name;
 	s.created_by := caller;
 	s.created_at := now();
+	-- the password of a role the supervisor made ahead when it has one:
+	-- that role then becomes this sandbox's with a rename, no password
+	-- hash on the way (src/supervisor/role_pool.c)
+	role_password := nx._new_role_password();
 	FOR attempt IN 1..5 LOOP
 		s.uid_offset := nx._take_uid_offset();
 		IF s.uid_offset IS NULL THEN
@@ -295,7 +300,7 @@ BEGIN
 					HINT = 'Drop unused sandboxes, or ask an administrator to raise nx.max_sandboxes (and nx.uid_slice_size).';
 		END IF;
 		BEGIN
-			PERFORM nx._insert_sandbox(s, nx._random_token(32));
+			PERFORM nx._insert_sandbox(s, role_password);
 			EXIT;
 		EXCEPTION WHEN unique_violation THEN
 			-- the offset went to a creation that committed after this

@@ -2,10 +2,12 @@
  * src/supervisor/converge.c
  *	  One converge pass: read the rows, make the machine match them.
  *
- *	  1. roles for new sandboxes, tenant roles' passwords and settings put
- *	     back (one transaction)
- *	  2. databases: new ones (from the pool), dropped ones, pool refill
- *	     (each statement in its own top-level transaction)
+ *	  1. roles for new sandboxes, with their settings, and their databases
+ *	     from the pool (one transaction: they appear together); then
+ *	     stale pool roles dropped and tenant roles' passwords and settings
+ *	     put back (a second one)
+ *	  2. databases: new ones the pool could not give, dropped ones, pool
+ *	     refill (each statement in its own top-level transaction)
  *	  3. roles no row wants (after their databases are gone)
  *	  2b. databases of their own for previews: empty ones made, branch
  *	     copies started (branch.c; the wait loop watches them)
@@ -26,6 +28,7 @@
 #include "files.h"
 #include "idle.h"
 #include "provision.h"
+#include "role_pool.h"
 #include "requests.h"
 #include "router_proc.h"
 #include "rundir.h"
@@ -479,10 +482,17 @@ ConvergeOnce(MemoryContext pass_context, bool periodic)
 	if (!host.ok && strcmp(host.why, reported_setup_problem) != 0)
 		ereport(LOG, (errmsg("nx supervisor: not starting any sandbox: %s", host.why)));
 	strlcpy(reported_setup_problem, host.ok ? "" : host.why, sizeof(reported_setup_problem));
+	/* new sandboxes' roles and pool databases, committed together */
 	NxProvisionRoles(&host);
-	NxRepairTenantRoles();
 	plan.context = pass_context;
 	NxPlanDatabases(&plan);
+	NxTakePoolDatabases(&plan);
+	NxCommitTransaction();
+
+	NxBeginTransaction("nx: role repairs");
+	NxRolePoolDropStale();
+	NxRepairTenantRoles();
+	NxPlanDatabaseDrops(&plan);
 	NxCommitTransaction();
 
 	NxApplyDatabases(&plan);

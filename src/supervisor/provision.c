@@ -5,20 +5,29 @@
  *	  sandbox's database is a rename away (0.6 ms) instead of a CREATE
  *	  DATABASE (about 60 ms on our reference machine).
  *
+ * A new sandbox's role (with its password and settings) and its database
+ * from the pool are made in one transaction, the first of the pass: they
+ * appear together, with one commit, before the rest of the pass runs.
+ * The role itself was usually made ahead, with its password (role_pool.c),
+ * and is only renamed here.
+ *
  * Ours are exactly: login roles that are members of nx_tenant, databases
  * owned by them, and databases named nx_pool_<time>_<n> owned by the
- * bootstrap superuser.  Nothing else is ever dropped.  The databases and roles of branch and empty previews are
- * dropped here too once their deployment is gone; while it lives, and
- * while a copy runs under a temporary name, branch.c owns them.  Identifiers are quoted with quote_identifier and passwords are
- * stored as SCRAM verifiers computed here, so no plaintext password ever
- * appears in a statement (or a server log).
+ * bootstrap superuser.  Nothing else is ever dropped.  The databases and
+ * roles of branch and empty previews are dropped here too once their
+ * deployment is gone; while it lives, and while a copy runs under a
+ * temporary name, branch.c owns them.  Identifiers are quoted with
+ * quote_identifier and passwords are stored as SCRAM verifiers computed
+ * here, so no plaintext password ever appears in a statement (or a server
+ * log).
  *
  * Glossary:
- *	  pool database	an empty database named nx_pool_<n>, owned by the
+ *	  pool database	an empty database named nx_pool_<time>_<n>, owned by the
  *					cluster owner, CONNECT revoked from PUBLIC.
  */
 #include "branch.h"
 #include "provision.h"
+#include "role_pool.h"
 #include "sql_exec.h"
 #include "supervisor.h"
 #include "userns_premap.h"
@@ -51,11 +60,43 @@ SpiColumn(const char *sql, int column)
 	return values;
 }
 
+/* RunUtility executes one utility statement built by the caller. */
+static void
+RunUtility(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "nx supervisor: could not run %s", sql);
+}
+
+/* a pool role to become a new sandbox's (TakeRole's argument) */
+typedef struct RoleTake
+{
+	char	   *pool_role;
+	const char *role;
+	const char *limit;
+} RoleTake;
+
 /*
- * NxProvisionRoles creates the missing tenant roles and corrects connection
- * limits, inside the caller's transaction.  A sandbox whose role it creates
- * is new: its user namespace is mapped now, ahead of its first start
- * (userns_premap.c).
+ * TakeRole renames a role made ahead (role_pool.c) to the sandbox's role,
+ * which keeps its SCRAM password, and makes it a tenant's: LOGIN, its
+ * connection limit, a member of nx_tenant.
+ */
+static void
+TakeRole(void *arg)
+{
+	RoleTake   *take = arg;
+	const char *role = quote_identifier(take->role);
+
+	RunUtility(psprintf("ALTER ROLE %s RENAME TO %s", quote_identifier(take->pool_role), role));
+	RunUtility(psprintf("ALTER ROLE %s LOGIN CONNECTION LIMIT %s", role, take->limit));
+	RunUtility(psprintf("GRANT nx_tenant TO %s", role));
+}
+
+/*
+ * NxProvisionRoles creates the missing tenant roles, with their settings,
+ * and corrects connection limits, inside the caller's transaction.  A
+ * sandbox whose role it creates is new: its user namespace is mapped now,
+ * ahead of its first start (userns_premap.c).
  */
 void
 NxProvisionRoles(const NxHostSetup *host)
@@ -99,139 +140,208 @@ NxProvisionRoles(const NxHostSetup *host)
 			stmt = psprintf("ALTER ROLE %s CONNECTION LIMIT %s", quote_identifier(role), limit);
 		else
 		{
-			secret = pg_be_scram_build_secret(password);
-			stmt = psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %s PASSWORD %s IN ROLE nx_tenant",
-							quote_identifier(role), limit, quote_literal_cstr(secret));
+			RoleTake	take;
+
+			take.role = role;
+			take.limit = limit;
+			if (NxRolePoolClaim(password, &take.pool_role, &secret) &&
+				NxTryInSubtransaction(TakeRole, &take, "could not take a pool role"))
+				stmt = NULL;
+			else
+			{
+				secret = pg_be_scram_build_secret(password);
+				stmt = psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %s PASSWORD %s IN ROLE nx_tenant",
+								quote_identifier(role), limit, quote_literal_cstr(secret));
+			}
 		}
-		if (SPI_execute(stmt, false, 0) != SPI_OK_UTILITY)
+		if (stmt != NULL && SPI_execute(stmt, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "nx supervisor: could not run %s", stmt);
 		if (!exists)
 		{
 			bool		isnull;
 			Datum		offset = SPI_getbinval(t, rows->tupdesc, 8, &isnull);
 
-			NxTenantRolePasswordSet(role, secret);
+			NxTenantRoleCreated(role, secret);
 			if (!isnull)
 				NxUsernsPremapQueue(SPI_getvalue(t, rows->tupdesc, 7), DatumGetInt32(offset), host);
 		}
 	}
 }
 
+/* CopyColumn appends column of SPI's result, as strings, to *list in cxt. */
+static void
+CopyColumn(List **list, int column, MemoryContext cxt)
+{
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, column);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		*list = lappend(*list, pstrdup(v ? v : ""));
+		MemoryContextSwitchTo(old);
+	}
+}
+
 /*
- * NxPlanDatabases reads, inside the caller's transaction, what database
- * work a pass must do outside it.
+ * NxPlanDatabases reads, inside the caller's transaction and after
+ * NxProvisionRoles, which sandboxes' roles have no database yet and which
+ * pool databases exist.  Its lists live in plan->context, which outlives
+ * the transaction.
  */
 void
 NxPlanDatabases(NxDatabasePlan *plan)
 {
-	MemoryContext old;
-
 	plan->to_create = NIL;
 	plan->to_create_owner = NIL;
 	plan->to_drop = NIL;
 	plan->pool = NIL;
 
-	/* read with SPI, then copy into the plan's context, which outlives SPI */
-	{
-		List	   *create = SpiColumn(
-									   "SELECT s.database_name FROM nx.sandboxes s "
-									   "JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name AND " IS_TENANT("r.oid") " "
-									   "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = s.database_name) "
-									   "ORDER BY s.created_at", 1);
-		List	   *owners = SpiColumn(
-									   "SELECT s.role_name FROM nx.sandboxes s "
-									   "JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name AND " IS_TENANT("r.oid") " "
-									   "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = s.database_name) "
-									   "ORDER BY s.created_at", 1);
-		List	   *drop = SpiColumn(
-									 "SELECT d.datname FROM pg_catalog.pg_database d "
-									 "WHERE " IS_TENANT("d.datdba") " "
-									 "AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.database_name = d.datname) "
-									 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
-									 "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
-									 "AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, 1);
-		/*
-		 * exactly the names the supervisor gives (nx_pool_<time>_<n>) and
-		 * the owner it gives them: a preview database of a sandbox named
-		 * "pool" is nx_pool_<deployment>, owned by its tenant, and must
-		 * never be handed to another sandbox or dropped as a pool extra
-		 */
-		List	   *pool = SpiColumn(psprintf("SELECT datname FROM pg_catalog.pg_database "
-											  "WHERE datname ~ '^nx_pool_[0-9]+_[0-9]+$' AND datdba = %u "
-											  "ORDER BY datname", BOOTSTRAP_SUPERUSERID), 1);
-		ListCell   *lc;
-
-		old = MemoryContextSwitchTo(plan->context);
-		foreach(lc, create)
-			plan->to_create = lappend(plan->to_create, pstrdup(lfirst(lc)));
-		foreach(lc, owners)
-			plan->to_create_owner = lappend(plan->to_create_owner, pstrdup(lfirst(lc)));
-		foreach(lc, drop)
-			plan->to_drop = lappend(plan->to_drop, pstrdup(lfirst(lc)));
-		foreach(lc, pool)
-			plan->pool = lappend(plan->pool, pstrdup(lfirst(lc)));
-		MemoryContextSwitchTo(old);
-	}
+	if (SPI_execute("SELECT s.database_name, s.role_name FROM nx.sandboxes s "
+					"JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name AND " IS_TENANT("r.oid") " "
+					"WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = s.database_name) "
+					"ORDER BY s.created_at", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not read the databases to create");
+	CopyColumn(&plan->to_create, 1, plan->context);
+	CopyColumn(&plan->to_create_owner, 2, plan->context);
+	/*
+	 * Exactly the names the supervisor gives (nx_pool_<time>_<n>) and the
+	 * owner it gives them: a preview database of a sandbox named "pool"
+	 * is nx_pool_<deployment>, owned by its tenant, and must never be
+	 * handed to another sandbox or dropped as a pool extra.
+	 */
+	if (SPI_execute(psprintf("SELECT datname FROM pg_catalog.pg_database "
+							 "WHERE datname ~ '^nx_pool_[0-9]+_[0-9]+$' AND datdba = %u "
+							 "ORDER BY datname", BOOTSTRAP_SUPERUSERID), false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not read the pool databases");
+	CopyColumn(&plan->pool, 1, plan->context);
 }
 
-/* GrantOwnDatabase: only the tenant role may connect to its database. */
+/*
+ * NxPlanDatabaseDrops reads, inside the caller's transaction, the tenant
+ * databases no row wants any more (NxApplyDatabases drops them).
+ */
+void
+NxPlanDatabaseDrops(NxDatabasePlan *plan)
+{
+	List	   *drop = SpiColumn(
+								 "SELECT d.datname FROM pg_catalog.pg_database d "
+								 "WHERE " IS_TENANT("d.datdba") " "
+								 "AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.database_name = d.datname) "
+								 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
+								 "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
+								 "AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, 1);
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(plan->context);
+
+	plan->to_drop = NIL;
+	foreach(lc, drop)
+		plan->to_drop = lappend(plan->to_drop, pstrdup(lfirst(lc)));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * GrantStatements makes role the owner of database and the only role that
+ * may connect to it, inside the caller's transaction.
+ */
+static void
+GrantStatements(const char *database, const char *role)
+{
+	RunUtility(psprintf("ALTER DATABASE %s OWNER TO %s", quote_identifier(database), quote_identifier(role)));
+	RunUtility(psprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quote_identifier(database)));
+	RunUtility(psprintf("GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s",
+						quote_identifier(database), quote_identifier(role)));
+}
+
+/* GrantOwnDatabase: GrantStatements in a transaction of their own. */
 static void
 GrantOwnDatabase(const char *database, const char *role)
 {
-	char	   *sql;
-
 	NxBeginTransaction("nx: grant database");
-	sql = psprintf("ALTER DATABASE %s OWNER TO %s", quote_identifier(database), quote_identifier(role));
-	SPI_execute(sql, false, 0);
-	sql = psprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quote_identifier(database));
-	SPI_execute(sql, false, 0);
-	sql = psprintf("GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s",
-				   quote_identifier(database), quote_identifier(role));
-	SPI_execute(sql, false, 0);
+	GrantStatements(database, role);
 	NxCommitTransaction();
 }
 
-/*
- * TakeFromPool renames a pool database to database; false if the pool is
- * empty or the rename failed (the caller then creates one).
- */
-static bool
-TakeFromPool(NxDatabasePlan *plan, const char *database)
+/* a pool database to hand to a new sandbox (TakeOne's argument) */
+typedef struct PoolTake
 {
-	char	   *pool_db;
+	const char *pool_db;
+	const char *database;
+	const char *role;
+} PoolTake;
 
-	if (plan->pool == NIL)
-		return false;
-	pool_db = linitial(plan->pool);
-	plan->pool = list_delete_first(plan->pool);
-	return NxTryTopLevel(psprintf("ALTER DATABASE %s RENAME TO %s",
-								  quote_identifier(pool_db), quote_identifier(database)));
+/* TakeOne renames a pool database to the sandbox's and grants it. */
+static void
+TakeOne(void *arg)
+{
+	PoolTake   *take = arg;
+
+	RunUtility(psprintf("ALTER DATABASE %s RENAME TO %s",
+						quote_identifier(take->pool_db), quote_identifier(take->database)));
+	GrantStatements(take->database, take->role);
 }
 
 /*
- * NxApplyDatabases does the plan, each statement in its own transaction:
- * databases for new sandboxes (from the pool when it can), drops of
- * databases no row wants, and then tops the pool up.  Returns true when it
- * created a database (deployments waiting for it can start now).
+ * NxTakePoolDatabases gives new sandboxes (the plan's to_create) databases
+ * from the pool, inside the caller's transaction, after NxProvisionRoles:
+ * the role and its database then commit together.  Each take runs in a
+ * subtransaction: one that fails (someone is connected to that pool
+ * database) leaves its sandbox in to_create, for NxApplyDatabases to
+ * create a database outside the transaction.
  */
-bool
+void
+NxTakePoolDatabases(NxDatabasePlan *plan)
+{
+	List	   *left = NIL;
+	List	   *left_owner = NIL;
+	ListCell   *lc,
+			   *lo;
+	MemoryContext old;
+
+	forboth(lc, plan->to_create, lo, plan->to_create_owner)
+	{
+		PoolTake	take;
+
+		take.database = lfirst(lc);
+		take.role = lfirst(lo);
+		if (plan->pool != NIL)
+		{
+			take.pool_db = linitial(plan->pool);
+			plan->pool = list_delete_first(plan->pool);
+			if (NxTryInSubtransaction(TakeOne, &take, "could not take a pool database"))
+			{
+				ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", take.database, take.role)));
+				continue;
+			}
+		}
+		old = MemoryContextSwitchTo(plan->context);
+		left = lappend(left, lfirst(lc));
+		left_owner = lappend(left_owner, lfirst(lo));
+		MemoryContextSwitchTo(old);
+	}
+	plan->to_create = left;
+	plan->to_create_owner = left_owner;
+}
+
+/*
+ * NxApplyDatabases does the rest of the plan, outside a transaction, each
+ * statement in its own: databases for the new sandboxes the pool could
+ * not serve, drops of databases no row wants, and then tops the pool up.
+ */
+void
 NxApplyDatabases(NxDatabasePlan *plan)
 {
 	ListCell   *lc,
 			   *lo;
-	bool		created = false;
 
 	forboth(lc, plan->to_create, lo, plan->to_create_owner)
 	{
 		const char *database = lfirst(lc);
 		const char *role = lfirst(lo);
 
-		if (TakeFromPool(plan, database) ||
-			NxTryTopLevel(psprintf("CREATE DATABASE %s OWNER %s",
+		if (NxTryTopLevel(psprintf("CREATE DATABASE %s OWNER %s",
 								   quote_identifier(database), quote_identifier(role))))
 		{
 			GrantOwnDatabase(database, role);
-			created = true;
 			ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", database, role)));
 		}
 	}
@@ -264,7 +374,6 @@ NxApplyDatabases(NxDatabasePlan *plan)
 		plan->pool = list_delete_last(plan->pool);
 		NxTryTopLevel(psprintf("DROP DATABASE %s WITH (FORCE)", quote_identifier(extra)));
 	}
-	return created;
 }
 
 /*

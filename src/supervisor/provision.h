@@ -10,7 +10,10 @@
 
 #include "nodes/pg_list.h"
 
-/* The database work of one pass, read in a transaction, done outside it. */
+/*
+ * The database work of one pass: read in transactions, new sandboxes'
+ * databases taken from the pool in the first, the rest done outside.
+ */
 typedef struct NxDatabasePlan
 {
 	MemoryContext context;		/* where the lists live */
@@ -30,11 +33,14 @@ typedef struct NxDatabasePlan
 
 extern void NxProvisionRoles(const NxHostSetup *host);
 extern void NxPlanDatabases(NxDatabasePlan *plan);
-extern bool NxApplyDatabases(NxDatabasePlan *plan);
+extern void NxTakePoolDatabases(NxDatabasePlan *plan);
+extern void NxPlanDatabaseDrops(NxDatabasePlan *plan);
+extern void NxApplyDatabases(NxDatabasePlan *plan);
 extern void NxDropUnwantedRoles(void);
 
 /* tenant_roles.c */
 extern void NxRepairTenantRoles(void);
 extern void NxTenantRolePasswordSet(const char *role, const char *verifier);
+extern void NxTenantRoleCreated(const char *role, const char *verifier);
 
 #endif							/* NX_PROVISION_H */

@@ -2,8 +2,9 @@
  * src/supervisor/shmem.c
  *	  The little shared memory nx_sandbox needs: where the supervisor's
  *	  latch is, so that a committing backend can wake it, the queue of
- *	  deployments woken by nx.wake (the wake fast path, wake.c), and the
- *	  tenant limits' struct (src/tenant/tenant_shmem.c).
+ *	  deployments woken by nx.wake (the wake fast path, wake.c), the
+ *	  passwords of roles made ahead (role_pool.c), and the tenant limits' struct
+ *	  (src/tenant/tenant_shmem.c).
  *
  * Only present when the library is in shared_preload_libraries; without
  * it NxShared stays NULL and waking is a no-op (there is no supervisor).
@@ -50,6 +51,7 @@ NxShmemStartup(void)
 		NxShared->wakeups = 0;
 		NxShared->wake_count = 0;
 		NxShared->wake_overflow = false;
+		NxShared->password_count = 0;
 	}
 	NxTenantShmemAttach(found);
 	LWLockRelease(AddinShmemInitLock);

@@ -4,7 +4,8 @@
  *	  single utility statements "at top level" in a transaction of their
  *	  own, for the commands that refuse to run inside a transaction block
  *	  or a function (CREATE DATABASE, DROP DATABASE); and a step whose
- *	  error is logged and rolled back rather than ending the worker.
+ *	  error is logged and rolled back (its transaction, or a subtransaction)
+ *	  rather than ending the worker.
  *
  * The top-level executor follows PostgreSQL's own exec_simple_query (and
  * pg_cron's ExecuteSqlString): parse, analyze, plan, and PortalRun with
@@ -19,6 +20,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 /* NxBeginTransaction starts a transaction with SPI and a snapshot. */
@@ -153,5 +155,43 @@ NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(caller);
+	return ok;
+}
+
+/*
+ * NxTryInSubtransaction runs fn(arg) inside the caller's transaction, in a
+ * subtransaction of its own: an error is logged as "nx supervisor: <what>:
+ * <message>" and undoes fn's work only, and the caller's transaction goes
+ * on.  Returns whether fn ran to its end.
+ */
+bool
+NxTryInSubtransaction(void (*fn) (void *), void *arg, const char *what)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message)));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
 	return ok;
 }

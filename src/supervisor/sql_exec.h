@@ -12,5 +12,6 @@ extern void NxCommitTransaction(void);
 extern void NxExecuteTopLevel(const char *sql);
 extern bool NxTryTopLevel(const char *sql);
 extern bool NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
+extern bool NxTryInSubtransaction(void (*fn) (void *), void *arg, const char *what);
 
 #endif							/* NX_SQL_EXEC_H */

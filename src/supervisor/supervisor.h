@@ -53,6 +53,9 @@ extern bool nx_start_fast_path;
 
 /* deployments a commit may queue for the wake fast path (wake.c) */
 #define NX_WAKE_QUEUE 64
+#define NX_PASSWORD_POOL 100	/* roles made ahead, at most (the maximum
+								 * of nx.database_pool_size) */
+#define NX_PASSWORD_LEN 32		/* [a-z2-7], nx.sandbox_secrets' CHECK */
 
 /* Shared state between backends and the supervisor (shmem.c). */
 typedef struct NxSharedState
@@ -65,6 +68,9 @@ typedef struct NxSharedState
 	int			wake_count;
 	bool		wake_overflow;	/* more than NX_WAKE_QUEUE: do a full pass */
 	int64		wake_ids[NX_WAKE_QUEUE];
+	/* passwords of the roles the supervisor made ahead (role_pool.c) */
+	int			password_count;
+	char		passwords[NX_PASSWORD_POOL][NX_PASSWORD_LEN + 1];
 } NxSharedState;
 
 extern NxSharedState *NxShared;

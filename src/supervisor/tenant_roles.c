@@ -67,6 +67,22 @@ InitSeenRoles(void)
 	seen_roles = hash_create("nx tenant roles", 256, &ctl, HASH_ELEM | HASH_STRINGS);
 }
 
+/* WantedSettings is the text form of the settings every tenant role has. */
+static char *
+WantedSettings(void)
+{
+	return psprintf("{temp_file_limit=%d,idle_in_transaction_session_timeout=%d}",
+					nx_tenant_temp_file_limit, nx_tenant_idle_in_transaction_timeout);
+}
+
+/* Run executes one utility statement built by the caller. */
+static void
+Run(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "nx supervisor: could not run %s", sql);
+}
+
 /*
  * NxTenantRolePasswordSet: the supervisor has just set role's password to
  * this verifier (NxProvisionRoles, or a preview's role in branch.c), in
@@ -92,20 +108,33 @@ NxTenantRolePasswordSet(const char *role, const char *verifier)
 	Remember(&seen->verifier, verifier);
 }
 
-/* WantedSettings is the text form of the settings every tenant role has. */
-static char *
-WantedSettings(void)
+/* SetWantedSettings gives a role the settings every tenant role has. */
+static void
+SetWantedSettings(const char *r)
 {
-	return psprintf("{temp_file_limit=%d,idle_in_transaction_session_timeout=%d}",
-					nx_tenant_temp_file_limit, nx_tenant_idle_in_transaction_timeout);
+	Run(psprintf("ALTER ROLE %s SET temp_file_limit = %d", r, nx_tenant_temp_file_limit));
+	Run(psprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d",
+				 r, nx_tenant_idle_in_transaction_timeout));
 }
 
-/* Run executes one utility statement built by the caller. */
-static void
-Run(const char *sql)
+/*
+ * NxTenantRoleCreated: the supervisor has just created role with this
+ * verifier (NxProvisionRoles), in the current transaction.  Its settings
+ * are set in the same transaction, so that no session of the new role
+ * ever runs without them (temp_file_limit above all), and both are
+ * remembered: the repair that follows has nothing to check or do.
+ */
+void
+NxTenantRoleCreated(const char *role, const char *verifier)
 {
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "nx supervisor: could not run %s", sql);
+	SeenRole   *seen;
+
+	SetWantedSettings(quote_identifier(role));
+	if (strlen(role) >= NAMEDATALEN)
+		return;
+	NxTenantRolePasswordSet(role, verifier);
+	seen = hash_search(seen_roles, role, HASH_FIND, NULL);
+	Remember(&seen->settings, WantedSettings());
 }
 
 /*
@@ -127,9 +156,7 @@ RepairSettings(const char *role, const char *per_database)
 		for (char *db = strtok_r(list, "\n", &save); db; db = strtok_r(NULL, "\n", &save))
 			Run(psprintf("ALTER ROLE %s IN DATABASE %s RESET ALL", r, quote_identifier(db)));
 	}
-	Run(psprintf("ALTER ROLE %s SET temp_file_limit = %d", r, nx_tenant_temp_file_limit));
-	Run(psprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d",
-				 r, nx_tenant_idle_in_transaction_timeout));
+	SetWantedSettings(r);
 }
 
 /*

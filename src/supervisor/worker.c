@@ -24,6 +24,7 @@
 #include "loop.h"
 #include "quota.h"
 #include "requests.h"
+#include "role_pool.h"
 #include "router_proc.h"
 #include "slots.h"
 #include "supervisor.h"
@@ -171,6 +172,7 @@ NxSupervisorMain(Datum arg)
 	NxShared->supervisor_pid = MyProcPid;
 	SpinLockRelease(&NxShared->mutex);
 	before_shmem_exit(NxSupervisorDetach, (Datum) 0);
+	NxRolePoolReset();
 
 	NxRaiseFileLimit();
 	NxSlotsInit();
@@ -239,6 +241,8 @@ NxSupervisorMain(Datum arg)
 		NxSlotsTick(GetCurrentTimestamp());
 		/* new sandboxes' namespaces, mapped while no start needs the CPU */
 		NxUsernsPremapTick(GetCurrentTimestamp(), NxSlotsStarting() > 0 || NxStartRequested());
+		/* and new sandboxes' roles, made ahead (role_pool.c) */
+		NxRolePoolTick(NxSlotsStarting() > 0 || NxStartRequested());
 		NxQuotaTick(GetCurrentTimestamp());
 		NxDbSetupStep();
 		NxBranchesTick(GetCurrentTimestamp());
@@ -276,6 +280,8 @@ NxSupervisorMain(Datum arg)
 			timeout_ms = 0;
 		}
 		if (NxStartRequested())
+			timeout_ms = 0;
+		if (NxRolePoolWantsMore() && NxSlotsStarting() == 0)
 			timeout_ms = 0;
 		switch (NxWaitForEvents(timeout_ms))
 		{
