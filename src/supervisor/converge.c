@@ -483,16 +483,16 @@ ConvergeOnce(MemoryContext pass_context, bool periodic)
 		ereport(LOG, (errmsg("nx supervisor: not starting any sandbox: %s", host.why)));
 	strlcpy(reported_setup_problem, host.ok ? "" : host.why, sizeof(reported_setup_problem));
 	/* new sandboxes' roles and pool databases, committed together */
-	NxProvisionRoles(&host);
 	plan.context = pass_context;
-	NxPlanDatabases(&plan);
+	NxProvisionRoles(&host, &plan);
+	NxPlanPool(&plan);
 	NxTakePoolDatabases(&plan);
 	NxCommitTransaction();
 
 	NxBeginTransaction("nx: role repairs");
 	NxRolePoolDropStale();
 	NxRepairTenantRoles();
-	NxPlanDatabaseDrops(&plan);
+	NxPlanDatabases(&plan);
 	NxCommitTransaction();
 
 	NxApplyDatabases(&plan);

@@ -95,24 +95,28 @@ TakeRole(void *arg)
 /*
  * NxProvisionRoles creates the missing tenant roles, with their settings,
  * and corrects connection limits, inside the caller's transaction.  A
- * sandbox whose role it creates is new: its user namespace is mapped now,
- * ahead of its first start (userns_premap.c).
+ * sandbox whose role it creates is new: its database and role are put in
+ * plan->to_create, for NxTakePoolDatabases in the same transaction, and
+ * its user namespace is mapped now, ahead of its first start
+ * (userns_premap.c).
  */
 void
-NxProvisionRoles(const NxHostSetup *host)
+NxProvisionRoles(const NxHostSetup *host, NxDatabasePlan *plan)
 {
 	const char *sql =
 		"SELECT s.role_name, p.db_password, s.connection_limit::text, "
 		"       r.oid IS NOT NULL AS exists, "
 		"       coalesce(" IS_TENANT("r.oid") ", false) AS is_tenant, "
 		"       r.rolconnlimit = s.connection_limit AS limit_ok, "
-		"       s.name, s.uid_offset "
+		"       s.name, s.uid_offset, s.database_name "
 		"FROM nx.sandboxes s JOIN nx.sandbox_secrets p ON p.sandbox = s.name "
 		"LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name "
 		"WHERE r.oid IS NULL OR NOT " IS_TENANT("r.oid") " OR r.rolconnlimit <> s.connection_limit";
 	SPITupleTable *rows;
 	uint64		n;
 
+	plan->to_create = NIL;
+	plan->to_create_owner = NIL;
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read sandboxes");
 	rows = SPI_tuptable;
@@ -161,7 +165,13 @@ NxProvisionRoles(const NxHostSetup *host)
 			bool		isnull;
 			Datum		offset = SPI_getbinval(t, rows->tupdesc, 8, &isnull);
 
+			MemoryContext old;
+
 			NxTenantRoleCreated(role, secret);
+			old = MemoryContextSwitchTo(plan->context);
+			plan->to_create = lappend(plan->to_create, pstrdup(SPI_getvalue(t, rows->tupdesc, 9)));
+			plan->to_create_owner = lappend(plan->to_create_owner, pstrdup(role));
+			MemoryContextSwitchTo(old);
 			if (!isnull)
 				NxUsernsPremapQueue(SPI_getvalue(t, rows->tupdesc, 7), DatumGetInt32(offset), host);
 		}
@@ -183,26 +193,14 @@ CopyColumn(List **list, int column, MemoryContext cxt)
 }
 
 /*
- * NxPlanDatabases reads, inside the caller's transaction and after
- * NxProvisionRoles, which sandboxes' roles have no database yet and which
- * pool databases exist.  Its lists live in plan->context, which outlives
- * the transaction.
+ * NxPlanPool reads, inside the caller's transaction, which pool databases
+ * exist (into plan->pool, in plan->context, which outlives it).
  */
 void
-NxPlanDatabases(NxDatabasePlan *plan)
+NxPlanPool(NxDatabasePlan *plan)
 {
-	plan->to_create = NIL;
-	plan->to_create_owner = NIL;
-	plan->to_drop = NIL;
 	plan->pool = NIL;
 
-	if (SPI_execute("SELECT s.database_name, s.role_name FROM nx.sandboxes s "
-					"JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name AND " IS_TENANT("r.oid") " "
-					"WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = s.database_name) "
-					"ORDER BY s.created_at", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "nx supervisor: could not read the databases to create");
-	CopyColumn(&plan->to_create, 1, plan->context);
-	CopyColumn(&plan->to_create_owner, 2, plan->context);
 	/*
 	 * Exactly the names the supervisor gives (nx_pool_<time>_<n>) and the
 	 * owner it gives them: a preview database of a sandbox named "pool"
@@ -217,22 +215,36 @@ NxPlanDatabases(NxDatabasePlan *plan)
 }
 
 /*
- * NxPlanDatabaseDrops reads, inside the caller's transaction, the tenant
- * databases no row wants any more (NxApplyDatabases drops them).
+ * NxPlanDatabases reads, inside the caller's transaction (after the one
+ * that created roles and took pool databases), the rest of the database
+ * work: tenant roles whose sandbox still has no database (the pool could
+ * not give one, or an earlier pass failed), and the tenant databases no
+ * row wants any more.  NxApplyDatabases does it outside a transaction.
  */
 void
-NxPlanDatabaseDrops(NxDatabasePlan *plan)
+NxPlanDatabases(NxDatabasePlan *plan)
 {
-	List	   *drop = SpiColumn(
-								 "SELECT d.datname FROM pg_catalog.pg_database d "
-								 "WHERE " IS_TENANT("d.datdba") " "
-								 "AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.database_name = d.datname) "
-								 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
-								 "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
-								 "AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, 1);
+	List	   *drop;
 	ListCell   *lc;
-	MemoryContext old = MemoryContextSwitchTo(plan->context);
+	MemoryContext old;
 
+	plan->to_create = NIL;
+	plan->to_create_owner = NIL;
+	if (SPI_execute("SELECT s.database_name, s.role_name FROM nx.sandboxes s "
+					"JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name AND " IS_TENANT("r.oid") " "
+					"WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = s.database_name) "
+					"ORDER BY s.created_at", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not read the databases to create");
+	CopyColumn(&plan->to_create, 1, plan->context);
+	CopyColumn(&plan->to_create_owner, 2, plan->context);
+
+	drop = SpiColumn("SELECT d.datname FROM pg_catalog.pg_database d "
+					 "WHERE " IS_TENANT("d.datdba") " "
+					 "AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.database_name = d.datname) "
+					 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
+					 "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
+					 "AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, 1);
+	old = MemoryContextSwitchTo(plan->context);
 	plan->to_drop = NIL;
 	foreach(lc, drop)
 		plan->to_drop = lappend(plan->to_drop, pstrdup(lfirst(lc)));
@@ -281,12 +293,12 @@ TakeOne(void *arg)
 }
 
 /*
- * NxTakePoolDatabases gives new sandboxes (the plan's to_create) databases
- * from the pool, inside the caller's transaction, after NxProvisionRoles:
- * the role and its database then commit together.  Each take runs in a
- * subtransaction: one that fails (someone is connected to that pool
- * database) leaves its sandbox in to_create, for NxApplyDatabases to
- * create a database outside the transaction.
+ * NxTakePoolDatabases gives the sandboxes whose roles NxProvisionRoles
+ * just created (the plan's to_create) databases from the pool, inside the
+ * same transaction: the role and its database then commit together.  Each
+ * take runs in a subtransaction: one that fails (someone is connected to
+ * that pool database) is logged and left to NxPlanDatabases, whose list
+ * NxApplyDatabases creates outside a transaction.
  */
 void
 NxTakePoolDatabases(NxDatabasePlan *plan)

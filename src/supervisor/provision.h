@@ -31,10 +31,10 @@ typedef struct NxDatabasePlan
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = " oid_expr \
 	" AND m.roleid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'nx_tenant'))"
 
-extern void NxProvisionRoles(const NxHostSetup *host);
-extern void NxPlanDatabases(NxDatabasePlan *plan);
+extern void NxProvisionRoles(const NxHostSetup *host, NxDatabasePlan *plan);
+extern void NxPlanPool(NxDatabasePlan *plan);
 extern void NxTakePoolDatabases(NxDatabasePlan *plan);
-extern void NxPlanDatabaseDrops(NxDatabasePlan *plan);
+extern void NxPlanDatabases(NxDatabasePlan *plan);
 extern void NxApplyDatabases(NxDatabasePlan *plan);
 extern void NxDropUnwantedRoles(void);
 
