@@ -424,7 +424,7 @@ cmd_create(const char *prefix, int n, int burst, int pool, int kick, const char 
 	prepare("create", "SELECT sandbox FROM nx.create_sandbox($1)", 1);
 	prepare("ready", "SELECT d.datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
 			"AND r.rolname = d.datname WHERE d.datname = ANY ($1::name[])", 1);
-	prepare("pool", "SELECT count(*) FROM pg_database WHERE datname LIKE 'nx\\_pool\\_%'", 0);
+	prepare("pool", "SELECT count(*) FROM pg_database WHERE datname ~ '^nx_pool_[0-9]+_[0-9]+$' AND datdba = 10", 0);
 	prepare("roles", "SELECT count(*) FROM pg_roles WHERE rolname = ANY ($1::name[])", 1);
 	prepare("kick", "SELECT pg_reload_conf()", 0);
 	for (int i = 0; i < burst; i++)

@@ -227,10 +227,10 @@ for my $what (sort keys %q)
 	is($node_b->safe_psql('postgres', $q{$what}), $rows_a{$what}, "B: $what identical");
 }
 is($node_b->safe_psql('postgres', q{SELECT string_agg(d.datname || ':' || r.rolname, ' ' ORDER BY d.datname)
-	FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname NOT LIKE 'nx\_pool\_%' AND d.datname LIKE 'nx\_%'}),
+	FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname !~ '^nx_pool_[0-9]+_[0-9]+$' AND d.datname LIKE 'nx\_%'}),
 	"nx_blog:nx_blog nx_old:nx_old nx_shop:nx_shop $branch_db:$branch_db", 'B: each tenant database owned by its role');
 is($node_b->safe_psql('postgres', q{SELECT count(*) FROM pg_database d, aclexplode(d.datacl) a
-	WHERE d.datname LIKE 'nx\_%' AND d.datname NOT LIKE 'nx\_pool\_%' AND a.grantee = 0 AND a.privilege_type = 'CONNECT'}),
+	WHERE d.datname LIKE 'nx\_%' AND d.datname !~ '^nx_pool_[0-9]+_[0-9]+$' AND a.grantee = 0 AND a.privilege_type = 'CONNECT'}),
 	'0', 'B: PUBLIC may not connect to the tenant databases');
 unlike(slurp_file($node_b->logfile), qr/dropped (database|role) "nx_(shop|blog|old)(_\d+)?"/,
 	'B: the supervisor dropped no tenant database or role');

@@ -12,7 +12,9 @@
 #     still logs in;
 #   - pool roles nothing accounts for are dropped (left by a previous
 #     supervisor, or extras of a smaller pool), and a restarted supervisor
-#     makes new ones;
+#     makes new ones; creates rolled back never make it create roles past
+#     the pool's size; a pool role someone changed is neither taken nor
+#     dropped;
 #   - a database merely named like a pool database (a DBA's, or a preview
 #     database of a sandbox named "pool", nx_pool_<deployment>) is never
 #     taken or dropped as one.
@@ -149,7 +151,32 @@ is(join(',', grep { $lookalike{$_} } split /\n/,
 	query(q{SELECT oid FROM pg_database WHERE datname IN ('nx_d1', 'nx_d2', 'nx_d3')})), '',
 	'none of them is a database named like a pool database');
 
-# 8. pool size 0: no roles or databases kept, creates still work
+# 8. creates rolled back take passwords, but never make the supervisor
+# create roles past the pool's size
+wait_for($pool_roles_sql, '2', 'the role pool is full again');
+query(qq{BEGIN; SELECT nx.create_sandbox('rb$_'); ROLLBACK;}) for 1 .. 20;
+my $most = 0;
+for (1 .. 20)
+{
+	my $n = query($pool_roles_sql);
+	$most = $n if $n > $most;
+	usleep(50_000);
+}
+cmp_ok($most, '<=', 2, "20 rolled-back creates: at most 2 pool roles at any time (saw $most)");
+
+# 9. a pool role someone changed is neither taken nor dropped
+my $changed = query(q{SELECT min(rolname) FROM pg_roles WHERE rolname LIKE 'nx\_\_role\_pool\_%'});
+query(qq{ALTER ROLE $changed LOGIN});
+query(q{SELECT count(nx.create_sandbox(n)) FROM unnest(ARRAY['e1', 'e2']) n});
+wait_for(q{SELECT count(*) FROM pg_database WHERE datname IN ('nx_e1', 'nx_e2')}, '2', 'two creates after a pool role was changed');
+is(join(',', map { tenant_login($_) } qw(e1 e2)), 'nx_e1|3MB,nx_e2|3MB', 'both tenants log in');
+query(q{SELECT pg_reload_conf()});
+usleep(1_500_000);
+is(query(qq{SELECT count(*) FROM pg_roles WHERE rolname = '$changed' AND rolcanlogin}), '1',
+	'the changed role is left alone: no longer the pool\'s to take or drop');
+query(qq{DROP ROLE $changed});
+
+# 10. pool size 0: no roles or databases kept, creates still work
 query(q{ALTER SYSTEM SET nx.database_pool_size = 0});
 query(q{SELECT pg_reload_conf()});
 wait_for($pool_roles_sql, '0', 'pool size 0: the pool roles are dropped');

@@ -189,7 +189,7 @@ sub nx_machine_violations
 	my %have_dbs = ids($node, "SELECT d.datname || ':' || r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE $tenant");
 	push @v, diff('tenant databases (name:owner)', \%have_dbs, \%want_dbs);
 	my $pool = $node->safe_psql('postgres', q{SELECT count(*) || ' of ' || current_setting('nx.database_pool_size')
-		FROM pg_database WHERE datname LIKE 'nx\_pool\_%'});
+		FROM pg_database WHERE datname ~ '^nx_pool_[0-9]+_[0-9]+$' AND datdba = 10});
 	push @v, "pool databases: $pool" unless $pool =~ /^(\d+) of \1$/;
 
 	my $dir = $node->data_dir . '/nx';

@@ -252,8 +252,11 @@ EnsureTenantRole(const char *name, const char *password, int limit, bool remembe
 	{
 		Exec(psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %d PASSWORD %s IN ROLE nx_tenant",
 					  quote_identifier(name), limit, secret));
+		/* with its settings, in the same transaction (temp_file_limit) */
 		if (remember)
-			NxTenantRolePasswordSet(name, verifier);
+			NxTenantRoleCreated(name, verifier);
+		else
+			NxTenantRoleSetWanted(name);
 		return true;
 	}
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") != 0)

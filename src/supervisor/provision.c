@@ -33,6 +33,7 @@
 #include "userns_premap.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -68,10 +69,19 @@ RunUtility(const char *sql)
 		elog(ERROR, "nx supervisor: could not run %s", sql);
 }
 
+/*
+ * Pool takes (each a subtransaction) per transaction, at most: a
+ * transaction with more than 64 subtransactions that wrote slows every
+ * snapshot in the cluster while it runs.  Sandboxes past it get their
+ * role created, and their pool database taken in a transaction of its own.
+ */
+#define NX_TAKES_PER_TRANSACTION 16
+
 /* a pool role to become a new sandbox's (TakeRole's argument) */
 typedef struct RoleTake
 {
 	char	   *pool_role;
+	char	   *verifier;		/* the password it was made with */
 	const char *role;
 	const char *limit;
 } RoleTake;
@@ -86,7 +96,18 @@ TakeRole(void *arg)
 {
 	RoleTake   *take = arg;
 	const char *role = quote_identifier(take->role);
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(take->pool_role), CStringGetTextDatum(take->verifier)};
 
+	/* still exactly as role_pool.c made it: nobody changed it since */
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_authid a WHERE a.rolname = $1 "
+							  "AND a.rolpassword = $2 AND NOT a.rolcanlogin AND NOT a.rolsuper "
+							  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m "
+							  "                WHERE m.member = a.oid OR m.roleid = a.oid)",
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read role \"%s\"", take->pool_role);
+	if (SPI_processed != 1)
+		elog(ERROR, "role \"%s\" is not as it was made", take->pool_role);
 	RunUtility(psprintf("ALTER ROLE %s RENAME TO %s", quote_identifier(take->pool_role), role));
 	RunUtility(psprintf("ALTER ROLE %s LOGIN CONNECTION LIMIT %s", role, take->limit));
 	RunUtility(psprintf("GRANT nx_tenant TO %s", role));
@@ -114,6 +135,7 @@ NxProvisionRoles(const NxHostSetup *host, NxDatabasePlan *plan)
 		"WHERE r.oid IS NULL OR NOT " IS_TENANT("r.oid") " OR r.rolconnlimit <> s.connection_limit";
 	SPITupleTable *rows;
 	uint64		n;
+	int			claims = 0;
 
 	plan->to_create = NIL;
 	plan->to_create_owner = NIL;
@@ -148,9 +170,13 @@ NxProvisionRoles(const NxHostSetup *host, NxDatabasePlan *plan)
 
 			take.role = role;
 			take.limit = limit;
-			if (NxRolePoolClaim(password, &take.pool_role, &secret) &&
+			if (claims++ < NX_TAKES_PER_TRANSACTION &&
+				NxRolePoolClaim(password, &take.pool_role, &take.verifier) &&
 				NxTryInSubtransaction(TakeRole, &take, "could not take a pool role"))
+			{
+				secret = take.verifier;
 				stmt = NULL;
+			}
 			else
 			{
 				secret = pg_be_scram_build_secret(password);
@@ -200,6 +226,7 @@ void
 NxPlanPool(NxDatabasePlan *plan)
 {
 	plan->pool = NIL;
+	plan->pool_failed = false;
 
 	/*
 	 * Exactly the names the supervisor gives (nx_pool_<time>_<n>) and the
@@ -286,7 +313,20 @@ static void
 TakeOne(void *arg)
 {
 	PoolTake   *take = arg;
+	Oid			type = TEXTOID;
+	Datum		value = CStringGetTextDatum(take->pool_db);
 
+	/*
+	 * A rename waits up to 5 s for other sessions to leave the database
+	 * (CountOtherDBBackends), and the supervisor with it: ask first.
+	 */
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname = $1",
+							  1, &type, &value, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sessions of \"%s\"", take->pool_db);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("database \"%s\" is being accessed by other users", take->pool_db)));
 	RunUtility(psprintf("ALTER DATABASE %s RENAME TO %s",
 						quote_identifier(take->pool_db), quote_identifier(take->database)));
 	GrantStatements(take->database, take->role);
@@ -308,6 +348,7 @@ NxTakePoolDatabases(NxDatabasePlan *plan)
 	ListCell   *lc,
 			   *lo;
 	MemoryContext old;
+	int			takes = 0;
 
 	forboth(lc, plan->to_create, lo, plan->to_create_owner)
 	{
@@ -315,11 +356,12 @@ NxTakePoolDatabases(NxDatabasePlan *plan)
 
 		take.database = lfirst(lc);
 		take.role = lfirst(lo);
-		if (plan->pool != NIL)
+		if (plan->pool != NIL && !plan->pool_failed && takes++ < NX_TAKES_PER_TRANSACTION)
 		{
 			take.pool_db = linitial(plan->pool);
 			plan->pool = list_delete_first(plan->pool);
-			if (NxTryInSubtransaction(TakeOne, &take, "could not take a pool database"))
+			plan->pool_failed = !NxTryInSubtransaction(TakeOne, &take, "could not take a pool database");
+			if (!plan->pool_failed)
 			{
 				ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", take.database, take.role)));
 				continue;
@@ -335,9 +377,10 @@ NxTakePoolDatabases(NxDatabasePlan *plan)
 }
 
 /*
- * NxApplyDatabases does the rest of the plan, outside a transaction, each
- * statement in its own: databases for the new sandboxes the pool could
- * not serve, drops of databases no row wants, and then tops the pool up.
+ * NxApplyDatabases does the rest of the plan, outside a transaction:
+ * databases for the sandboxes the first transaction did not serve (from
+ * the pool while it has some, each take in a transaction of its own, else
+ * created), drops of databases no row wants, and then tops the pool up.
  */
 void
 NxApplyDatabases(NxDatabasePlan *plan)
@@ -347,14 +390,29 @@ NxApplyDatabases(NxDatabasePlan *plan)
 
 	forboth(lc, plan->to_create, lo, plan->to_create_owner)
 	{
-		const char *database = lfirst(lc);
-		const char *role = lfirst(lo);
+		PoolTake	take;
 
-		if (NxTryTopLevel(psprintf("CREATE DATABASE %s OWNER %s",
-								   quote_identifier(database), quote_identifier(role))))
+		take.database = lfirst(lc);
+		take.role = lfirst(lo);
+		if (plan->pool != NIL && !plan->pool_failed)
 		{
-			GrantOwnDatabase(database, role);
-			ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", database, role)));
+			/* past the first transaction's takes: one in a transaction */
+			take.pool_db = linitial(plan->pool);
+			plan->pool = list_delete_first(plan->pool);
+			NxBeginTransaction("nx: pool database");
+			plan->pool_failed = !NxTryInSubtransaction(TakeOne, &take, "could not take a pool database");
+			NxCommitTransaction();
+			if (!plan->pool_failed)
+			{
+				ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", take.database, take.role)));
+				continue;
+			}
+		}
+		if (NxTryTopLevel(psprintf("CREATE DATABASE %s OWNER %s",
+								   quote_identifier(take.database), quote_identifier(take.role))))
+		{
+			GrantOwnDatabase(take.database, take.role);
+			ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", take.database, take.role)));
 		}
 	}
 	foreach(lc, plan->to_drop)

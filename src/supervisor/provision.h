@@ -21,6 +21,7 @@ typedef struct NxDatabasePlan
 	List	   *to_create_owner;	/* their roles, same order */
 	List	   *to_drop;
 	List	   *pool;			/* existing pool databases */
+	bool		pool_failed;	/* a take failed: no more this pass */
 } NxDatabasePlan;
 
 /*
@@ -42,5 +43,6 @@ extern void NxDropUnwantedRoles(void);
 extern void NxRepairTenantRoles(void);
 extern void NxTenantRolePasswordSet(const char *role, const char *verifier);
 extern void NxTenantRoleCreated(const char *role, const char *verifier);
+extern void NxTenantRoleSetWanted(const char *role);
 
 #endif							/* NX_PROVISION_H */

@@ -43,6 +43,8 @@ PG_FUNCTION_INFO_V1(nx_new_role_password);
 
 /* how long a taken password's role waits for its sandbox's provisioning */
 #define NX_ROLE_POOL_TAKE_GRACE_MS (60 * 1000)
+/* stale pool roles dropped per pass, at most */
+#define NX_ROLE_POOL_DROPS 32
 
 /* a role made ahead (key: its password) */
 typedef struct PoolRole
@@ -178,6 +180,7 @@ NxRolePoolTick(bool busy)
 	char		extra[NX_PASSWORD_POOL][NX_PASSWORD_LEN + 1];
 	int			n_extra = 0;
 	int			have;
+	int			remembered;
 
 	InitMade();
 	SpinLockAcquire(&NxShared->mutex);
@@ -193,7 +196,14 @@ NxRolePoolTick(bool busy)
 	for (int i = 0; i < n_extra; i++)
 		Forget(extra[i]);
 
-	wants_more = have < target;
+	/*
+	 * Roles whose password was taken but not claimed yet count too, until
+	 * their grace ends: a user who takes passwords in transactions that
+	 * roll back cannot make the supervisor hash and create roles without
+	 * end, only empty the pool for a while (creates then hash as before).
+	 */
+	remembered = (int) hash_get_num_entries(made);
+	wants_more = have < target && remembered < target;
 	if (busy || !wants_more)
 		return;
 	if (!NxRunLoggingErrors(MakeOne, NULL, "could not make a role ahead"))
@@ -201,7 +211,7 @@ NxRolePoolTick(bool busy)
 		wants_more = false;		/* not again before the loop wakes */
 		return;
 	}
-	wants_more = have + 1 < target;
+	wants_more = have + 1 < target && remembered + 1 < target;
 }
 
 /* NxRolePoolWantsMore: the pool is short (the loop should turn again). */
@@ -246,7 +256,9 @@ DropRole(void *arg)
 /*
  * NxRolePoolDropStale, inside the caller's transaction: forgets the roles
  * whose password left the pool over NX_ROLE_POOL_TAKE_GRACE_MS ago without
- * being claimed, then drops every pool role that is not remembered.
+ * being claimed (seen by the pass after it left, so up to nx.naptime
+ * more), then drops pool roles that are not remembered, up to
+ * NX_ROLE_POOL_DROPS (the next pass drops more).
  */
 void
 NxRolePoolDropStale(void)
@@ -260,6 +272,7 @@ NxRolePoolDropStale(void)
 	ListCell   *lc;
 	SPITupleTable *rows;
 	uint64		nrows;
+	int			drops = 0;
 
 	InitMade();
 	SpinLockAcquire(&NxShared->mutex);
@@ -284,12 +297,22 @@ NxRolePoolDropStale(void)
 	foreach(lc, expired)
 		Forget(lfirst(lc));
 
-	if (SPI_execute("SELECT rolname FROM pg_catalog.pg_roles "
-					"WHERE rolname LIKE 'nx\\_\\_role\\_pool\\_%'", false, 0) != SPI_OK_SELECT)
+	/*
+	 * Only roles exactly as MakeOne makes them: the name, NOLOGIN, not a
+	 * superuser, a member of nothing and with no member.  A role someone
+	 * changed is not ours to drop any more.  At most NX_ROLE_POOL_DROPS
+	 * per pass: each drop is a subtransaction, and a transaction with
+	 * more than 64 of them slows every snapshot in the cluster.
+	 */
+	if (SPI_execute("SELECT r.rolname FROM pg_catalog.pg_roles r "
+					"WHERE r.rolname ~ '^nx__role_pool_[0-9]+_[0-9]+$' "
+					"AND NOT r.rolcanlogin AND NOT r.rolsuper "
+					"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m "
+					"                WHERE m.member = r.oid OR m.roleid = r.oid)", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read the pool roles");
 	rows = SPI_tuptable;
 	nrows = SPI_processed;
-	for (uint64 i = 0; i < nrows; i++)
+	for (uint64 i = 0; i < nrows && drops < NX_ROLE_POOL_DROPS; i++)
 	{
 		char	   *role = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
 		bool		remembered = false;
@@ -305,6 +328,9 @@ NxRolePoolDropStale(void)
 			}
 		}
 		if (!remembered)
+		{
 			NxTryInSubtransaction(DropRole, role, "could not drop a stale pool role");
+			drops++;
+		}
 	}
 }

@@ -23,10 +23,14 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+/* the memory context NxBeginTransaction was called in */
+static MemoryContext caller_context = NULL;
+
 /* NxBeginTransaction starts a transaction with SPI and a snapshot. */
 void
 NxBeginTransaction(const char *activity)
 {
+	caller_context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -34,13 +38,21 @@ NxBeginTransaction(const char *activity)
 	pgstat_report_activity(STATE_RUNNING, activity);
 }
 
-/* NxCommitTransaction is the exact reverse of NxBeginTransaction. */
+/*
+ * NxCommitTransaction is the exact reverse of NxBeginTransaction, back in
+ * the caller's memory context: a commit leaves TopMemoryContext current,
+ * where whatever the caller allocated next would stay for the worker's
+ * lifetime.
+ */
 void
 NxCommitTransaction(void)
 {
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (caller_context != NULL)
+		MemoryContextSwitchTo(caller_context);
+	caller_context = NULL;
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
@@ -186,7 +198,13 @@ NxTryInSubtransaction(void (*fn) (void *), void *arg, const char *what)
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message)));
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		/* a cancel is for the whole transaction, not this step */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
+					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
 		FreeErrorData(edata);
 		ok = false;
 	}

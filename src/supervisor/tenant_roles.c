@@ -118,8 +118,19 @@ SetWantedSettings(const char *r)
 }
 
 /*
+ * NxTenantRoleSetWanted gives a role the supervisor has just created the
+ * settings every tenant role has, in the current transaction, without
+ * remembering it (a preview copy's temporary role, renamed later).
+ */
+void
+NxTenantRoleSetWanted(const char *role)
+{
+	SetWantedSettings(quote_identifier(role));
+}
+
+/*
  * NxTenantRoleCreated: the supervisor has just created role with this
- * verifier (NxProvisionRoles), in the current transaction.  Its settings
+ * verifier (NxProvisionRoles, branch.c), in the current transaction.  Its settings
  * are set in the same transaction, so that no session of the new role
  * ever runs without them (temp_file_limit above all), and both are
  * remembered: the repair that follows has nothing to check or do.
