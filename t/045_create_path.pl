@@ -1,7 +1,8 @@
 # t/045_create_path.pl
 #   nx.create_sandbox -> its role and database (issue 12, create path):
 #   - the supervisor keeps roles made ahead (role_pool.c): NOLOGIN, in no
-#     role, nx.database_pool_size of them; a new sandbox's role is one of
+#     role, nx.database_pool_size of them, and none before the extension
+#     exists; a new sandbox's role is one of
 #     them renamed, its password the one nx.create_sandbox stored, and no
 #     password serves twice;
 #   - the role (with LOGIN, nx_tenant and its settings) and the database
@@ -32,7 +33,7 @@ use Time::HiRes qw(time usleep);
 my $node = nx_node('createpath', q{
 nx.database_pool_size = 2
 nx.tenant_temp_file_limit = '3MB'
-});
+}, undef, 1);
 
 sub query { return $node->safe_psql('postgres', $_[0]); }
 
@@ -63,6 +64,11 @@ sub tenant_login
 		extra_params => [ '-U', "nx_$sandbox" ]);
 	return $rc == 0 ? $out : "error: $err";
 }
+
+# 0. nothing is made ahead before the extension exists
+usleep(2_000_000);
+is(query($pool_roles_sql), '0', 'no pool roles in a cluster without the extension');
+query('CREATE EXTENSION nx_sandbox');
 
 # 1. the pools, once the supervisor ran
 wait_for($pool_roles_sql, '2', 'two roles made ahead');

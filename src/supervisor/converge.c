@@ -636,6 +636,17 @@ StartStep(void *arg)
 }
 
 /*
+ * NxConvergeReady: a pass has run to its end with the extension installed,
+ * and the last one still found it (what is made ahead waits for this: a
+ * cluster that preloads the library without the extension gets nothing).
+ */
+bool
+NxConvergeReady(void)
+{
+	return have_last_host && !warned_no_extension;
+}
+
+/*
  * NxStartQueuedDeployments is the start fast path: start these
  * deployments (woken, started, restarted or pushed; queued at commit)
  * without a full converge pass, using the host setup the last pass

@@ -11,5 +11,6 @@
 extern void NxConverge(bool periodic);
 extern void NxStartQueuedDeployments(const int64 *ids, int n);
 extern void NxFlushRuntime(void);
+extern bool NxConvergeReady(void);
 
 #endif							/* NX_CONVERGE_H */

@@ -21,7 +21,8 @@
  * the pool exactly once, so no two sandboxes get the same.
  *
  * Roles are made one per turn of the worker loop, and only while no
- * deployment is starting or waiting to start.  A pool role that neither a
+ * deployment is starting or waiting to start, once a pass found the
+ * extension installed.  A pool role that neither a
  * pooled password nor a recent take accounts for is dropped by the next
  * pass (NxRolePoolDropStale): after a supervisor restart that is every one
  * (the passwords went with the previous process), otherwise the roles of

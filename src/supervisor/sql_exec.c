@@ -136,6 +136,15 @@ NxTryTopLevel(const char *sql)
 	return ok;
 }
 
+/* LogStepError logs a caught error as "nx supervisor: <what>: <message>". */
+static void
+LogStepError(const char *what, ErrorData *edata)
+{
+	ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
+				  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+	FreeErrorData(edata);
+}
+
 /*
  * NxRunLoggingErrors runs fn(arg); an error is logged as "nx supervisor:
  * <what>: <message>" and its transaction rolled back instead of ending the
@@ -160,9 +169,7 @@ NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
-					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-		FreeErrorData(edata);
+		LogStepError(what, edata);
 		ok = false;
 	}
 	PG_END_TRY();
@@ -203,9 +210,7 @@ NxTryInSubtransaction(void (*fn) (void *), void *arg, const char *what)
 		/* a cancel is for the whole transaction, not this step */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
-		ereport(LOG, (errmsg("nx supervisor: %s: %s", what, edata->message),
-					  edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-		FreeErrorData(edata);
+		LogStepError(what, edata);
 		ok = false;
 	}
 	PG_END_TRY();

@@ -242,7 +242,7 @@ NxSupervisorMain(Datum arg)
 		/* new sandboxes' namespaces, mapped while no start needs the CPU */
 		NxUsernsPremapTick(GetCurrentTimestamp(), NxSlotsStarting() > 0 || NxStartRequested());
 		/* and new sandboxes' roles, made ahead (role_pool.c) */
-		NxRolePoolTick(NxSlotsStarting() > 0 || NxStartRequested());
+		NxRolePoolTick(NxSlotsStarting() > 0 || NxStartRequested() || !NxConvergeReady());
 		NxQuotaTick(GetCurrentTimestamp());
 		NxDbSetupStep();
 		NxBranchesTick(GetCurrentTimestamp());
@@ -281,7 +281,7 @@ NxSupervisorMain(Datum arg)
 		}
 		if (NxStartRequested())
 			timeout_ms = 0;
-		if (NxRolePoolWantsMore() && NxSlotsStarting() == 0)
+		if (NxRolePoolWantsMore() && NxSlotsStarting() == 0 && NxConvergeReady())
 			timeout_ms = 0;
 		switch (NxWaitForEvents(timeout_ms))
 		{
