@@ -219,14 +219,6 @@ ReadTail(const char *path)
 	return start;
 }
 
-/* Exec runs one statement in the caller's transaction, or raises. */
-static void
-Exec(const char *sql)
-{
-	if (SPI_execute(sql, false, 0) < 0)
-		elog(ERROR, "nx supervisor: could not run %s", sql);
-}
-
 /*
  * EnsureTenantRole makes name a login role in nx_tenant with the given
  * password and connection limit (created, or corrected), like a sandbox's
@@ -250,8 +242,8 @@ EnsureTenantRole(const char *name, const char *password, int limit, bool remembe
 		elog(ERROR, "nx supervisor: could not read roles");
 	if (SPI_processed == 0)
 	{
-		Exec(psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %d PASSWORD %s IN ROLE nx_tenant",
-					  quote_identifier(name), limit, secret));
+		NxRunUtility(psprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %d PASSWORD %s IN ROLE nx_tenant",
+							  quote_identifier(name), limit, secret));
 		/* with its settings, in the same transaction (temp_file_limit) */
 		if (remember)
 			NxTenantRoleCreated(name, verifier);
@@ -266,8 +258,8 @@ EnsureTenantRole(const char *name, const char *password, int limit, bool remembe
 				 errhint("Rename or drop that role.")));
 		return false;
 	}
-	Exec(psprintf("ALTER ROLE %s CONNECTION LIMIT %d PASSWORD %s",
-				  quote_identifier(name), limit, secret));
+	NxRunUtility(psprintf("ALTER ROLE %s CONNECTION LIMIT %d PASSWORD %s",
+						  quote_identifier(name), limit, secret));
 	if (remember)
 		NxTenantRolePasswordSet(name, verifier);
 	return true;
@@ -286,8 +278,8 @@ CreateOwnDatabase(const char *name)
 		return false;
 	NxQuotaRequestCheck();
 	NxBeginTransaction("nx: branch database");
-	Exec(psprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", q));
-	Exec(psprintf("GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s", q, q));
+	NxRunUtility(psprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", q));
+	NxRunUtility(psprintf("GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s", q, q));
 	NxCommitTransaction();
 	return true;
 }
@@ -618,7 +610,7 @@ DropTemporaries(MemoryContext context)
 				if (copies[j].state != NX_COPY_FREE && strcmp(copies[j].temp, role) == 0)
 					used = true;
 			if (!used)
-				Exec(psprintf("DROP ROLE %s", quote_identifier(role)));
+				NxRunUtility(psprintf("DROP ROLE %s", quote_identifier(role)));
 		}
 	}
 	NxCommitTransaction();
@@ -699,8 +691,8 @@ FinishCopy(NxCopy *c)
 		long		ms = TimestampDifferenceMilliseconds(c->started_at, now);
 
 		NxBeginTransaction("nx: branch ready");
-		Exec(psprintf("ALTER DATABASE %s RENAME TO %s", quote_identifier(c->temp), quote_identifier(c->final)));
-		Exec(psprintf("ALTER ROLE %s RENAME TO %s", quote_identifier(c->temp), quote_identifier(c->final)));
+		NxRunUtility(psprintf("ALTER DATABASE %s RENAME TO %s", quote_identifier(c->temp), quote_identifier(c->final)));
+		NxRunUtility(psprintf("ALTER ROLE %s RENAME TO %s", quote_identifier(c->temp), quote_identifier(c->final)));
 		SetRow(c->deployment, c->final, "ready", false, NULL, NULL);
 		NxCommitTransaction();
 		NxQueueEvent("branch_ready", c->sandbox, c->owner, c->deployment,

@@ -39,6 +39,20 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+/* CopyColumn appends column of SPI's result, as strings, to *list in cxt. */
+static void
+CopyColumn(List **list, int column, MemoryContext cxt)
+{
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, column);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		*list = lappend(*list, pstrdup(v ? v : ""));
+		MemoryContextSwitchTo(old);
+	}
+}
+
 /*
  * SpiColumn runs a query and returns one column as C strings.  Not SPI's
  * read-only mode: that reuses the transaction's first snapshot, which
@@ -52,21 +66,8 @@ SpiColumn(const char *sql, int column)
 
 	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: query failed: %s", sql);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, column);
-
-		values = lappend(values, v ? pstrdup(v) : pstrdup(""));
-	}
+	CopyColumn(&values, column, CurrentMemoryContext);
 	return values;
-}
-
-/* RunUtility executes one utility statement built by the caller. */
-static void
-RunUtility(const char *sql)
-{
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "nx supervisor: could not run %s", sql);
 }
 
 /*
@@ -101,16 +102,14 @@ TakeRole(void *arg)
 
 	/* still exactly as role_pool.c made it: nobody changed it since */
 	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_authid a WHERE a.rolname = $1 "
-							  "AND a.rolpassword = $2 AND NOT a.rolcanlogin AND NOT a.rolsuper "
-							  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m "
-							  "                WHERE m.member = a.oid OR m.roleid = a.oid)",
+							  "AND a.rolpassword = $2 AND " NX_ROLE_POOL_AS_MADE("a"),
 							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read role \"%s\"", take->pool_role);
 	if (SPI_processed != 1)
 		elog(ERROR, "role \"%s\" is not as it was made", take->pool_role);
-	RunUtility(psprintf("ALTER ROLE %s RENAME TO %s", quote_identifier(take->pool_role), role));
-	RunUtility(psprintf("ALTER ROLE %s LOGIN CONNECTION LIMIT %s", role, take->limit));
-	RunUtility(psprintf("GRANT nx_tenant TO %s", role));
+	NxRunUtility(psprintf("ALTER ROLE %s RENAME TO %s", quote_identifier(take->pool_role), role));
+	NxRunUtility(psprintf("ALTER ROLE %s LOGIN CONNECTION LIMIT %s", role, take->limit));
+	NxRunUtility(psprintf("GRANT nx_tenant TO %s", role));
 }
 
 /*
@@ -184,8 +183,8 @@ NxProvisionRoles(const NxHostSetup *host, NxDatabasePlan *plan)
 								quote_identifier(role), limit, quote_literal_cstr(secret));
 			}
 		}
-		if (stmt != NULL && SPI_execute(stmt, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "nx supervisor: could not run %s", stmt);
+		if (stmt != NULL)
+			NxRunUtility(stmt);
 		if (!exists)
 		{
 			bool		isnull;
@@ -201,20 +200,6 @@ NxProvisionRoles(const NxHostSetup *host, NxDatabasePlan *plan)
 			if (!isnull)
 				NxUsernsPremapQueue(SPI_getvalue(t, rows->tupdesc, 7), DatumGetInt32(offset), host);
 		}
-	}
-}
-
-/* CopyColumn appends column of SPI's result, as strings, to *list in cxt. */
-static void
-CopyColumn(List **list, int column, MemoryContext cxt)
-{
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, column);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		*list = lappend(*list, pstrdup(v ? v : ""));
-		MemoryContextSwitchTo(old);
 	}
 }
 
@@ -251,10 +236,6 @@ NxPlanPool(NxDatabasePlan *plan)
 void
 NxPlanDatabases(NxDatabasePlan *plan)
 {
-	List	   *drop;
-	ListCell   *lc;
-	MemoryContext old;
-
 	plan->to_create = NIL;
 	plan->to_create_owner = NIL;
 	if (SPI_execute("SELECT s.database_name, s.role_name FROM nx.sandboxes s "
@@ -265,17 +246,15 @@ NxPlanDatabases(NxDatabasePlan *plan)
 	CopyColumn(&plan->to_create, 1, plan->context);
 	CopyColumn(&plan->to_create_owner, 2, plan->context);
 
-	drop = SpiColumn("SELECT d.datname FROM pg_catalog.pg_database d "
-					 "WHERE " IS_TENANT("d.datdba") " "
-					 "AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.database_name = d.datname) "
-					 "AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
-					 "AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
-					 "AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, 1);
-	old = MemoryContextSwitchTo(plan->context);
 	plan->to_drop = NIL;
-	foreach(lc, drop)
-		plan->to_drop = lappend(plan->to_drop, pstrdup(lfirst(lc)));
-	MemoryContextSwitchTo(old);
+	if (SPI_execute("SELECT d.datname FROM pg_catalog.pg_database d "
+					"WHERE " IS_TENANT("d.datdba") " "
+					"AND NOT EXISTS (SELECT 1 FROM nx.sandboxes s WHERE s.database_name = d.datname) "
+					"AND NOT EXISTS (SELECT 1 FROM nx.kept_databases k WHERE k.database_name = d.datname) "
+					"AND NOT EXISTS (SELECT 1 FROM nx._desired_branches() b WHERE b.database_name = d.datname) "
+					"AND d.datname NOT LIKE " NX_BRANCH_TEMP_LIKE, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "nx supervisor: could not read the databases to drop");
+	CopyColumn(&plan->to_drop, 1, plan->context);
 }
 
 /*
@@ -285,10 +264,10 @@ NxPlanDatabases(NxDatabasePlan *plan)
 static void
 GrantStatements(const char *database, const char *role)
 {
-	RunUtility(psprintf("ALTER DATABASE %s OWNER TO %s", quote_identifier(database), quote_identifier(role)));
-	RunUtility(psprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quote_identifier(database)));
-	RunUtility(psprintf("GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s",
-						quote_identifier(database), quote_identifier(role)));
+	NxRunUtility(psprintf("ALTER DATABASE %s OWNER TO %s", quote_identifier(database), quote_identifier(role)));
+	NxRunUtility(psprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quote_identifier(database)));
+	NxRunUtility(psprintf("GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s",
+						  quote_identifier(database), quote_identifier(role)));
 }
 
 /* GrantOwnDatabase: GrantStatements in a transaction of their own. */
@@ -327,9 +306,28 @@ TakeOne(void *arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("database \"%s\" is being accessed by other users", take->pool_db)));
-	RunUtility(psprintf("ALTER DATABASE %s RENAME TO %s",
-						quote_identifier(take->pool_db), quote_identifier(take->database)));
+	NxRunUtility(psprintf("ALTER DATABASE %s RENAME TO %s",
+						  quote_identifier(take->pool_db), quote_identifier(take->database)));
 	GrantStatements(take->database, take->role);
+}
+
+/*
+ * TakeFromPool hands the next pool database to take's sandbox, inside the
+ * caller's transaction and in a subtransaction of its own; a failure ends
+ * the pass's takes (plan->pool_failed).  Returns whether it did.
+ */
+static bool
+TakeFromPool(NxDatabasePlan *plan, PoolTake *take)
+{
+	if (plan->pool == NIL || plan->pool_failed)
+		return false;
+	take->pool_db = linitial(plan->pool);
+	plan->pool = list_delete_first(plan->pool);
+	plan->pool_failed = !NxTryInSubtransaction(TakeOne, take, "could not take a pool database");
+	if (plan->pool_failed)
+		return false;
+	ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", take->database, take->role)));
+	return true;
 }
 
 /*
@@ -356,17 +354,8 @@ NxTakePoolDatabases(NxDatabasePlan *plan)
 
 		take.database = lfirst(lc);
 		take.role = lfirst(lo);
-		if (plan->pool != NIL && !plan->pool_failed && takes++ < NX_TAKES_PER_TRANSACTION)
-		{
-			take.pool_db = linitial(plan->pool);
-			plan->pool = list_delete_first(plan->pool);
-			plan->pool_failed = !NxTryInSubtransaction(TakeOne, &take, "could not take a pool database");
-			if (!plan->pool_failed)
-			{
-				ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", take.database, take.role)));
-				continue;
-			}
-		}
+		if (takes++ < NX_TAKES_PER_TRANSACTION && TakeFromPool(plan, &take))
+			continue;
 		old = MemoryContextSwitchTo(plan->context);
 		left = lappend(left, lfirst(lc));
 		left_owner = lappend(left_owner, lfirst(lo));
@@ -396,17 +385,14 @@ NxApplyDatabases(NxDatabasePlan *plan)
 		take.role = lfirst(lo);
 		if (plan->pool != NIL && !plan->pool_failed)
 		{
+			bool		taken;
+
 			/* past the first transaction's takes: one in a transaction */
-			take.pool_db = linitial(plan->pool);
-			plan->pool = list_delete_first(plan->pool);
 			NxBeginTransaction("nx: pool database");
-			plan->pool_failed = !NxTryInSubtransaction(TakeOne, &take, "could not take a pool database");
+			taken = TakeFromPool(plan, &take);
 			NxCommitTransaction();
-			if (!plan->pool_failed)
-			{
-				ereport(LOG, (errmsg("nx supervisor: database \"%s\" ready for role \"%s\"", take.database, take.role)));
+			if (taken)
 				continue;
-			}
 		}
 		if (NxTryTopLevel(psprintf("CREATE DATABASE %s OWNER %s",
 								   quote_identifier(take.database), quote_identifier(take.role))))
@@ -465,10 +451,7 @@ NxDropUnwantedRoles(void)
 
 	foreach(lc, roles)
 	{
-		char	   *sql = psprintf("DROP ROLE %s", quote_identifier(lfirst(lc)));
-
-		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "nx supervisor: could not run %s", sql);
+		NxRunUtility(psprintf("DROP ROLE %s", quote_identifier(lfirst(lc))));
 		ereport(LOG, (errmsg("nx supervisor: dropped role \"%s\"", (char *) lfirst(lc))));
 	}
 }

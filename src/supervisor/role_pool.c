@@ -248,10 +248,7 @@ NxRolePoolClaim(const char *password, char **pool_role, char **verifier)
 static void
 DropRole(void *arg)
 {
-	const char *role = arg;
-
-	if (SPI_execute(psprintf("DROP ROLE %s", quote_identifier(role)), false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not drop role \"%s\"", role);
+	NxRunUtility(psprintf("DROP ROLE %s", quote_identifier((const char *) arg)));
 }
 
 /*
@@ -299,17 +296,14 @@ NxRolePoolDropStale(void)
 		Forget(lfirst(lc));
 
 	/*
-	 * Only roles exactly as MakeOne makes them: the name, NOLOGIN, not a
-	 * superuser, a member of nothing and with no member.  A role someone
-	 * changed is not ours to drop any more.  At most NX_ROLE_POOL_DROPS
-	 * per pass: each drop is a subtransaction, and a transaction with
-	 * more than 64 of them slows every snapshot in the cluster.
+	 * Only roles exactly as MakeOne makes them (NX_ROLE_POOL_AS_MADE): a
+	 * role someone changed is not ours to drop any more.  At most
+	 * NX_ROLE_POOL_DROPS per pass: each drop is a subtransaction, and a
+	 * transaction with more than 64 of them slows every snapshot in the
+	 * cluster.
 	 */
-	if (SPI_execute("SELECT r.rolname FROM pg_catalog.pg_roles r "
-					"WHERE r.rolname ~ '^nx__role_pool_[0-9]+_[0-9]+$' "
-					"AND NOT r.rolcanlogin AND NOT r.rolsuper "
-					"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m "
-					"                WHERE m.member = r.oid OR m.roleid = r.oid)", false, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT r.rolname FROM pg_catalog.pg_roles r WHERE " NX_ROLE_POOL_AS_MADE("r"),
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "nx supervisor: could not read the pool roles");
 	rows = SPI_tuptable;
 	nrows = SPI_processed;

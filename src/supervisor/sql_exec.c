@@ -57,6 +57,17 @@ NxCommitTransaction(void)
 }
 
 /*
+ * NxRunUtility runs one utility statement built by the caller through SPI,
+ * inside the current transaction; it raises an error if it fails.
+ */
+void
+NxRunUtility(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "nx supervisor: could not run %s", sql);
+}
+
+/*
  * NxExecuteTopLevel runs one SQL statement in a transaction of its own, as
  * if a client had sent it: the only way to run CREATE/DROP DATABASE from a
  * background worker.  Errors propagate (the caller catches them).

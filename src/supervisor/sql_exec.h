@@ -11,6 +11,7 @@ extern void NxBeginTransaction(const char *activity);
 extern void NxCommitTransaction(void);
 extern void NxExecuteTopLevel(const char *sql);
 extern bool NxTryTopLevel(const char *sql);
+extern void NxRunUtility(const char *sql);
 extern bool NxRunLoggingErrors(void (*fn) (void *), void *arg, const char *what);
 extern bool NxTryInSubtransaction(void (*fn) (void *), void *arg, const char *what);
 

@@ -75,14 +75,6 @@ WantedSettings(void)
 					nx_tenant_temp_file_limit, nx_tenant_idle_in_transaction_timeout);
 }
 
-/* Run executes one utility statement built by the caller. */
-static void
-Run(const char *sql)
-{
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "nx supervisor: could not run %s", sql);
-}
-
 /*
  * NxTenantRolePasswordSet: the supervisor has just set role's password to
  * this verifier (NxProvisionRoles, or a preview's role in branch.c), in
@@ -112,9 +104,9 @@ NxTenantRolePasswordSet(const char *role, const char *verifier)
 static void
 SetWantedSettings(const char *r)
 {
-	Run(psprintf("ALTER ROLE %s SET temp_file_limit = %d", r, nx_tenant_temp_file_limit));
-	Run(psprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d",
-				 r, nx_tenant_idle_in_transaction_timeout));
+	NxRunUtility(psprintf("ALTER ROLE %s SET temp_file_limit = %d", r, nx_tenant_temp_file_limit));
+	NxRunUtility(psprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d",
+						  r, nx_tenant_idle_in_transaction_timeout));
 }
 
 /*
@@ -157,7 +149,7 @@ RepairSettings(const char *role, const char *per_database)
 {
 	const char *r = quote_identifier(role);
 
-	Run(psprintf("ALTER ROLE %s RESET ALL", r));
+	NxRunUtility(psprintf("ALTER ROLE %s RESET ALL", r));
 	if (per_database && per_database[0])
 	{
 		/* per_database: the names of databases with settings, one per line */
@@ -165,7 +157,7 @@ RepairSettings(const char *role, const char *per_database)
 		char	   *save = NULL;
 
 		for (char *db = strtok_r(list, "\n", &save); db; db = strtok_r(NULL, "\n", &save))
-			Run(psprintf("ALTER ROLE %s IN DATABASE %s RESET ALL", r, quote_identifier(db)));
+			NxRunUtility(psprintf("ALTER ROLE %s IN DATABASE %s RESET ALL", r, quote_identifier(db)));
 	}
 	SetWantedSettings(r);
 }
@@ -238,7 +230,7 @@ NxRepairTenantRoles(void)
 			{
 				char	   *secret = pg_be_scram_build_secret(password);
 
-				Run(psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
+				NxRunUtility(psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
 							 quote_literal_cstr(secret)));
 				verifier = secret;
 				password_changed = true;
