@@ -58,6 +58,12 @@ sql "SELECT pg_reload_conf()" >/dev/null	# the databases come one pass after the
 as_user "$WORK/nxbench" until -d "$CONN" -q "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba AND r.rolname = d.datname WHERE d.datname LIKE 'nx\_d%'" \
 	-e $((S + 1)) -i 200000 -t 900 >/dev/null
 echo "# provisioning (not part of the rate): $((S + 1)) sandboxes with database and role in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
+# user namespaces are mapped ahead one at a time once the sandboxes are made
+# (userns_premap.c): wait until no more come (or 120 s), and say how many
+ahead() { grep -c 'has its user namespace mapped ahead' "$PGD/server.log" || true; }
+a0=-1; a1=$(ahead)
+for ((i = 0; i < 60 && a1 != a0 && a1 < S + 1; i++)); do sleep 2; a0=$a1; a1=$(ahead); done
+echo "# user namespaces mapped ahead of the push: $a1 of $((S + 1)) (the rest map at their first start)"
 sql CHECKPOINT >/dev/null
 sleep 3
 SUP=$(sql "SELECT nx._supervisor_pid()")

@@ -5,7 +5,8 @@
 #   join the kept namespace with no mapping, their processes still running
 #   as the sandbox's own host uid.  A second sandbox maps its own, and a
 #   sandbox pushed to before its namespace was mapped ahead maps it at
-#   its first start, once.  The seccomp
+#   its first start, once, and namespaces are kept beyond PostgreSQL's
+#   budget of external descriptors (max_files_per_process).  The seccomp
 #   filter is compiled once too: the supervisor holds one memfd of it
 #   (that no sandbox process holds one is make runtime-test's check of
 #   the probe's descriptors).
@@ -123,6 +124,53 @@ SKIP:
 	is($node->safe_psql('postgres',
 			q{SELECT ok FROM nx.check_setup() WHERE check_name = 'cgroup migrations'}),
 		't', 'nx.check_setup: a cgroup hierarchy is mounted with favordynmods');
+}
+
+# open_files(PID): the soft and hard open file limits of PID
+sub open_files
+{
+	my ($pid) = @_;
+	my $limits = eval { slurp_file("/proc/$pid/limits") } // '';
+	return $limits =~ /^Max open files\s+(\d+)\s+(\d+)/m ? ($1, $2) : (0, 0);
+}
+
+# Kept namespaces have a descriptor budget of their own: a quarter of what
+# the supervisor gained by raising its open file limit to the hard one.
+# fd.c's budget for descriptors it does not open (a third of
+# max_files_per_process) held them for only ~330 sandboxes, and mapping
+# ahead leaves 100 of it free: at max_files_per_process = 80 (a budget
+# of about 20), no namespace at all would be mapped ahead with it alone.
+my ($soft, $hard) = open_files($node->safe_psql('postgres', 'SELECT pg_backend_pid()'));
+SKIP:
+{
+	skip "the open file limit cannot be raised here (soft $soft, hard $hard)", 5
+	  unless $hard >= $soft + 4 * 120;
+	$node->append_conf('postgresql.conf', 'max_files_per_process = 80');
+	$node->restart;
+	$node->safe_psql('postgres',
+		q{SELECT nx.create_sandbox('many' || i) FROM generate_series(1, 12) i});
+	my $ahead = 0;
+	for (my $i = 0; $i < 600; $i++)
+	{
+		$ahead = grep { mapped_ahead("many$_") } 1 .. 12;
+		last if $ahead == 12;
+		usleep(100_000);
+	}
+	is($ahead, 12,
+		'with max_files_per_process = 80, all 12 new sandboxes are mapped ahead');
+	$supervisor = $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE application_name = 'nx supervisor'});
+	my ($sv_soft, $sv_hard) = open_files($supervisor);
+	is($sv_soft, $sv_hard, 'the supervisor runs with its open file limit raised to the hard one');
+	my $d4 = $node->safe_psql('postgres',
+		qq{SELECT deployment FROM nx.push('many12', pg_read_binary_file('$hello'))});
+	nx_wait_state($node, $d4, 'ready', 'a deployment of the twelfth is ready');
+	my $before = $node->safe_psql('postgres', "SELECT started_at FROM nx.status WHERE deployment = $d4");
+	$node->safe_psql('postgres', "SELECT nx.restart($d4)");
+	ok($node->poll_query_until('postgres',
+			"SELECT state = 'ready' AND started_at > '$before' FROM nx.status WHERE deployment = $d4"),
+		'and ready again after a restart');
+	is(mapped_for('many12'), 1, 'its start and restart mapped no namespace of their own');
 }
 
 $node->stop;

@@ -17,10 +17,20 @@
  * The key is the uid offset, not the sandbox: a namespace maps 0 to a
  * host uid, and an offset is given to a new sandbox only after the old one
  * was dropped (retired offsets), when NxUsernsForget has closed the old
- * descriptor.  Descriptors are counted with AcquireExternalFD; when the
- * budget is spent a sandbox is simply mapped at each start, as before.
- * Nothing here is needed for correctness: losing a descriptor (a
- * supervisor restart) costs one mapping.
+ * descriptor.
+ *
+ * The descriptors are counted against a budget of their own, not only
+ * PostgreSQL's.  fd.c gives a process about a third of max_files_per_process
+ * (~330 by default) for descriptors it does not open itself
+ * (AcquireExternalFD), which held a namespace for only a third of 1,000
+ * sandboxes.  The worker raises its soft RLIMIT_NOFILE to the hard limit
+ * (worker.c); fd.c's own budget was computed from the lower limit, so what
+ * the raise gained is ours: a quarter of it holds kept namespaces (the rest
+ * is for running deployments' pipes).  Only when that is spent does a
+ * namespace take one of fd.c's external descriptors; when both are spent
+ * a sandbox is simply mapped at each start, as before.  Nothing here is
+ * needed for correctness: losing a descriptor (a supervisor restart) costs
+ * one mapping.
  */
 #include "postgres.h"
 
@@ -41,9 +51,71 @@ typedef struct KeptUserns
 {
 	int			uid_offset;		/* hash key */
 	int			fd;
+	bool		external;		/* counted with AcquireExternalFD */
 } KeptUserns;
 
 static HTAB *kept = NULL;
+
+/* descriptors beyond fd.c's budget that kept namespaces may hold */
+static int	own_budget = 0;
+static int	own_used = 0;
+
+/*
+ * NxUsernsSetFileRoom: the worker raised its open file limit by gained
+ * descriptors above what fd.c counts; a quarter of them may hold kept
+ * namespaces.  Called once, before anything is kept.
+ */
+void
+NxUsernsSetFileRoom(int gained)
+{
+	own_budget = gained > 0 ? gained / 4 : 0;
+}
+
+/*
+ * TakeDescriptor counts one more kept descriptor: from our own budget
+ * first, then fd.c's external one.  False if both are spent.
+ */
+static bool
+TakeDescriptor(bool *external)
+{
+	if (own_used < own_budget)
+	{
+		own_used++;
+		*external = false;
+		return true;
+	}
+	*external = true;
+	return AcquireExternalFD();
+}
+
+/* ReleaseDescriptor gives back what TakeDescriptor counted. */
+static void
+ReleaseDescriptor(bool external)
+{
+	if (external)
+		ReleaseExternalFD();
+	else
+		own_used--;
+}
+
+/*
+ * NxUsernsRoomFor: could `wanted` more namespaces be kept?  (Only counts:
+ * a descriptor is taken when a namespace comes back.)
+ */
+bool
+NxUsernsRoomFor(int wanted)
+{
+	int			got = 0;
+
+	wanted -= own_budget - own_used;
+	if (wanted <= 0)
+		return true;
+	while (got < wanted && AcquireExternalFD())
+		got++;
+	for (int i = 0; i < got; i++)
+		ReleaseExternalFD();
+	return got == wanted;
+}
 
 /* KeptTable creates the table on first use (TopMemoryContext). */
 static HTAB *
@@ -106,7 +178,7 @@ IsOurUserns(int fd)
  * (userns_premap.c), sent on *keep_end (if it did: call it once the
  * deployment is ready, long after nx-spawn's mapping step, or once the
  * mapping's nx-spawn exited) and keeps it for uid_offset unless one is
- * kept already or the descriptor budget is spent.  *keep_end is closed either way.  True
+ * kept already or the descriptor budgets are spent.  *keep_end is closed either way.  True
  * if the namespace it sent is now the one kept for uid_offset.
  */
 bool
@@ -114,6 +186,7 @@ NxUsernsCollect(int uid_offset, int *keep_end)
 {
 	int			fd;
 	bool		found;
+	bool		external;
 	KeptUserns *k;
 
 	if (*keep_end < 0)
@@ -123,13 +196,14 @@ NxUsernsCollect(int uid_offset, int *keep_end)
 	*keep_end = -1;
 	if (fd < 0)
 		return false;
-	if (!IsOurUserns(fd) || NxUsernsKept(uid_offset) >= 0 || !AcquireExternalFD())
+	if (!IsOurUserns(fd) || NxUsernsKept(uid_offset) >= 0 || !TakeDescriptor(&external))
 	{
 		close(fd);
 		return false;
 	}
 	k = hash_search(KeptTable(), &uid_offset, HASH_ENTER, &found);
 	k->fd = fd;
+	k->external = external;
 	ereport(DEBUG1,
 			(errmsg_internal("nx supervisor: kept the user namespace of uid offset %d for later starts",
 							 uid_offset)));
@@ -149,6 +223,6 @@ NxUsernsForget(int uid_offset)
 	if (k == NULL)
 		return;
 	close(k->fd);
-	ReleaseExternalFD();
+	ReleaseDescriptor(k->external);
 	hash_search(KeptTable(), &uid_offset, HASH_REMOVE, NULL);
 }

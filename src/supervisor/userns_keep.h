@@ -6,6 +6,8 @@
 #ifndef NX_USERNS_KEEP_H
 #define NX_USERNS_KEEP_H
 
+extern void NxUsernsSetFileRoom(int gained);
+extern bool NxUsernsRoomFor(int wanted);
 extern int	NxUsernsKept(int uid_offset);
 extern bool NxUsernsExportSocket(int *keep_end, int *child_end);
 extern bool NxUsernsCollect(int uid_offset, int *keep_end);

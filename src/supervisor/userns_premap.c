@@ -47,10 +47,11 @@
 #define PREMAP_TIMEOUT_MS 10000
 
 /*
- * external descriptors left free for the namespaces of sandboxes that do
- * start (and the seccomp filter, filter_keep.c): namespaces mapped ahead
- * may take the budget only down to this.  With the default
- * max_files_per_process the budget is about 330.
+ * descriptors left free for the namespaces of sandboxes that do start
+ * (and, once the worker's own room is spent, for the seccomp filter,
+ * filter_keep.c): namespaces mapped ahead may take the budget only down
+ * to this (userns_keep.c: a quarter of what raising the open file limit
+ * gained, then about 330 of fd.c's).
  */
 #define PREMAP_RESERVE 100
 
@@ -122,23 +123,6 @@ NxUsernsPremapForget(int uid_offset)
 		close(job.rx);
 		job.rx = -1;
 	}
-}
-
-/*
- * BudgetLeft: could one more namespace be kept, with PREMAP_RESERVE
- * descriptors of the budget still free after it?  (The descriptor is
- * taken for real when it comes back; this only counts.)
- */
-static bool
-BudgetLeft(void)
-{
-	int			got = 0;
-
-	while (got < PREMAP_RESERVE + 1 && AcquireExternalFD())
-		got++;
-	for (int i = 0; i < got; i++)
-		ReleaseExternalFD();
-	return got == PREMAP_RESERVE + 1;
 }
 
 /* LaunchMapping runs nx-spawn --map-userns for w; false if it could not. */
@@ -220,7 +204,7 @@ NxUsernsPremapTick(TimestampTz now, bool starts_busy)
 		if (w.uid_offset <= 0 || NxUsernsKept(w.uid_offset) >= 0 || NxSlotsRunOffset(w.uid_offset))
 			continue;
 		/* if this one cannot go, every later one would fail the same way */
-		if (!BudgetLeft() || !LaunchMapping(&w))
+		if (!NxUsernsRoomFor(PREMAP_RESERVE + 1) || !LaunchMapping(&w))
 			queue_len = 0;
 		return;
 	}

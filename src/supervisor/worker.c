@@ -28,8 +28,10 @@
 #include "router_proc.h"
 #include "slots.h"
 #include "supervisor.h"
+#include "userns_keep.h"
 #include "userns_premap.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -106,19 +108,27 @@ NxSupervisorDetach(int code, Datum arg)
 
 /*
  * NxRaiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one: each
- * running deployment holds two pipes here.
+ * running deployment holds two pipes here, and each sandbox its kept user
+ * namespace.  fd.c computed its budget from the limit the postmaster had,
+ * so the descriptors gained are beyond what it counts; userns_keep.c is
+ * told how many.
  */
 static void
 NxRaiseFileLimit(void)
 {
 	struct rlimit rl;
+	rlim_t		before;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	before = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 	{
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			ereport(LOG, (errmsg("nx supervisor: could not raise the open file limit: %m")));
+		ereport(LOG, (errmsg("nx supervisor: could not raise the open file limit: %m")));
+		return;
 	}
+	NxUsernsSetFileRoom((int) Min(rl.rlim_max - before, (rlim_t) INT_MAX));
 }
 
 /*
