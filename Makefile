@@ -51,6 +51,7 @@ OBJS = \
 	src/supervisor/uidslice.o \
 	src/supervisor/userns_keep.o \
 	src/supervisor/userns_premap.o \
+	src/supervisor/pipe_watch.o \
 	src/supervisor/slots.o \
 	src/supervisor/converge.o \
 	src/supervisor/events.o \

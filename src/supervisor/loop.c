@@ -1,9 +1,10 @@
 /*
  * src/supervisor/loop.c
  *	  The worker loop's waiting and reaping: one wait set over the latch,
- *	  postmaster death, every slot's output and status pipes (slots.c) and
- *	  the idle stops' QUIESCE sockets (idle.c), rebuilt only when one of
- *	  them says its descriptors changed (requests.c); and one waitpid loop
+ *	  postmaster death, the deployments' pipes (one epoll descriptor for
+ *	  all of them, pipe_watch.c, read by slots.c) and the idle stops'
+ *	  QUIESCE sockets (idle.c), rebuilt only when idle.c says its sockets
+ *	  changed (requests.c); and one waitpid loop
  *	  that hands every exited child to whichever part started it (a
  *	  sandbox's slot, the router, a domain check, a branch copy, or a
  *	  user namespace mapped ahead of a first start).
@@ -16,6 +17,7 @@
 #include "domains.h"
 #include "idle.h"
 #include "loop.h"
+#include "pipe_watch.h"
 #include "requests.h"
 #include "router_proc.h"
 #include "slots.h"
@@ -44,15 +46,15 @@ static volatile sig_atomic_t child_exited = true;
 static void
 BuildWaitSet(void)
 {
-	int			capacity = 2 + NxSlotsWaitEventCount() + NX_IDLE_MAX_ASKS;
+	int			capacity = 3 + NX_IDLE_MAX_ASKS;
 
 	if (wait_set != NULL)
 		FreeWaitEventSet(wait_set);
 	wait_set = CreateWaitEventSet(TopMemoryContext, capacity);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wait_set, WL_POSTMASTER_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, NxPipeWatchFd(), NULL, NULL);
 	NxIdleAddWaitEvents(wait_set);
-	NxSlotsAddWaitEvents(wait_set);
 }
 
 /*
@@ -81,11 +83,13 @@ NxWaitForEvents(long timeout_ms)
 		}
 		if (!(events[i].events & WL_SOCKET_READABLE))
 			continue;
-		if (NxIdleOwns(events[i].user_data))
+		if (events[i].fd == NxPipeWatchFd())
+		{
+			if (NxSlotsReadPipes() && result == NX_WAIT_TIMEOUT)
+				result = NX_WAIT_IO;
+		}
+		else if (NxIdleOwns(events[i].user_data))
 			NxIdleReadable(events[i].user_data);
-		else if (NxSlotsReadable(events[i].user_data, events[i].fd) &&
-				 result == NX_WAIT_TIMEOUT)
-			result = NX_WAIT_IO;
 	}
 	return result;
 }

@@ -32,14 +32,15 @@
  * to the clock), at most NX_PIPE_WINDOW_BUDGET bytes of output and
  * NX_STATUS_WINDOW_BUDGET bytes of status lines (a few lines in a
  * deployment's whole life; each costs more to parse than output to copy)
- * per slot: past either, its pipes leave the wait set until the next
- * window, the pipe fills and the writer blocks.  A sandbox can so make the supervisor do a
- * bounded amount of work per second, however it floods, and the wait set
- * is rebuilt at most about twice a second per flooding sandbox.
+ * per slot: past either, its pipes leave the watched set (pipe_watch.c)
+ * until the next window, the pipe fills and the writer blocks.  A sandbox
+ * can so make the supervisor do a bounded amount of work per second,
+ * however it floods.
  */
 #include "events.h"
 #include "files.h"
 #include "filter_keep.h"
+#include "pipe_watch.h"
 #include "requests.h"
 #include "slots.h"
 
@@ -172,6 +173,7 @@ NxSlotsInit(void)
 	ctl.entrysize = sizeof(NxSlot);
 	ctl.hcxt = TopMemoryContext;
 	slots = hash_create("nx slots", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	NxPipeWatchInit();
 	NxEnsureStateDirs();
 }
 
@@ -256,8 +258,47 @@ CloseFd(int *fd)
 	{
 		close(*fd);
 		*fd = -1;
-		NxWaitSetChanged();
 	}
+}
+
+/*
+ * PipeKey: how the watched set (pipe_watch.c) names a slot's pipe: by
+ * deployment, never by pointer, so that a late event finds no slot
+ * rather than a freed one.
+ */
+static inline uint64
+PipeKey(int64 deployment, bool status)
+{
+	return ((uint64) deployment << 1) | (status ? 1 : 0);
+}
+
+/* WatchPipes has the loop wait on the slot's open pipes. */
+static void
+WatchPipes(NxSlot *slot)
+{
+	if (slot->output_fd >= 0)
+		NxPipeWatch(slot->output_fd, PipeKey(slot->deployment, false));
+	if (slot->status_fd >= 0)
+		NxPipeWatch(slot->status_fd, PipeKey(slot->deployment, true));
+}
+
+/* UnwatchPipes: the loop no longer waits on the slot's pipes. */
+static void
+UnwatchPipes(NxSlot *slot)
+{
+	if (slot->output_fd >= 0)
+		NxPipeUnwatch(slot->output_fd);
+	if (slot->status_fd >= 0)
+		NxPipeUnwatch(slot->status_fd);
+}
+
+/* ClosePipe closes a slot's pipe *fd, if open, once it is not watched. */
+static void
+ClosePipe(int *fd)
+{
+	if (*fd >= 0)
+		NxPipeUnwatch(*fd);
+	CloseFd(fd);
 }
 
 /*
@@ -355,8 +396,8 @@ static bool have_host = false;
 static void
 SlotReleased(NxSlot *slot)
 {
-	CloseFd(&slot->output_fd);
-	CloseFd(&slot->status_fd);
+	ClosePipe(&slot->output_fd);
+	ClosePipe(&slot->status_fd);
 	CloseFd(&slot->userns_rx);
 	NxLogClose(&slot->log);
 	if (have_host && current_host.cgroups.mode != NX_CGROUP_NONE)
@@ -473,7 +514,7 @@ SlotStart(NxSlot *slot, const NxDeploymentRow *row, const NxHostSetup *host)
 	slot->ready_at = 0;
 	slot->deadline = TimestampTzPlusMilliseconds(slot->started_at, nx_start_timeout);
 	slot->last_error[0] = '\0';
-	NxWaitSetChanged();
+	WatchPipes(slot);
 	SlotSetState(slot, NX_SLOT_STARTING);
 	return;
 
@@ -672,7 +713,7 @@ SlotCharge(NxSlot *slot, ssize_t n, bool status)
 		 slot->window_status >= NX_STATUS_WINDOW_BUDGET) && !slot->pipes_paused)
 	{
 		slot->pipes_paused = true;
-		NxWaitSetChanged();
+		UnwatchPipes(slot);
 	}
 }
 
@@ -708,7 +749,7 @@ SlotReadStatus(NxSlot *slot)
 			slot->status_len = 0;
 	}
 	if (n == 0)
-		CloseFd(&slot->status_fd);
+		ClosePipe(&slot->status_fd);
 }
 
 /* SlotReadOutput copies at most NX_READ_BUDGET bytes of output to the log. */
@@ -726,58 +767,38 @@ SlotReadOutput(NxSlot *slot)
 		budget -= n;
 	}
 	if (n == 0)
-		CloseFd(&slot->output_fd);
-}
-
-/* NxSlotsWaitEventCount: how many descriptors NxSlotsAddWaitEvents may add. */
-int
-NxSlotsWaitEventCount(void)
-{
-	return 2 * (int) hash_get_num_entries(slots);
+		ClosePipe(&slot->output_fd);
 }
 
 /*
- * NxSlotsAddWaitEvents adds every slot's open output and status pipes to
- * set (the loop's), each with its slot as user_data; a slot whose budget
- * for this window is spent waits for the next one (NxSlotsTick).
- */
-void
-NxSlotsAddWaitEvents(WaitEventSet *set)
-{
-	HASH_SEQ_STATUS seq;
-	NxSlot	   *slot;
-
-	hash_seq_init(&seq, slots);
-	while ((slot = hash_seq_search(&seq)) != NULL)
-	{
-		if (slot->pipes_paused)
-			continue;
-		if (slot->output_fd >= 0)
-			AddWaitEventToSet(set, WL_SOCKET_READABLE, slot->output_fd, NULL, slot);
-		if (slot->status_fd >= 0)
-			AddWaitEventToSet(set, WL_SOCKET_READABLE, slot->status_fd, NULL, slot);
-	}
-}
-
-/*
- * NxSlotsReadable reads the pipe fd of the slot user_data (as added by
- * NxSlotsAddWaitEvents) became readable on; false if nothing was read.
+ * NxSlotsReadPipes reads the pipes the watched set says are readable (the
+ * loop calls it when NxPipeWatchFd is); false if nothing was read.
  */
 bool
-NxSlotsReadable(void *user_data, int fd)
+NxSlotsReadPipes(void)
 {
-	NxSlot	   *slot = (NxSlot *) user_data;
+	uint64		keys[64];
+	int			n = NxPipeWatchReady(keys, lengthof(keys));
+	bool		read_any = false;
 
-	/* paused by an earlier event of this round: wait for its window */
-	if (slot->pipes_paused)
-		return false;
-	if (fd == slot->status_fd)
-		SlotReadStatus(slot);
-	else if (fd == slot->output_fd)
-		SlotReadOutput(slot);
-	else
-		return false;
-	return true;
+	for (int i = 0; i < n; i++)
+	{
+		int64		deployment = (int64) (keys[i] >> 1);
+		bool		status = (keys[i] & 1) != 0;
+		NxSlot	   *slot = hash_search(slots, &deployment, HASH_FIND, NULL);
+
+		/* gone, or paused by an earlier pipe of this round */
+		if (slot == NULL || slot->pipes_paused)
+			continue;
+		if (status && slot->status_fd >= 0)
+			SlotReadStatus(slot);
+		else if (!status && slot->output_fd >= 0)
+			SlotReadOutput(slot);
+		else
+			continue;
+		read_any = true;
+	}
+	return read_any;
 }
 
 /*
@@ -798,7 +819,7 @@ NxSlotsTick(TimestampTz now)
 		if (slot->pipes_paused && window != slot->window)
 		{
 			slot->pipes_paused = false;
-			NxWaitSetChanged();
+			WatchPipes(slot);
 		}
 		if (slot->deadline == 0 || now < slot->deadline)
 			continue;

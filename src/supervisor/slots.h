@@ -41,10 +41,8 @@ extern void NxSlotsStopAll(void);
 extern int	NxSlotsRunning(void);
 extern int	NxSlotsStarting(void);
 
-/* slots.c, for the loop's wait set (loop.c) */
-extern int	NxSlotsWaitEventCount(void);
-extern void NxSlotsAddWaitEvents(WaitEventSet *set);
-extern bool NxSlotsReadable(void *user_data, int fd);
+/* slots.c, for the loop (loop.c), which waits on NxPipeWatchFd */
+extern bool NxSlotsReadPipes(void);
 
 /* one nx.runtime row, as slots.c reports it */
 typedef struct NxRuntimeRow
