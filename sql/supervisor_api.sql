@@ -55,6 +55,10 @@ SET ROLE carol;
 SELECT check_name, required FROM nx.check_setup() ORDER BY check_name;
 SELECT check_name, ok, fix IS NOT NULL AS has_fix FROM nx.check_setup()
 WHERE check_name IN ('shared_preload_libraries', 'supervisor') ORDER BY check_name;
+-- autovacuum visits: advice on autovacuum_naptime against the number of
+-- databases (a few here, at the default 1min: fine)
+SELECT ok, required, detail ~ '^\d+ databases, autovacuum_naptime = 60s: a worker starts every [0-9.]+ s$' AS detail_ok, fix
+FROM nx.check_setup() WHERE check_name = 'autovacuum visits';
 RESET ROLE;
 
 -- nx.runtime is derived state: unlogged, and not in pg_dump

@@ -18,7 +18,9 @@
 #     dropped;
 #   - a database merely named like a pool database (a DBA's, or a preview
 #     database of a sandbox named "pool", nx_pool_<deployment>) is never
-#     taken or dropped as one.
+#     taken or dropped as one;
+#   - nx.check_setup's advice on autovacuum_naptime against the number of
+#     databases.
 use strict;
 use warnings FATAL => 'all';
 
@@ -192,5 +194,19 @@ is(query(q{SELECT count(*) FROM pg_database WHERE datname IN ('nx_pool_77', 'nx_
 query(q{SELECT nx.create_sandbox('delta')});
 wait_for(q{SELECT count(*) FROM pg_database WHERE datname = 'nx_delta'}, '1', 'a create with no pool');
 is(tenant_login('delta'), 'nx_delta|3MB', 'its tenant logs in (role created, password hashed)');
+
+# 11. nx.check_setup's advice on autovacuum: a worker starts every
+# autovacuum_naptime / databases, whatever the tenant databases do
+my $dbs = query(q{SELECT count(*) FROM pg_database WHERE datallowconn});
+query(q{ALTER SYSTEM SET autovacuum_naptime = 2});
+query(q{SELECT pg_reload_conf()});
+like(query(q{SELECT ok::text || '|' || required::text || '|' || detail FROM nx.check_setup() WHERE check_name = 'autovacuum visits'}),
+	qr/^false\|false\|$dbs databases, autovacuum_naptime = 2s: a worker starts every 0\.\d\d s$/,
+	"autovacuum visits: $dbs databases at a 2 s naptime is past the advice");
+like(query(q{SELECT fix FROM nx.check_setup() WHERE check_name = 'autovacuum visits'}),
+	qr/^ALTER SYSTEM SET autovacuum_naptime = '${dbs}s'; SELECT pg_reload_conf\(\);/,
+	'and the fix names a naptime of a second per database');
+query(q{ALTER SYSTEM RESET autovacuum_naptime});
+query(q{SELECT pg_reload_conf()});
 
 done_testing();

@@ -93,6 +93,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	preload text := current_setting('shared_preload_libraries');
+	databases bigint;
+	naptime int;
 BEGIN
 	check_name := 'shared_preload_libraries';
 	ok := preload ~ '(^|[\s,])"?nx_sandbox"?($|[\s,])';
@@ -136,6 +138,24 @@ BEGIN
 	detail := coalesce(detail, 'no local rule matches nx_router');
 	required := nx._setting('nx.router') = 'on';
 	fix := CASE WHEN NOT ok THEN format('put "local %s nx_router scram-sha-256" first in pg_hba.conf, then SELECT pg_reload_conf()', current_database()) END;
+	RETURN NEXT;
+
+	-- autovacuum visits every database that has statistics (every tenant
+	-- database that was ever used) once per autovacuum_naptime, starting a
+	-- worker each time whether anything changed or not: with many
+	-- sandboxes a constant cost (500 idle sandboxes at the default 1min: a
+	-- quarter of a core, BENCHMARKS.md).  Advice only: at most one worker
+	-- start a second, i.e. a naptime of at least one second per database.
+	check_name := 'autovacuum visits';
+	SELECT count(*) INTO databases FROM pg_database d WHERE d.datallowconn;
+	SELECT s.setting::int INTO naptime FROM pg_settings s WHERE s.name = 'autovacuum_naptime';
+	ok := NOT current_setting('autovacuum')::boolean OR naptime >= databases;
+	required := false;
+	detail := format('%s databases, autovacuum_naptime = %ss: a worker starts every %s s',
+					 databases, naptime, round(naptime::numeric / greatest(databases, 1), 2));
+	fix := CASE WHEN NOT ok THEN format('ALTER SYSTEM SET autovacuum_naptime = %L; SELECT pg_reload_conf(); '
+										'(each database is then visited every %s s: a table that needs vacuuming waits up to that long)',
+										databases || 's', databases) END;
 	RETURN NEXT;
 
 	RETURN QUERY SELECT * FROM nx._host_checks();
