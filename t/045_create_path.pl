@@ -30,6 +30,7 @@ use NxTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(time usleep);
 
 my $node = nx_node('createpath', q{
@@ -203,9 +204,10 @@ query(q{SELECT pg_reload_conf()});
 like(query(q{SELECT ok::text || '|' || required::text || '|' || detail FROM nx.check_setup() WHERE check_name = 'autovacuum visits'}),
 	qr/^false\|false\|$dbs databases, autovacuum_naptime = 2s: a worker starts every 0\.\d\d s$/,
 	"autovacuum visits: $dbs databases at a 2 s naptime is past the advice");
+my $advised = 60 * POSIX::ceil($dbs * 1.2 / 60);
 like(query(q{SELECT fix FROM nx.check_setup() WHERE check_name = 'autovacuum visits'}),
-	qr/^ALTER SYSTEM SET autovacuum_naptime = '${dbs}s'; SELECT pg_reload_conf\(\);/,
-	'and the fix names a naptime of a second per database');
+	qr/^ALTER SYSTEM SET autovacuum_naptime = '${advised}s'; SELECT pg_reload_conf\(\);/,
+	'and the fix names a naptime of 1.2 s per database, in whole minutes');
 query(q{ALTER SYSTEM RESET autovacuum_naptime});
 query(q{SELECT pg_reload_conf()});
 

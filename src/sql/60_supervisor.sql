@@ -95,6 +95,7 @@ DECLARE
 	preload text := current_setting('shared_preload_libraries');
 	databases bigint;
 	naptime int;
+	advised bigint;
 BEGIN
 	check_name := 'shared_preload_libraries';
 	ok := preload ~ '(^|[\s,])"?nx_sandbox"?($|[\s,])';
@@ -145,7 +146,7 @@ BEGIN
 	-- worker each time whether anything changed or not: with many
 	-- sandboxes a constant cost (500 idle sandboxes at the default 1min: a
 	-- quarter of a core, BENCHMARKS.md).  Advice only: at most one worker
-	-- start a second, i.e. a naptime of at least one second per database.
+	-- start a second, i.e. a naptime of at least a second per database.
 	check_name := 'autovacuum visits';
 	SELECT count(*) INTO databases FROM pg_database d WHERE d.datallowconn;
 	SELECT s.setting::int INTO naptime FROM pg_settings s WHERE s.name = 'autovacuum_naptime';
@@ -153,9 +154,12 @@ BEGIN
 	required := false;
 	detail := format('%s databases, autovacuum_naptime = %ss: a worker starts every %s s',
 					 databases, naptime, round(naptime::numeric / greatest(databases, 1), 2));
+	-- 1.2 s per database, rounded up to whole minutes: room for 20% more
+	-- sandboxes before the advice applies again
+	advised := ceil(databases * 1.2 / 60) * 60;
 	fix := CASE WHEN NOT ok THEN format('ALTER SYSTEM SET autovacuum_naptime = %L; SELECT pg_reload_conf(); '
 										'(each database is then visited every %s s: a table that needs vacuuming waits up to that long)',
-										databases || 's', databases) END;
+										advised || 's', advised) END;
 	RETURN NEXT;
 
 	RETURN QUERY SELECT * FROM nx._host_checks();
