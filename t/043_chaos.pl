@@ -51,6 +51,14 @@ my @inv = chaos_invariants($ctx, $res);
 ok($_->[1], $_->[0]) or diag($_->[2]) for @inv;
 my @report = chaos_report($res, @inv);
 diag($_) for @report;
+# a kill of app, nx-init or router that took over 2 s (the issue's bound):
+# what the platform was still missing, and when, in the test's output
+for my $i (0 .. $#k)
+{
+	next unless $k[$i]{kind} =~ /^(app|nx-init|router)$/ && $k[$i]{seconds} > 2;
+	diag(sprintf('kill %d (%s) took %.2f s; still missing:', $i + 1, $k[$i]{kind}, $k[$i]{seconds}));
+	diag("    $_") for @{ $k[$i]{trace} };
+}
 if ($ENV{NX_CHAOS_REPORT})
 {
 	open my $fh, '>', $ENV{NX_CHAOS_REPORT} or die "cannot write $ENV{NX_CHAOS_REPORT}: $!";
