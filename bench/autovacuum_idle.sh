@@ -50,6 +50,6 @@ for nap in 60s "${ADV}s"; do
 	sql "ALTER SYSTEM SET autovacuum_naptime = '$nap'" >/dev/null
 	sql "SELECT pg_reload_conf()" >/dev/null
 	sleep 1
-	printf 'autovacuum_naptime = %-6s %s %%   check_setup: %s\n' "$nap" "$(sort -n "$RAW/$nap" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')" \
+	printf 'autovacuum_naptime = %-6s %s %%   check_setup: %s\n' "$nap" "$(med <"$RAW/$nap")" \
 		"$(sql "SELECT ok || ' | ' || detail FROM nx.check_setup() WHERE check_name = 'autovacuum visits'")"
 done
