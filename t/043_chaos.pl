@@ -56,7 +56,8 @@ diag($_) for @report;
 for my $i (0 .. $#k)
 {
 	next unless $k[$i]{kind} =~ /^(app|nx-init|router)$/ && $k[$i]{seconds} > 2;
-	diag(sprintf('kill %d (%s) took %.2f s; still missing:', $i + 1, $k[$i]{kind}, $k[$i]{seconds}));
+	diag(sprintf('kill %d (%s) took %.2f s, of which %.2f s the crash backoff; still missing:', $i + 1,
+		$k[$i]{kind}, $k[$i]{seconds}, $k[$i]{backoff} // 0));
 	diag("    $_") for @{ $k[$i]{trace} };
 }
 if ($ENV{NX_CHAOS_REPORT})
@@ -66,8 +67,9 @@ if ($ENV{NX_CHAOS_REPORT})
 	print $fh 'system identifier ', $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()'), "\n";
 	for my $i (0 .. $#k)
 	{
-		print $fh sprintf("kill %d %s %.3f %s\n", $i + 1, $k[$i]{kind}, $k[$i]{seconds},
-			$k[$i]{converged} ? 'converged' : 'NOT-converged');
+		print $fh sprintf("kill %d %s %.3f %s%s\n", $i + 1, $k[$i]{kind}, $k[$i]{seconds},
+			$k[$i]{converged} ? 'converged' : 'NOT-converged',
+			defined $k[$i]{backoff} ? sprintf(' backoff %.3f', $k[$i]{backoff}) : '');
 		print $fh "    $_\n" for @{ $k[$i]{trace} };
 	}
 	print $fh "--- wrk $_->{host}\n$_->{raw}" for @{ $res->{wrk} };

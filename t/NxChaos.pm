@@ -22,6 +22,11 @@
 #   Glossary:
 #	  kind		what a kill hits: app, nx-init, router, supervisor, postmaster
 #	  converge	seconds from the kill until converged (above)
+#	  backoff	for a killed app or nx-init: how long the supervisor said
+#			it would wait before starting the deployment again (its
+#			crash backoff, 250 ms for a first crash in a minute,
+#			doubling with each further one); the report gives the
+#			converge beyond it too
 package NxChaos;
 
 use strict;
@@ -223,7 +228,18 @@ sub kill_one
 	my %k = (kind => $kind, before => $before);
 	if ($kind eq 'app' || $kind eq 'nx-init')
 	{
+		# A deployment that exits again within a minute is restarted only
+		# after the supervisor's crash backoff (250 ms, doubling with each
+		# exit in 60 s): prefer one this run has not killed in the last
+		# minute, so that a kill measures the converge of one crash (what
+		# the issue bounds), and record the backoff the supervisor
+		# announced either way (chaos_run).
+		my $recent = $ctx->{killed_at} //= {};
 		my @ids = shuffle(keys %$before);
+		my @fresh = grep { ($recent->{$_} // 0) < time - 61 } @ids;
+		my %is_fresh = map { $_ => 1 } @fresh;
+		@ids = (@fresh, grep { !$is_fresh{$_} } @ids);
+		$k{events_before} = psql_q($node, 'SELECT coalesce(max(id), 0) FROM nx.events') // 0;
 		for my $id (@ids)
 		{
 			for my $p (nx_cgroup_procs($node, $id))
@@ -233,6 +249,7 @@ sub kill_one
 				{
 					@k{qw(deployment old_pid)} = ($id, $before->{$id});
 					$k{t0} = time;
+					$recent->{$id} = $k{t0};
 					kill 'KILL', $p;
 					return \%k;
 				}
@@ -310,6 +327,17 @@ sub converged
 		return 0 if $code != 200;
 	}
 	return 1;
+}
+
+# crash_backoff(CTX, K): seconds the supervisor said it would wait before
+# starting the deployment K killed again (its "crash" event's
+# restart_in_ms), 0 if it wrote none (a kill that raced with a stop)
+sub crash_backoff
+{
+	my ($ctx, $k) = @_;
+	my $ms = psql_q($ctx->{node}, "SELECT coalesce(max((details->>'restart_in_ms')::int), 0) FROM nx.events
+		WHERE action = 'crash' AND deployment = $k->{deployment} AND id > $k->{events_before}") // 0;
+	return $ms / 1000;
 }
 
 # wrk_start(CTX, HOST, SECONDS): wrk in the background, output to a file
@@ -411,10 +439,12 @@ sub chaos_run
 		}
 		$k->{seconds} = time - $k->{t0};
 		$k->{converged} = $ok;
+		$k->{backoff} = crash_backoff($ctx, $k) if $k->{deployment};
 		push @kills, $k;
-		$say->(sprintf('kill %d: %s%s, %s after %.2f s', scalar(@kills), $kind,
+		$say->(sprintf('kill %d: %s%s, %s after %.2f s%s', scalar(@kills), $kind,
 			$k->{deployment} ? " (deployment $k->{deployment})" : '',
-			$ok ? 'converged' : "NOT converged ($k->{why})", $k->{seconds}));
+			$ok ? 'converged' : "NOT converged ($k->{why})", $k->{seconds},
+			$k->{deployment} ? sprintf(' (crash backoff %.2f s)', $k->{backoff}) : ''));
 	}
 	waitpid($_, 0) for @kids;
 	waitpid($_->{pid}, 0) for @wrk;
@@ -541,6 +571,18 @@ sub chaos_report
 		next unless @s;
 		push @lines, sprintf('  converge %-11s n=%-3d p50=%s s  p99=%s s  max=%s s', $kind, scalar(@s),
 			pct(50, @s), pct(99, @s), pct(100, @s));
+	}
+	# app and nx-init kills: the time beyond the crash backoff the
+	# supervisor announced (250 ms for a first crash in a minute, doubling
+	# with each further one), and how many were repeat crashes
+	for my $kind (qw(app nx-init))
+	{
+		my @kk = grep { $_->{kind} eq $kind && defined $_->{backoff} } @k;
+		next unless @kk;
+		my @s = map { $_->{seconds} - $_->{backoff} } @kk;
+		push @lines, sprintf('  %-20s n=%-3d p50=%s s  p99=%s s  max=%s s  (%d a repeat crash, backoff > 0.25 s)',
+			"$kind beyond backoff", scalar(@s), pct(50, @s), pct(99, @s), pct(100, @s),
+			scalar(grep { $_->{backoff} > 0.25 } @kk));
 	}
 	for my $w (@{ $res->{wrk} })
 	{
