@@ -19,8 +19,7 @@ build_nxbench
 machine_notes
 nx_up "nx.max_sandboxes = $((S + 10))"
 sql "SELECT count(nx.create_sandbox('av' || g)) FROM generate_series(1, $S) g" >/dev/null
-as_user "$WORK/nxbench" until -d "$CONN" -q "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba AND r.rolname = d.datname WHERE d.datname LIKE 'nx\_av%'" \
-	-e "$S" -i 200000 -t 900 >/dev/null
+wait_databases av "$S"
 DBS=$(sql "SELECT count(*) FROM pg_database WHERE datallowconn")
 ADV=$(( (DBS * 12 + 599) / 600 * 60 ))	# 60 * ceil(DBS * 1.2 / 60), as nx.check_setup
 echo "# $S sandboxes, $DBS databases; advised naptime ${ADV}s; settling 30 s"

@@ -55,8 +55,7 @@ sql "SELECT count(nx.create_sandbox('dn' || g)) FROM generate_series(1, $S) g" >
 sql "SELECT 1 FROM nx.create_sandbox('dx')" >/dev/null
 as_user "$WORK/nxbench" until -d "$CONN" -q "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'nx\_d%'" -e $((S + 1)) -i 50000 -t 300 >/dev/null
 sql "SELECT pg_reload_conf()" >/dev/null	# the databases come one pass after the roles
-as_user "$WORK/nxbench" until -d "$CONN" -q "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba AND r.rolname = d.datname WHERE d.datname LIKE 'nx\_d%'" \
-	-e $((S + 1)) -i 200000 -t 900 >/dev/null
+wait_databases d $((S + 1))
 echo "# provisioning (not part of the rate): $((S + 1)) sandboxes with database and role in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
 # user namespaces are mapped ahead one at a time once the sandboxes are made
 # (userns_premap.c): wait until no more come (or 120 s), and say how many

@@ -25,10 +25,8 @@ build_nxbench
 build_hello
 machine_notes
 nx_up "nx.max_sandboxes = $((S + 10))"
-CONN="host=$PGD/sock port=$PGPORT user=postgres dbname=postgres"
 sql "SELECT count(nx.create_sandbox('idle' || g)) FROM generate_series(1, $S) g" >/dev/null
-as_user "$WORK/nxbench" until -d "$CONN" -e "$S" -i 200000 -t 1800 \
-	-q "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba AND r.rolname = d.datname WHERE d.datname LIKE 'nx\_idle%'" >/dev/null
+wait_databases idle "$S" 1800
 sql "SELECT count(nx.push(s.name, pg_read_binary_file('$WORK/hello'))) FROM nx.sandboxes s WHERE s.name LIKE 'idle%'" >/dev/null
 as_user "$WORK/nxbench" until -d "$CONN" -e "$S" -i 200000 -t 1800 \
 	-q "SELECT count(*) FROM nx.runtime WHERE state IN ('ready', 'failed')" >/dev/null

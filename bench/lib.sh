@@ -98,6 +98,14 @@ psql_() { as_user "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGD/sock" -p "$PGP
 sql() { psql_ -Atc "$1"; }
 CONN="host=$PGD/sock port=$PGPORT user=postgres dbname=postgres"
 
+# wait_databases PREFIX COUNT [TIMEOUT_S]: until COUNT sandboxes named
+# PREFIX* have their database, owned by their own role (what the
+# supervisor makes for each), polled every 200 ms (default timeout 900 s)
+wait_databases() {
+	as_user "$WORK/nxbench" until -d "$CONN" -e "$2" -i 200000 -t "${3:-900}" \
+		-q "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba AND r.rolname = d.datname WHERE d.datname LIKE 'nx\\_$1%'" >/dev/null
+}
+
 # nx_up [postgresql.conf lines...]: initdb, the pg_hba lines nx-setup wants
 # first (tenants: own database only, with their password; the router's
 # login), no local "trust" (peer instead), the library

@@ -86,8 +86,7 @@ echo "## nx_sandbox: $S new sandboxes"
 nx_up "nx.max_sandboxes = $((S + 10))"
 sql "SELECT count(nx.create_sandbox('dn' || g)) FROM generate_series(1, $S) g" >/dev/null
 sql "SELECT pg_reload_conf()" >/dev/null
-as_user "$WORK/nxbench" until -d "$CONN" -q "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba AND r.rolname = d.datname WHERE d.datname LIKE 'nx\_d%'" \
-	-e "$S" -i 200000 -t 900 >/dev/null
+wait_databases d "$S"
 SUP=$(sql "SELECT nx._supervisor_pid()")
 # quiet: the supervisor used under 20 ms of CPU in the last second
 cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$1/stat"; }
