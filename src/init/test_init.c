@@ -154,10 +154,14 @@ listen_at(const char *path)
 	return fd;
 }
 
+static void expect_line(Init *in, const char *want, int timeout_ms, int line);
+
 /*
  * start_init starts nx-init with the app argv `app` (NULL-terminated) as
- * opts says, filling *in.  The test keeps no copy of the listening socket,
- * like the supervisor.
+ * opts says, filling *in, and checks its first status line: "up", its
+ * signals blocked before the app starts (the supervisor ends a sandbox
+ * that has not said it with SIGKILL).  The test keeps no copy of the
+ * listening socket, like the supervisor.
  */
 static void
 start_init(Init *in, const char *const *app, const InitOpts *opts)
@@ -233,6 +237,8 @@ start_init(Init *in, const char *const *app, const InitOpts *opts)
 		perror("fork");
 		exit(2);
 	}
+	if (in->status_rd >= 0)
+		expect_line(in, "up", READY_TIMEOUT_MS, __LINE__);
 }
 
 /*

@@ -107,6 +107,7 @@ typedef struct NxSlot
 	pid_t		pid;			/* nx-spawn, then bwrap; nx-init once adopted;
 								 * 0 = none */
 	bool		adopted;		/* pid is nx-init, bwrap's monitor ended */
+	bool		init_up;		/* nx-init said "up": a SIGTERM now reaches it */
 	pid_t		monitor_pid;	/* bwrap's monitor, ended, not yet reaped */
 	int			output_fd;		/* app stdout+stderr, read end; -1 */
 	int			status_fd;		/* nx-init status lines, read end; -1 */
@@ -408,6 +409,7 @@ SlotReleased(NxSlot *slot)
 	NxRunDirRemove(slot->name);
 	slot->pid = 0;
 	slot->adopted = false;
+	slot->init_up = false;
 	slot->monitor_pid = 0;
 	slot->status_len = 0;
 	slot->pipes_paused = false;
@@ -550,6 +552,25 @@ SlotStop(NxSlot *slot)
 	}
 	if (slot->state == NX_SLOT_STOPPING)
 		return;
+
+	/*
+	 * Until nx-init says "up", the sandbox's pid 1 (bwrap's child setting
+	 * the sandbox up, then nx-init before it blocks its signals) has no
+	 * SIGTERM handler, and the kernel drops such a signal sent to a pid
+	 * namespace's init: the stop would wait its whole grace for the
+	 * SIGKILL.  The app does not run yet (nx-init starts it only after
+	 * "up"), so there is nothing to stop gracefully: end it now.  The
+	 * status pipe is read first, for an "up" already written.
+	 */
+	if (slot->state == NX_SLOT_STARTING && !slot->init_up && slot->status_fd >= 0)
+		SlotReadStatus(slot);
+	if (slot->state == NX_SLOT_STARTING && !slot->init_up)
+	{
+		SlotKill(slot, have_host ? &current_host.cgroups : NULL);
+		slot->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout);
+		SlotSetState(slot, NX_SLOT_STOPPING);
+		return;
+	}
 	if (init > 0)
 		kill(init, SIGTERM);
 	else
@@ -666,7 +687,9 @@ SlotStatusLine(NxSlot *slot, const char *line)
 {
 	int			value;
 
-	if (strcmp(line, "ready") == 0 && slot->state == NX_SLOT_STARTING)
+	if (strcmp(line, "up") == 0)
+		slot->init_up = true;
+	else if (strcmp(line, "ready") == 0 && slot->state == NX_SLOT_STARTING)
 	{
 		slot->ready_at = GetCurrentTimestamp();
 		slot->crashes = slot->crashes > 0 ? slot->crashes : 0;
@@ -984,6 +1007,7 @@ NxSlotWant(const NxDeploymentRow *row, const NxHostSetup *host, bool database_re
 		NxDeploymentName(slot->name, sizeof(slot->name), (long long) row->deployment);
 		slot->pid = slot->monitor_pid = 0;
 		slot->adopted = false;
+		slot->init_up = false;
 		slot->output_fd = slot->status_fd = slot->userns_rx = -1;
 		slot->log.fd = -1;
 		slot->status_len = 0;
