@@ -579,8 +579,9 @@ sub chaos_report
 	{
 		my @kk = grep { $_->{kind} eq $kind && defined $_->{backoff} } @k;
 		next unless @kk;
-		my @s = map { $_->{seconds} - $_->{backoff} } @kk;
-		push @lines, sprintf('  %-20s n=%-3d p50=%s s  p99=%s s  max=%s s  (%d a repeat crash, backoff > 0.25 s)',
+		# 0 when the deployment needed no restart (the workload stopped it)
+		my @s = map { my $b = $_->{seconds} - $_->{backoff}; $b > 0 ? $b : 0 } @kk;
+		push @lines, sprintf('  %-22s n=%-3d p50=%s s  p99=%s s  max=%s s  (%d a repeat crash, backoff > 0.25 s)',
 			"$kind beyond backoff", scalar(@s), pct(50, @s), pct(99, @s), pct(100, @s),
 			scalar(grep { $_->{backoff} > 0.25 } @kk));
 	}
