@@ -610,16 +610,18 @@ main(int argc, char **argv)
 		return NX_INIT_EXIT_FAILURE;
 	}
 	nx_epoll_add(signal_fd, NX_TAG_SIGNAL);
-
-	/*
-	 * From here a SIGTERM waits in the signalfd and reaches the app once it
-	 * runs.  Before, nx-init is a pid namespace's init without a handler,
-	 * and the kernel drops it: the supervisor ends a sandbox that has not
-	 * said "up" with SIGKILL instead (nothing of the app runs yet).
-	 */
-	report("up\n");
 	if (handoff_listen(NX_INIT_LISTEN_FD, app_port) < 0)
 		return NX_INIT_EXIT_FAILURE;
+
+	/*
+	 * From here (since setup_signals) a SIGTERM waits in the signalfd and
+	 * reaches the app once it runs.  Before, nx-init is a pid namespace's
+	 * init without a handler, and the kernel drops it: the supervisor ends
+	 * a sandbox that has not said "up" with SIGKILL instead (nothing of the
+	 * app runs yet).  Said after the last check that can fail, so that
+	 * nx-init's own failures still write no status line.
+	 */
+	report("up\n");
 
 	if (!spawn_app())
 	{
