@@ -618,8 +618,8 @@ main(int argc, char **argv)
 	 * reaches the app once it runs.  Before, nx-init is a pid namespace's
 	 * init without a handler, and the kernel drops it: the supervisor ends
 	 * a sandbox that has not said "up" with SIGKILL instead (nothing of the
-	 * app runs yet).  Said after the last check that can fail, so that
-	 * nx-init's own failures still write no status line.
+	 * app runs yet).  Said after the checks of the hand-off socket, so that
+	 * usage and socket errors still write no status line.
 	 */
 	report("up\n");
 
