@@ -235,10 +235,10 @@ sub kill_one
 		# the issue bounds), and record the backoff the supervisor
 		# announced either way (chaos_run).
 		my $recent = $ctx->{killed_at} //= {};
+		my $minute_ago = time - 61;
 		my @ids = shuffle(keys %$before);
-		my @fresh = grep { ($recent->{$_} // 0) < time - 61 } @ids;
-		my %is_fresh = map { $_ => 1 } @fresh;
-		@ids = (@fresh, grep { !$is_fresh{$_} } @ids);
+		@ids = ((grep { ($recent->{$_} // 0) < $minute_ago } @ids),
+			(grep { ($recent->{$_} // 0) >= $minute_ago } @ids));
 		$k{events_before} = psql_q($node, 'SELECT coalesce(max(id), 0) FROM nx.events') // 0;
 		for my $id (@ids)
 		{
@@ -580,7 +580,7 @@ sub chaos_report
 		my @kk = grep { $_->{kind} eq $kind && defined $_->{backoff} } @k;
 		next unless @kk;
 		# 0 when the deployment needed no restart (the workload stopped it)
-		my @s = map { my $b = $_->{seconds} - $_->{backoff}; $b > 0 ? $b : 0 } @kk;
+		my @s = map { my $beyond = $_->{seconds} - $_->{backoff}; $beyond > 0 ? $beyond : 0 } @kk;
 		push @lines, sprintf('  %-22s n=%-3d p50=%s s  p99=%s s  max=%s s  (%d a repeat crash, backoff > 0.25 s)',
 			"$kind beyond backoff", scalar(@s), pct(50, @s), pct(99, @s), pct(100, @s),
 			scalar(grep { $_->{backoff} > 0.25 } @kk));

@@ -538,12 +538,13 @@ fail:
 				 NxJsonObject1("error", err));
 }
 
-/* SlotStop begins a graceful stop: SIGTERM to nx-init, SIGKILL at deadline. */
+/*
+ * SlotStop begins a stop: SIGTERM to nx-init, SIGKILL at the deadline; a
+ * slot whose nx-init has not said "up" yet is killed at once (below).
+ */
 static void
 SlotStop(NxSlot *slot)
 {
-	pid_t		init = SlotInitPid(slot);
-
 	if (slot->pid <= 0)
 	{
 		SlotReleased(slot);
@@ -565,16 +566,13 @@ SlotStop(NxSlot *slot)
 	if (slot->state == NX_SLOT_STARTING && !slot->init_up && slot->status_fd >= 0)
 		SlotReadStatus(slot);
 	if (slot->state == NX_SLOT_STARTING && !slot->init_up)
-	{
 		SlotKill(slot, have_host ? &current_host.cgroups : NULL);
-		slot->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout);
-		SlotSetState(slot, NX_SLOT_STOPPING);
-		return;
-	}
-	if (init > 0)
-		kill(init, SIGTERM);
 	else
-		kill(slot->pid, SIGTERM);
+	{
+		pid_t		init = SlotInitPid(slot);
+
+		kill(init > 0 ? init : slot->pid, SIGTERM);
+	}
 	slot->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nx_stop_timeout);
 	SlotSetState(slot, NX_SLOT_STOPPING);
 }
